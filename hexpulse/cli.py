@@ -1,0 +1,100 @@
+"""The ``hexpulse`` command line: one entry point, one sub-command per job.
+
+Each stage owns its commands (``ingest``/``aggregate``: consume; ``privacy``: release, keys of the
+pseudonym ring; ``api``: api, api keys; ``hexpulse.simulator``: simulate). This module only wires
+them together and turns every HexpulseError into one sentence and a non-zero exit code.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from importlib import import_module
+
+import typer
+
+from hexpulse.errors import HexpulseError
+from hexpulse.logs import configure_logging
+from hexpulse.settings import get_settings
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
+
+# (module, attribute) of every stage's commands; a Typer is mounted as a group, a function as a command.
+_COMMANDS: list[tuple[str, str, str]] = [
+    ("simulate", "hexpulse.simulator.cli", "simulate"),
+    ("consume", "aggregate.cli", "consume"),
+    ("release", "privacy.cli", "release"),
+    ("privacy", "privacy.cli", "privacy_app"),
+    ("api", "api.cli", "serve"),
+    ("keys", "api.cli", "keys_app"),
+]
+
+
+@app.command()
+def migrate() -> None:
+    """Create the database and apply pending ClickHouse migrations."""
+    from hexpulse.store import apply_migrations, connect, ping_clickhouse
+
+    settings = get_settings()
+    ping_clickhouse(settings)
+    client = connect(settings, use_db=False)
+    applied = apply_migrations(client, settings.clickhouse_database)
+    typer.echo(
+        f"database {settings.clickhouse_database}: "
+        + (f"applied migrations {applied}" if applied else "up to date")
+    )
+
+
+@app.command()
+def topics() -> None:
+    """Create the pings and dead-letter topics if they do not exist."""
+    from hexpulse.kafka import ensure_topics
+
+    settings = get_settings()
+    created = ensure_topics(settings)
+    typer.echo(
+        f"topics on {settings.kafka_bootstrap}: "
+        + (f"created {created}" if created else "already present")
+        + f" ({settings.topic_partitions} partitions)"
+    )
+
+
+def _mount() -> None:
+    for name, module_name, attr in _COMMANDS:
+        try:
+            module = import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name and module_name.startswith(exc.name):
+                continue  # that stage's CLI is not in this checkout
+            raise
+        target = getattr(module, attr, None)
+        if target is None:
+            continue
+        if isinstance(target, typer.Typer):
+            app.add_typer(target, name=name)
+        elif isinstance(target, Callable):  # type: ignore[arg-type]
+            app.command(name=name)(target)
+
+
+_mount()
+
+
+def main() -> None:
+    """Console entry point: run the app, turning hexpulse errors into one sentence."""
+    try:
+        configure_logging(get_settings().log_level)
+        app(standalone_mode=False)
+    except HexpulseError as exc:
+        typer.echo(f"hexpulse: {exc}", err=True)
+        sys.exit(2)
+    except (typer.Abort, KeyboardInterrupt):
+        sys.exit(130)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except Exception as exc:  # click usage errors arrive here in non-standalone mode
+        from click.exceptions import ClickException
+
+        if isinstance(exc, ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        raise

@@ -1,0 +1,172 @@
+"""One frozen settings object, read from ``HEXPULSE_*`` environment variables.
+
+Every variable is documented in README.md (section "Settings"). Invalid values stop start-up with
+one sentence (see :func:`load_settings`), never a traceback.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from hexpulse.errors import ConfigError
+
+IntList = Annotated[tuple[int, ...], NoDecode]
+StrList = Annotated[tuple[str, ...], NoDecode]
+
+
+class Settings(BaseSettings):
+    """All configuration. Units are in the names: ``_s`` seconds, ``_m`` metres, ``_mps`` m/s."""
+
+    model_config = SettingsConfigDict(env_prefix="HEXPULSE_", frozen=True, extra="ignore")
+
+    environment: Literal["development", "production"] = "development"
+    state_dir: Path = Path(".local")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    # Kafka
+    kafka_bootstrap: str = "127.0.0.1:19092"
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL"] = "PLAINTEXT"
+    kafka_ssl_cafile: Path | None = None
+    kafka_ssl_certfile: Path | None = None
+    kafka_ssl_keyfile: Path | None = None
+    topic_pings: str = "pings"
+    topic_dlq: str = "pings.dlq"
+    topic_partitions: int = Field(3, ge=1, le=10_000)
+    topic_replication: int = Field(1, ge=1, le=10)
+    consumer_group: str = "hexpulse-aggregate"
+
+    # ClickHouse
+    clickhouse_host: str = "127.0.0.1"
+    clickhouse_port: int = Field(19000, ge=1, le=65535)
+    clickhouse_database: str = Field("hexpulse", pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
+    clickhouse_user: str = "default"
+    clickhouse_password: SecretStr = SecretStr("")
+    clickhouse_secure: bool = False
+    clickhouse_ca_certs: Path | None = None
+
+    # Ping contract limits (docs/PINGS.md)
+    max_message_bytes: int = Field(262_144, ge=256)
+    max_batch_pings: int = Field(500, ge=1)
+    max_clock_skew_s: int = Field(300, ge=0)
+    max_ping_age_s: int = Field(6 * 3600, ge=60)
+    max_accuracy_m: float = Field(200.0, gt=0)
+    max_speed_mps: float = Field(90.0, gt=0)
+
+    # Windows and binning
+    window_s: int = Field(60, ge=10, le=3600)
+    lateness_s: int = Field(30, ge=0, le=3600)
+    idle_timeout_s: float = Field(15.0, gt=0)
+    base_resolution: int = Field(9, ge=0, le=15)
+    release_resolutions: IntList = (9, 8, 7)
+
+    # Contribution bounding (per device)
+    cells_per_window: int = Field(1, ge=1, le=16)
+    windows_per_device_day: int = Field(1440, ge=1)
+    speed_clamp_mps: float = Field(50.0, gt=0)
+    moving_speed_mps: float = Field(2.0, gt=0)
+
+    # Privacy
+    budget_rho_per_day: float = Field(1.0, gt=0)
+    report_delta: float = Field(1e-6, gt=0, lt=1)
+    noise_mechanism: Literal["gaussian", "laplace"] = "gaussian"
+    master_key: SecretStr | None = None
+    master_key_file: Path | None = None
+    keyring_path: Path | None = None
+    key_retention_days: int = Field(2, ge=1)
+    service_area_path: Path | None = None
+    partials_grace_h: int = Field(24, ge=1)
+    release_retention_days: int = Field(400, ge=1)
+
+    # API
+    api_host: str = "127.0.0.1"
+    api_port: int = Field(8000, ge=1, le=65535)
+    cors_origins: StrList = ()
+    rate_limit_per_min: int = Field(600, ge=1)
+    basemap_tiles_url: str = ""
+
+    # Consumer metrics endpoint
+    metrics_port: int = Field(9108, ge=0, le=65535)
+
+    @field_validator("release_resolutions", mode="before")
+    @classmethod
+    def _split_ints(cls, value: object) -> object:
+        if isinstance(value, str):
+            try:
+                return tuple(int(part) for part in value.split(",") if part.strip())
+            except ValueError as exc:
+                raise ValueError("must be a comma-separated list of integers, e.g. 9,8,7") from exc
+        return value
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _split_strs(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Settings:
+        res = self.release_resolutions
+        if not res or any(r > self.base_resolution or r < 0 for r in res):
+            raise ValueError(
+                f"release_resolutions {list(res)} must be non-empty and each at most the base "
+                f"resolution {self.base_resolution}"
+            )
+        if self.base_resolution not in res:
+            raise ValueError("release_resolutions must include the base resolution")
+        if 86_400 % self.window_s:
+            raise ValueError(f"window_s={self.window_s} must divide a day (86400 s) evenly")
+        if self.windows_per_device_day > 86_400 // self.window_s:
+            raise ValueError(
+                f"windows_per_device_day={self.windows_per_device_day} exceeds the "
+                f"{86_400 // self.window_s} windows in a day"
+            )
+        if self.environment == "production":
+            if self.master_key is None and self.master_key_file is None:
+                raise ValueError("production needs HEXPULSE_MASTER_KEY or HEXPULSE_MASTER_KEY_FILE")
+            if self.clickhouse_password.get_secret_value() in ("", "changethis"):
+                raise ValueError("production needs a real HEXPULSE_CLICKHOUSE_PASSWORD")
+        return self
+
+    @property
+    def window_ms(self) -> int:
+        return self.window_s * 1000
+
+    @property
+    def lateness_ms(self) -> int:
+        return self.lateness_s * 1000
+
+    def resolved_master_key_file(self) -> Path:
+        return self.master_key_file or self.state_dir / "master.key"
+
+    def resolved_keyring_path(self) -> Path:
+        return self.keyring_path or self.state_dir / "keyring.bin"
+
+
+def _sentence(exc: ValidationError) -> str:
+    err = exc.errors()[0]
+    loc = err.get("loc") or ()
+    field = str(loc[0]) if loc else ""
+    msg = str(err.get("msg", "invalid value")).removeprefix("Value error, ")
+    if field:
+        return f"Invalid setting HEXPULSE_{field.upper()}: {msg}."
+    return f"Invalid settings: {msg}."
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Build settings from the environment, turning validation errors into one ConfigError."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        raise ConfigError(_sentence(exc)) from None
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings (cached; tests build their own with :func:`load_settings`)."""
+    return load_settings()

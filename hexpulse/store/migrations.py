@@ -1,0 +1,91 @@
+"""Versioned SQL migrations, applied in order and recorded in ``schema_migrations``.
+
+Files live in ``hexpulse/store/migrations/NNNN_name.sql``; statements are separated by lines
+holding only ``;``-terminated SQL. ``{db}`` in a file is replaced by the target database name.
+Applying twice is a no-op: each version is recorded after all its statements succeed, and every
+statement is itself ``IF NOT EXISTS`` so a crash mid-file can be resumed.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from importlib import resources
+
+from clickhouse_driver import Client
+from clickhouse_driver.errors import Error as DriverError
+
+from hexpulse.errors import StoreError
+
+_NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    name: str
+    statements: tuple[str, ...]
+
+
+def split_statements(sql: str) -> list[str]:
+    """Split a file on ';' at line ends, dropping '--' comment lines and blanks."""
+    lines = [ln for ln in sql.splitlines() if not ln.strip().startswith("--")]
+    parts = re.split(r";\s*$", "\n".join(lines), flags=re.MULTILINE)
+    return [p.strip() for p in parts if p.strip()]
+
+
+def load_migrations() -> list[Migration]:
+    found: list[Migration] = []
+    folder = resources.files("hexpulse.store") / "migrations"
+    for entry in folder.iterdir():
+        match = _NAME.match(entry.name)
+        if match:
+            found.append(
+                Migration(int(match.group(1)), match.group(2), tuple(split_statements(entry.read_text())))
+            )
+    found.sort(key=lambda m: m.version)
+    versions = [m.version for m in found]
+    if len(set(versions)) != len(versions):
+        raise StoreError(f"two migration files share a version number: {versions}")
+    return found
+
+
+def render(statement: str, database: str) -> str:
+    return statement.replace("{db}", database)
+
+
+def apply_migrations(client: Client, database: str) -> list[int]:
+    """Create ``database`` if needed and apply pending migrations; return the versions applied."""
+    try:
+        client.execute(f"CREATE DATABASE IF NOT EXISTS {database}")
+        client.execute(
+            f"CREATE TABLE IF NOT EXISTS {database}.schema_migrations "
+            "(version UInt32, name String, applied_at DateTime('UTC')) "
+            "ENGINE = MergeTree() ORDER BY version"
+        )
+        done = {row[0] for row in client.execute(f"SELECT version FROM {database}.schema_migrations")}
+    except DriverError as exc:
+        raise StoreError(f"could not prepare database {database}: {exc.message}") from None
+    applied: list[int] = []
+    for migration in load_migrations():
+        if migration.version in done:
+            continue
+        for statement in migration.statements:
+            try:
+                client.execute(render(statement, database))
+            except DriverError as exc:
+                raise StoreError(
+                    f"migration {migration.version:04d}_{migration.name} failed: {exc.message}"
+                ) from None
+        client.execute(
+            f"INSERT INTO {database}.schema_migrations (version, name, applied_at) VALUES",
+            [(migration.version, migration.name, _now())],
+        )
+        applied.append(migration.version)
+    return applied
+
+
+def _now() -> object:
+    from datetime import UTC, datetime
+
+    return datetime.now(UTC).replace(microsecond=0, tzinfo=None)

@@ -1,0 +1,79 @@
+"""Shared fixtures.
+
+Integration tests talk to the real ClickHouse server and Kafka-protocol broker that
+`make test` starts (deploy/local/services.sh). Each test session uses a fresh database and fresh
+topic names, so runs never see each other's data.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from collections.abc import Iterator
+
+import pytest
+
+from hexpulse.settings import Settings, load_settings
+
+RUN_ID = uuid.uuid4().hex[:8]
+
+
+def _port_open(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+@pytest.fixture(scope="session")
+def run_id() -> str:
+    return RUN_ID
+
+
+@pytest.fixture(scope="session")
+def base_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    """Settings for this test session: fresh database and topics, a private state folder."""
+    state = tmp_path_factory.mktemp("state")
+    return load_settings(
+        clickhouse_database=f"hexpulse_test_{RUN_ID}",
+        topic_pings=f"pings-{RUN_ID}",
+        topic_dlq=f"pings-{RUN_ID}.dlq",
+        consumer_group=f"hexpulse-test-{RUN_ID}",
+        state_dir=state,
+        metrics_port=0,
+    )
+
+
+@pytest.fixture(scope="session")
+def services(base_settings: Settings) -> Settings:
+    """Fail (not skip) when the services that `make test` should have started are down."""
+    host, _, port = base_settings.kafka_bootstrap.partition(":")
+    missing = []
+    if not _port_open(base_settings.clickhouse_host, base_settings.clickhouse_port):
+        missing.append(f"ClickHouse at {base_settings.clickhouse_host}:{base_settings.clickhouse_port}")
+    if not _port_open(host, int(port)):
+        missing.append(f"Kafka at {base_settings.kafka_bootstrap}")
+    if missing:
+        pytest.fail(f"services down: {', '.join(missing)}; run the suite with 'make test'")
+    return base_settings
+
+
+@pytest.fixture(scope="session")
+def migrated(services: Settings) -> Iterator[Settings]:
+    """A fresh database with every migration applied; dropped at the end of the session."""
+    from hexpulse.store import apply_migrations, connect
+
+    client = connect(services, use_db=False)
+    apply_migrations(client, services.clickhouse_database)
+    yield services
+    if not os.environ.get("HEXPULSE_KEEP_TEST_DB"):
+        client.execute(f"DROP DATABASE IF EXISTS {services.clickhouse_database}")
+    client.disconnect()
+
+
+@pytest.fixture()
+def unique_name() -> str:
+    """A fresh suffix for topics, groups or tables created by one test."""
+    return f"{RUN_ID}-{uuid.uuid4().hex[:6]}"
