@@ -24,7 +24,7 @@ _COMMANDS: list[tuple[str, str, str]] = [
     ("simulate", "hexpulse.simulator.cli", "simulate"),
     ("consume", "aggregate.cli", "consume"),
     ("release", "privacy.cli", "release"),
-    ("privacy", "privacy.cli", "privacy_app"),
+    ("keyring", "privacy.keyring_cli", "keyring_app"),
     ("api", "api.cli", "serve"),
     ("keys", "api.cli", "keys_app"),
 ]
