@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import socket
+import tempfile
 import uuid
 from collections.abc import Iterator
 
@@ -17,6 +18,11 @@ import pytest
 from hexpulse.settings import Settings, load_settings
 
 RUN_ID = uuid.uuid4().hex[:8]
+
+# Record every statement the store issues (this process and the subprocesses tests start), so
+# test_zz_modern_dialect.py can replay them on current ClickHouse.
+if "HEXPULSE_SQL_CAPTURE" not in os.environ:
+    os.environ["HEXPULSE_SQL_CAPTURE"] = os.path.join(tempfile.mkdtemp(prefix="hexpulse-sql-"), "sql.jsonl")
 
 
 def _port_open(host: str, port: int) -> bool:

@@ -6,6 +6,7 @@ SQL issued anywhere in hexpulse must run on ClickHouse 18.16 (CI) and on current
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from clickhouse_driver import Client
@@ -13,6 +14,7 @@ from clickhouse_driver.errors import Error as DriverError
 
 from hexpulse.errors import ServiceUnavailableError
 from hexpulse.settings import Settings
+from hexpulse.store.capture import CAPTURE_ENV, RecordingClient
 
 
 def client_kwargs(settings: Settings, database: str | None) -> dict[str, Any]:
@@ -38,6 +40,8 @@ def client_kwargs(settings: Settings, database: str | None) -> dict[str, Any]:
 def connect(settings: Settings, *, database: str | None = None, use_db: bool = True) -> Client:
     """A client bound to the configured database (or ``database``; none when ``use_db`` is False)."""
     db = database or (settings.clickhouse_database if use_db else None)
+    if os.environ.get(CAPTURE_ENV):
+        return RecordingClient(**client_kwargs(settings, db))
     return Client(**client_kwargs(settings, db))
 
 
