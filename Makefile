@@ -8,12 +8,12 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 export PYTHONUNBUFFERED := 1
 
-.PHONY: venv services migrate topics demo test lint typecheck bench down clean-local frontend
+.PHONY: venv services migrate topics demo test lint bench down browser
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV) || { echo "make: could not create $(VENV); on Debian run 'apt-get install -y python3-venv'"; exit 1; }
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[dev]'
+	$(PY) -m pip install -q -e '.[dev,modern]'
 	@touch $(STAMP)
 
 venv: $(STAMP)
@@ -30,7 +30,13 @@ topics: services
 demo: migrate topics
 	@deploy/local/demo.sh
 
-test: services
+# Headless Chromium + playwright-core for the dashboard test (Debian packages and npm only).
+browser:
+	@command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } || echo "make: chromium not installed; the dashboard browser test will be skipped"
+	@command -v npm >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null; } || echo "make: npm not installed; the dashboard browser test will be skipped"
+	@if [ -f frontend/package-lock.json ] && [ ! -d frontend/node_modules/playwright-core ]; then npm ci --prefix frontend --no-audit --no-fund --loglevel=error; fi
+
+test: services browser
 	@$(PY) -m pytest $(PYTEST_ARGS)
 
 lint: venv
@@ -38,7 +44,8 @@ lint: venv
 	$(VENV)/bin/mypy
 
 bench: migrate topics
-	@$(PY) benchmarks/run_all.py
+	@$(VENV)/bin/hexpulse keyring init
+	@$(PY) benchmarks/run_all.py $(BENCH)
 
 down:
 	@deploy/local/services.sh down

@@ -16,6 +16,8 @@ def common_config(settings: Settings) -> dict[str, Any]:
     config: dict[str, Any] = {
         "bootstrap_servers": settings.kafka_bootstrap.split(","),
         "security_protocol": settings.kafka_security_protocol,
+        # Fail start-up within seconds (one sentence) instead of kafka-python's 30 s default.
+        "bootstrap_timeout_ms": 10_000,
     }
     if settings.kafka_security_protocol == "SSL":
         if settings.kafka_ssl_cafile:

@@ -42,8 +42,9 @@ def configure_logging(level: str = "INFO") -> None:
     handler._hexpulse = True  # type: ignore[attr-defined]
     root.addHandler(handler)
     root.setLevel(level)
-    # kafka-python is chatty at INFO and logs broker addresses only; keep its warnings.
-    logging.getLogger("kafka").setLevel(logging.WARNING)
+    # kafka-python logs every reconnect attempt at ERROR (unstructured); our own components log
+    # one structured event per outage instead, so its logger stays quiet unless debugging.
+    logging.getLogger("kafka").setLevel(logging.DEBUG if level == "DEBUG" else logging.CRITICAL)
 
 
 def log_event(logger: logging.Logger, event: str, level: int = logging.INFO, **fields: Any) -> None:

@@ -46,6 +46,7 @@ class Settings(BaseSettings):
     clickhouse_database: str = Field("hexpulse", pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
     clickhouse_user: str = "default"
     clickhouse_password: SecretStr = SecretStr("")
+    clickhouse_password_file: Path | None = None  # e.g. a Docker secret; used when no password is set
     clickhouse_secure: bool = False
     clickhouse_ca_certs: Path | None = None
 
@@ -74,6 +75,10 @@ class Settings(BaseSettings):
     budget_rho_per_day: float = Field(1.0, gt=0)
     report_delta: float = Field(1e-6, gt=0, lt=1)
     noise_mechanism: Literal["gaussian", "laplace"] = "gaussian"
+    release_metrics: StrList = ("count", "moving", "speed")
+    budget_count_share: float = Field(0.5, gt=0, le=1)
+    budget_resolution_shares: StrList = ()
+    release_poll_s: float = Field(1.0, gt=0)
     master_key: SecretStr | None = None
     master_key_file: Path | None = None
     keyring_path: Path | None = None
@@ -88,9 +93,22 @@ class Settings(BaseSettings):
     cors_origins: StrList = ()
     rate_limit_per_min: int = Field(600, ge=1)
     basemap_tiles_url: str = ""
+    api_max_bbox_km2: float = Field(2500.0, gt=0)
+    api_max_polygon_vertices: int = Field(2000, ge=4)
+    api_max_range_h: float = Field(48.0, gt=0)
+    api_key_cache_s: float = Field(5.0, ge=0)
+    api_stream_poll_s: float = Field(1.0, gt=0)
+    api_fresh_release_s: float = Field(300.0, gt=0)
+    api_cache_entries: int = Field(256, ge=1)
+    api_db_pool: int = Field(4, ge=1, le=64)
 
     # Consumer metrics endpoint
     metrics_port: int = Field(9108, ge=0, le=65535)
+    # Aggregate consumer loop
+    consumer_max_poll_records: int = Field(5000, ge=1, le=1_000_000)
+    consumer_fetch_bytes: int = Field(8 * 1024 * 1024, ge=65_536)
+    sink_retry_max_s: float = Field(10.0, gt=0)
+    shutdown_timeout_s: float = Field(20.0, gt=0)
 
     @field_validator("release_resolutions", mode="before")
     @classmethod
@@ -102,12 +120,27 @@ class Settings(BaseSettings):
                 raise ValueError("must be a comma-separated list of integers, e.g. 9,8,7") from exc
         return value
 
-    @field_validator("cors_origins", mode="before")
+    @field_validator("cors_origins", "release_metrics", "budget_resolution_shares", mode="before")
     @classmethod
     def _split_strs(cls, value: object) -> object:
         if isinstance(value, str):
             return tuple(part.strip() for part in value.split(",") if part.strip())
         return value
+
+    @model_validator(mode="before")
+    @classmethod
+    def _password_from_file(cls, data: object) -> object:
+        if not isinstance(data, dict) or data.get("clickhouse_password"):
+            return data
+        file = data.get("clickhouse_password_file")
+        if not file:
+            return data
+        try:
+            secret = Path(str(file)).read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            msg = f"cannot read HEXPULSE_CLICKHOUSE_PASSWORD_FILE {file}: {exc.strerror}"
+            raise ValueError(msg) from None
+        return {**data, "clickhouse_password": secret}
 
     @model_validator(mode="after")
     def _consistent(self) -> Settings:
@@ -126,6 +159,15 @@ class Settings(BaseSettings):
                 f"windows_per_device_day={self.windows_per_device_day} exceeds the "
                 f"{86_400 // self.window_s} windows in a day"
             )
+        # Pseudonym keys exist for days today-key_retention_days .. today+1 (docs/KEYS.md): every
+        # ping that passes the age and skew checks must fall on a day that has a key.
+        if self.max_ping_age_s > self.key_retention_days * 86_400:
+            raise ValueError(
+                f"max_ping_age_s={self.max_ping_age_s} exceeds the pseudonym key retention of "
+                f"{self.key_retention_days} days; raise key_retention_days or lower max_ping_age_s"
+            )
+        if self.max_clock_skew_s > 86_400:
+            raise ValueError("max_clock_skew_s must be at most 86400 (pseudonym keys exist up to tomorrow)")
         if self.environment == "production":
             if self.master_key is None and self.master_key_file is None:
                 raise ValueError("production needs HEXPULSE_MASTER_KEY or HEXPULSE_MASTER_KEY_FILE")

@@ -32,3 +32,11 @@ class KeyDestroyedError(KeyUnavailableError):
 
 class SealError(PrivacyError, ValueError):
     """A sealed payload failed authentication or names an unknown key id."""
+
+
+class BudgetError(PrivacyError, ConfigError):
+    """The configured releases cannot be paid for by the daily privacy budget."""
+
+
+class ReleaseError(PrivacyError):
+    """A window could not be released (the message names the window); nothing was published."""

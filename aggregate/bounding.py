@@ -1,0 +1,176 @@
+"""Exact partials of closed windows: dedupe, day cap, per-device bounding, speed, per-cell sums.
+
+Implements docs/ARCHITECTURE.md "Counting semantics" 1–6 with vectorized group-bys (``lexsort``
+plus run boundaries), so closing a window costs a few sorts of its rows, not a Python loop.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from aggregate.columns import F64, I64, U64, Bool, Pings
+from hexpulse.settings import Settings
+
+MS_PER_DAY = 86_400_000
+EARTH_RADIUS_M = 6_371_008.8
+"""Mean Earth radius (IUGG) used for derived speeds, metres."""
+
+
+@dataclass(frozen=True)
+class Bounds:
+    """Contribution bounds. ``window_ms`` ms; speeds m/s; L = ``cells_per_window``;
+    W = ``windows_per_device_day``."""
+
+    window_ms: int
+    cells_per_window: int = 1
+    windows_per_device_day: int = 1440
+    speed_clamp_mps: float = 50.0
+    moving_speed_mps: float = 2.0
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Bounds:
+        return cls(
+            window_ms=settings.window_ms,
+            cells_per_window=settings.cells_per_window,
+            windows_per_device_day=settings.windows_per_device_day,
+            speed_clamp_mps=settings.speed_clamp_mps,
+            moving_speed_mps=settings.moving_speed_mps,
+        )
+
+    @property
+    def day_modulus(self) -> int:
+        """A device keeps the windows whose day index ≡ pseudonym (mod this); 1 keeps all."""
+        return max(1, (MS_PER_DAY // self.window_ms) // self.windows_per_device_day)
+
+
+@dataclass(frozen=True)
+class Partials:
+    """Per (window, cell) exact sums, sorted by (window, cell). ``speed_sum`` in whole km/h."""
+
+    window_start_ms: I64
+    cell: U64
+    devices: I64
+    moving: I64
+    speed_sum: I64
+    duplicates: int
+
+    def __len__(self) -> int:
+        return int(self.cell.size)
+
+    def rows(self) -> list[tuple[int, int, int, int, int]]:
+        return list(
+            zip(
+                self.window_start_ms.tolist(),
+                self.cell.tolist(),
+                self.devices.tolist(),
+                self.moving.tolist(),
+                self.speed_sum.tolist(),
+                strict=True,
+            )
+        )
+
+
+def window_start(ts_ms: I64, window_ms: int) -> I64:
+    """Start (ms) of the tumbling window holding each timestamp (floor, also before 1970)."""
+    out: I64 = (ts_ms // window_ms) * window_ms
+    return out
+
+
+def haversine_m(lat1: F64, lon1: F64, lat2: F64, lon2: F64) -> F64:
+    """Great-circle distance in metres: 2R·asin(√a) with a the haversine of the central angle."""
+    p1, p2 = np.radians(lat1), np.radians(lat2)
+    dphi = p2 - p1
+    dlmb = np.radians(lon2) - np.radians(lon1)
+    a = np.sin(dphi / 2) ** 2 + np.cos(p1) * np.cos(p2) * np.sin(dlmb / 2) ** 2
+    out: F64 = 2 * EARTH_RADIUS_M * np.arcsin(np.sqrt(np.minimum(a, 1.0)))
+    return out
+
+
+def _starts(*keys: np.ndarray) -> Bool:
+    """True where any key differs from the previous row (row 0 always starts a run)."""
+    n = keys[0].size
+    start = np.zeros(n, dtype=bool)
+    if n:
+        start[0] = True
+        for k in keys:
+            start[1:] |= k[1:] != k[:-1]
+    return start
+
+
+def compute_partials(pings: Pings, bounds: Bounds) -> Partials:
+    """Exact partials of every window present in ``pings`` (all assumed closed, none late)."""
+    n = len(pings)
+    if n == 0:
+        e = np.empty(0, np.int64)
+        return Partials(e, np.empty(0, np.uint64), e, e, e, 0)
+    # 1. Dedupe (device, ts): the first by offset wins.
+    order = np.lexsort((pings.offset, pings.ts_ms, pings.device))
+    dev, ts = pings.device[order], pings.ts_ms[order]
+    first = _starts(dev, ts)
+    duplicates = int(n - np.count_nonzero(first))
+    idx = order[first]
+    dev, ts = dev[first], ts[first]
+    win = window_start(ts, bounds.window_ms)
+    # 6. Day cap, stateless: keep windows whose index in the day ≡ pseudonym (mod m).
+    m = bounds.day_modulus
+    if m > 1:
+        day_idx = (win % MS_PER_DAY) // bounds.window_ms
+        keep = (day_idx.astype(np.uint64) % np.uint64(m)) == (dev % np.uint64(m))
+        idx, dev, ts, win = idx[keep], dev[keep], ts[keep], win[keep]
+    if idx.size == 0:
+        e = np.empty(0, np.int64)
+        return Partials(e, np.empty(0, np.uint64), e, e, e, duplicates)
+    lat, lon = pings.lat[idx], pings.lon[idx]
+    cell = pings.cell[idx]
+    spd = pings.speed[idx].astype(np.float64)
+    # Rows are sorted by (device, ts), so (device, window) groups are contiguous.
+    gstart = _starts(dev, win)
+    gid = np.cumsum(gstart) - 1
+    ngroups = int(gid[-1]) + 1
+    # 4. Per-ping speed: reported, else derived from the previous ping of the same device-window.
+    missing = np.isnan(spd)
+    if missing.any():
+        derive = missing.copy()
+        derive[gstart] = False
+        j = np.flatnonzero(derive)
+        if j.size:
+            dist = haversine_m(lat[j - 1], lon[j - 1], lat[j], lon[j])
+            spd[j] = dist / ((ts[j] - ts[j - 1]) / 1000.0)
+    has = ~np.isnan(spd)
+    ssum = np.bincount(gid[has], weights=spd[has], minlength=ngroups)
+    scnt = np.bincount(gid[has], minlength=ngroups)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        gspeed = ssum / scnt
+    gmoving = (scnt > 0) & (gspeed >= bounds.moving_speed_mps)
+    gkmh = np.where(gmoving, np.floor(np.minimum(gspeed, bounds.speed_clamp_mps) * 3.6 + 0.5), 0)
+    gkmh = np.nan_to_num(gkmh).astype(np.int64)
+    gwin = win[gstart]
+    # 3. Rank each device-window's cells: most pings, then earliest ts, then lowest cell id.
+    o2 = np.lexsort((cell, gid))  # stable: within a run rows keep ts order
+    rgid, rcell, rts = gid[o2], cell[o2], ts[o2]
+    rstart = np.flatnonzero(_starts(rgid, rcell))
+    run_gid, run_cell, run_first_ts = rgid[rstart], rcell[rstart], rts[rstart]
+    run_count = np.diff(np.append(rstart, rgid.size))
+    o3 = np.lexsort((run_cell, run_first_ts, -run_count, run_gid))
+    sg = run_gid[o3]
+    gfirst = np.flatnonzero(_starts(sg))
+    rank = np.arange(sg.size) - np.repeat(gfirst, np.diff(np.append(gfirst, sg.size)))
+    chosen = o3[rank < bounds.cells_per_window]
+    cg, cc = run_gid[chosen], run_cell[chosen]
+    # 5. Per (window, cell) sums over contributing device-windows.
+    cw = gwin[cg]
+    o4 = np.lexsort((cc, cw))
+    cw, cc, cg = cw[o4], cc[o4], cg[o4]
+    ostart = np.flatnonzero(_starts(cw, cc))
+    mov = gmoving[cg].astype(np.int64)
+    kmh = gkmh[cg]
+    return Partials(
+        window_start_ms=cw[ostart],
+        cell=cc[ostart],
+        devices=np.diff(np.append(ostart, cw.size)).astype(np.int64),
+        moving=np.add.reduceat(mov, ostart),
+        speed_sum=np.add.reduceat(kmh, ostart),
+        duplicates=duplicates,
+    )

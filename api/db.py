@@ -1,0 +1,66 @@
+"""A small pool of ClickHouse clients used from async handlers.
+
+clickhouse-driver clients are synchronous and not safe to share between threads, so each query
+borrows one client from a queue and runs in a worker thread. Every query is parameterized with
+the driver's ``%(name)s`` placeholders; no SQL is built from request strings.
+"""
+
+from __future__ import annotations
+
+import queue
+from typing import Any
+
+import anyio.to_thread
+from clickhouse_driver import Client
+from clickhouse_driver.errors import Error as DriverError
+
+from hexpulse.errors import ServiceUnavailableError, StoreError
+from hexpulse.settings import Settings
+from hexpulse.store import connect
+
+
+class ClickHousePool:
+    """``size`` lazily connected clients bound to the configured database."""
+
+    def __init__(self, settings: Settings, size: int | None = None) -> None:
+        self._settings = settings
+        self._idle: queue.LifoQueue[Client] = queue.LifoQueue()
+        for _ in range(size or settings.api_db_pool):
+            self._idle.put(connect(settings))
+
+    def query(self, sql: str, params: dict[str, Any] | None = None) -> list[tuple[Any, ...]]:
+        """Run one SELECT in the calling thread; driver errors become hexpulse errors."""
+        client = self._idle.get()
+        try:
+            rows: list[tuple[Any, ...]] = client.execute(sql, params or {})
+            return rows
+        except (OSError, EOFError) as exc:
+            client.disconnect()
+            raise ServiceUnavailableError(f"ClickHouse is not reachable ({type(exc).__name__})") from None
+        except DriverError as exc:
+            client.disconnect()
+            if getattr(exc, "code", None) in (209, 210):  # socket timeout, connection refused
+                raise ServiceUnavailableError("ClickHouse is not reachable") from None
+            raise StoreError(f"ClickHouse rejected an API query: {type(exc).__name__}") from None
+        finally:
+            self._idle.put(client)
+
+    def insert(self, sql: str, rows: list[tuple[Any, ...]]) -> None:
+        client = self._idle.get()
+        try:
+            client.execute(sql, rows)
+        except (OSError, EOFError, DriverError) as exc:
+            client.disconnect()
+            raise ServiceUnavailableError(f"ClickHouse insert failed ({type(exc).__name__})") from None
+        finally:
+            self._idle.put(client)
+
+    async def aquery(self, sql: str, params: dict[str, Any] | None = None) -> list[tuple[Any, ...]]:
+        return await anyio.to_thread.run_sync(self.query, sql, params)
+
+    def close(self) -> None:
+        while True:
+            try:
+                self._idle.get_nowait().disconnect()
+            except queue.Empty:
+                return

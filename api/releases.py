@@ -1,0 +1,217 @@
+"""Reads of the public release tables (``release_windows``, ``release_cells``, ``budget_ledger``).
+
+Only windows that have a ``release_windows`` row are ever read (DESIGN-NOTES invariant 6):
+every cell query is keyed by a window start taken from that table. Released windows are
+immutable, so their cells are cached in process (LRU) and fetched once even when many requests
+arrive together (single flight).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Any
+
+from api.db import ClickHousePool
+
+_WINDOW_COLS = "window_start, window_end, released_at, lag_s, rho, mechanism, base_cells"
+
+
+def utc(value: datetime) -> datetime:
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def epoch_s(value: datetime) -> int:
+    return int(utc(value).timestamp())
+
+
+@dataclass(frozen=True)
+class Window:
+    """One released window; times are UTC."""
+
+    start: datetime
+    end: datetime
+    released_at: datetime
+    lag_s: float
+    rho: float
+    mechanism: str
+    base_cells: int
+
+    @classmethod
+    def from_row(cls, row: tuple[Any, ...]) -> Window:
+        return cls(utc(row[0]), utc(row[1]), utc(row[2]), float(row[3]), float(row[4]), row[5], int(row[6]))
+
+
+@dataclass(frozen=True, slots=True)
+class CellRow:
+    """Released values of one cell: counts are persons (noisy, ≥ 0), speeds km/h."""
+
+    count: int
+    count_sigma: float
+    count_lo: float
+    count_hi: float
+    moving: int
+    moving_sigma: float
+    moving_lo: float
+    moving_hi: float
+    speed_kmh: float | None
+    speed_lo_kmh: float | None
+    speed_hi_kmh: float | None
+
+
+class _Lru:
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._data: OrderedDict[Any, Any] = OrderedDict()
+
+    def get(self, key: Any) -> Any:
+        value = self._data.get(key)
+        if value is not None:
+            self._data.move_to_end(key)
+        return value
+
+    def put(self, key: Any, value: Any) -> None:
+        self._data[key] = value
+        self._data.move_to_end(key)
+        while len(self._data) > self._size:
+            self._data.popitem(last=False)
+
+
+class ReleaseReader:
+    """Async reads of released data with in-process caches of immutable windows."""
+
+    def __init__(self, pool: ClickHousePool, cache_entries: int, latest_ttl_s: float) -> None:
+        self.pool = pool
+        self._cells = _Lru(cache_entries)
+        self._freeflow = _Lru(cache_entries)
+        self._inflight: dict[Any, asyncio.Future[Any]] = {}
+        self._latest: tuple[float, Window | None] = (float("-inf"), None)
+        self._latest_ttl_s = latest_ttl_s
+        self.cell_queries = 0  # ClickHouse reads of a window's cells (tests assert the fan-out)
+
+    async def _once(self, cache: _Lru, key: Any, load: Any) -> Any:
+        hit = cache.get(key)
+        if hit is not None:
+            return hit
+        pending = self._inflight.get(key)
+        if pending is not None:
+            return await asyncio.shield(pending)
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._inflight[key] = future
+        try:
+            value = await load()
+            cache.put(key, value)
+            future.set_result(value)
+            return value
+        except BaseException as exc:
+            future.set_exception(exc)
+            future.exception()  # mark retrieved: waiters re-raise it, nobody else must
+            raise
+        finally:
+            del self._inflight[key]
+
+    async def latest(self, fresh: bool = False) -> Window | None:
+        """The newest released window (re-read at most every ``latest_ttl_s`` seconds)."""
+        at, window = self._latest
+        if fresh or time.monotonic() - at >= self._latest_ttl_s:
+            rows = await self.pool.aquery(
+                f"SELECT {_WINDOW_COLS} FROM release_windows FINAL ORDER BY window_start DESC LIMIT 1"
+            )
+            window = Window.from_row(rows[0]) if rows else None
+            self._latest = (time.monotonic(), window)
+        return window
+
+    async def at(self, when: datetime) -> Window | None:
+        """The released window containing ``when``."""
+        rows = await self.pool.aquery(
+            f"SELECT {_WINDOW_COLS} FROM release_windows FINAL "
+            "WHERE window_start <= toDateTime(%(t)s) AND window_end > toDateTime(%(t)s) "
+            "ORDER BY window_start DESC LIMIT 1",
+            {"t": epoch_s(when)},
+        )
+        return Window.from_row(rows[0]) if rows else None
+
+    async def recent(self, limit: int) -> list[Window]:
+        """The ``limit`` newest released windows, newest first."""
+        rows = await self.pool.aquery(
+            f"SELECT {_WINDOW_COLS} FROM release_windows FINAL ORDER BY window_start DESC LIMIT %(n)s",
+            {"n": limit},
+        )
+        return [Window.from_row(r) for r in rows]
+
+    async def since(self, after: datetime) -> list[Window]:
+        """Released windows starting after ``after``, oldest first."""
+        rows = await self.pool.aquery(
+            f"SELECT {_WINDOW_COLS} FROM release_windows FINAL "
+            "WHERE window_start > toDateTime(%(t)s) ORDER BY window_start",
+            {"t": epoch_s(after)},
+        )
+        return [Window.from_row(r) for r in rows]
+
+    async def cells(self, window: Window, res: int) -> dict[int, CellRow]:
+        """Every released cell of ``window`` at ``res`` (cached; released windows never change)."""
+
+        async def load() -> dict[int, CellRow]:
+            self.cell_queries += 1
+            rows = await self.pool.aquery(
+                "SELECT cell, count, count_sigma, count_lo, count_hi, moving, moving_sigma, moving_lo,"
+                " moving_hi, speed_kmh, speed_lo_kmh, speed_hi_kmh FROM release_cells FINAL"
+                " WHERE window_start = toDateTime(%(w)s) AND res = %(res)s",
+                {"w": epoch_s(window.start), "res": res},
+            )
+            return {int(r[0]): CellRow(*r[1:]) for r in rows}
+
+        result: dict[int, CellRow] = await self._once(self._cells, ("cells", window.start, res), load)
+        return result
+
+    async def free_flow(
+        self, window: Window, res: int, days: int, quantile: float
+    ) -> dict[int, tuple[float, int]]:
+        """Per cell: the ``quantile`` of its released speeds (km/h) over ``days`` up to ``window``,
+        and how many windows had a speed."""
+
+        async def load() -> dict[int, tuple[float, int]]:
+            rows = await self.pool.aquery(
+                "SELECT cell, quantileExact(%(q)s)(speed_kmh), count() FROM release_cells FINAL"
+                " WHERE res = %(res)s AND speed_kmh IS NOT NULL"
+                " AND window_start > toDateTime(%(w)s) - %(span)s AND window_start <= toDateTime(%(w)s)"
+                " AND window_start IN (SELECT window_start FROM release_windows)"
+                " GROUP BY cell",
+                {"q": quantile, "res": res, "w": epoch_s(window.start), "span": days * 86_400},
+            )
+            return {int(r[0]): (float(r[1]), int(r[2])) for r in rows}
+
+        result: dict[int, tuple[float, int]] = await self._once(
+            self._freeflow, ("ff", window.start, res, days, quantile), load
+        )
+        return result
+
+    async def sums(
+        self, cells: frozenset[int], res: int, start: datetime, end: datetime
+    ) -> list[tuple[Window, int, float, int]]:
+        """Per released window in [start, end): (window, Σ count, Σ σ², cells released)."""
+        rows = await self.pool.aquery(
+            "SELECT window_start, window_end, released_at, lag_s, rho, mechanism, base_cells,"
+            " total, var, n FROM ("
+            " SELECT window_start, sum(count) AS total, sum(count_sigma * count_sigma) AS var, count() AS n"
+            " FROM release_cells FINAL WHERE res = %(res)s AND cell IN %(cells)s"
+            " AND window_start >= toDateTime(%(a)s) AND window_start < toDateTime(%(b)s)"
+            " GROUP BY window_start) AS c"
+            " ANY INNER JOIN (SELECT window_start, window_end, released_at, lag_s, rho, mechanism, base_cells"
+            " FROM release_windows FINAL WHERE window_start >= toDateTime(%(a)s)"
+            " AND window_start < toDateTime(%(b)s)) AS w USING window_start"
+            " ORDER BY window_start",
+            {"res": res, "cells": tuple(sorted(cells)), "a": epoch_s(start), "b": epoch_s(end)},
+        )
+        return [(Window.from_row(r[:7]), int(r[7]), float(r[8]), int(r[9])) for r in rows]
+
+    async def budget_on(self, day: date) -> tuple[float, int]:
+        """Σ ρ (zCDP) charged to every device-day of ``day`` and the number of noise draws."""
+        rows = await self.pool.aquery(
+            "SELECT sum(rho), count() FROM budget_ledger FINAL WHERE day = toDate(%(d)s)",
+            {"d": day.isoformat()},
+        )
+        return (float(rows[0][0] or 0.0), int(rows[0][1])) if rows else (0.0, 0)

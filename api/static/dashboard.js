@@ -1,0 +1,337 @@
+// hexpulse wall-screen dashboard: released H3 cells on a MapLibre map, live over SSE.
+// Data needs an API key (density:read + traffic:read). It is taken from the URL fragment
+// (#key=..., never sent to the server and removed from the address bar) or typed into the page,
+// and kept in this browser's localStorage.
+(() => {
+  "use strict";
+  const $ = (id) => document.getElementById(id);
+  const KEY_STORE = "hexpulse.apiKey";
+  const DENSITY_STOPS = [0, 50, 200, 500, 1000, 2500, 5000, 10000]; // persons per km²
+  const DENSITY_COLORS = ["#1b1d3a", "#30336b", "#4a3f8f", "#7b3f98", "#b54487", "#e5606b", "#fb9a5b", "#fde28a"];
+  const LEVEL_COLORS = { free: "#1a9850", light: "#91cf60", moderate: "#fee08b", heavy: "#fc8d59", severe: "#d73027" };
+  const UNKNOWN = "#59606b";
+
+  const state = {
+    key: null, config: null, map: null, layer: "crowd", res: 9,
+    windows: [], selected: null, live: true, stream: null, lastLive: null,
+  };
+  window.hexpulse = { drawn: 0, window: null, layer: "crowd", renders: 0 };
+
+  function takeKey() {
+    const m = location.hash.match(/key=([^&]+)/);
+    if (m) {
+      localStorage.setItem(KEY_STORE, decodeURIComponent(m[1]));
+      history.replaceState(null, "", location.pathname + location.search);
+    }
+    return localStorage.getItem(KEY_STORE);
+  }
+
+  function setStatus(text, cls) {
+    const el = $("status");
+    el.textContent = text;
+    el.className = "status " + (cls || "");
+  }
+
+  async function api(path) {
+    const resp = await fetch(path, { headers: { Authorization: "Bearer " + state.key } });
+    if (resp.status === 401) {
+      localStorage.removeItem(KEY_STORE);
+      askKey("That key was refused (unknown or revoked).");
+      throw new Error("unauthorized");
+    }
+    if (!resp.ok) {
+      let detail = resp.statusText;
+      try { detail = (await resp.json()).detail; } catch (e) { /* keep statusText */ }
+      throw new Error(detail);
+    }
+    return resp.json();
+  }
+
+  function askKey(message) {
+    const form = $("key-form");
+    form.hidden = false;
+    if (message) form.querySelector("p").textContent = message;
+  }
+
+  function bboxParam() {
+    return state.config.service_area_bbox.join(",");
+  }
+
+  function fmtTime(iso) {
+    return iso ? iso.replace("T", " ").replace("Z", " UTC") : "";
+  }
+
+  function ring(cell) {
+    return [h3.cellToBoundary(cell, true)]; // GeoJSON order [lng, lat], closed
+  }
+
+  function densityFeatures(doc) {
+    const c = Object.fromEntries(doc.columns.map((name, i) => [name, i]));
+    return doc.rows.map((r) => ({
+      type: "Feature",
+      geometry: { type: "Polygon", coordinates: ring(r[c.cell]) },
+      properties: {
+        cell: r[c.cell], count: r[c.count], lo: r[c.ci95_low], hi: r[c.ci95_high],
+        value: r[c.density_per_km2], faint: r[c.ci95_low] <= 0 ? 1 : 0,
+        moving: r[c.moving], speed: r[c.mean_speed_kmh],
+      },
+    }));
+  }
+
+  function trafficFeatures(doc) {
+    return doc.cells.map((t) => ({
+      type: "Feature",
+      geometry: { type: "Polygon", coordinates: ring(t.cell) },
+      properties: {
+        cell: t.cell, level: t.level || "unknown", index: t.congestion_index, speed: t.mean_speed_kmh,
+        free: t.free_flow_kmh, moving: t.moving, faint: t.moving_ci95[0] <= 0 ? 1 : 0,
+      },
+    }));
+  }
+
+  function fillColor() {
+    if (state.layer === "traffic") {
+      const m = ["match", ["get", "level"]];
+      for (const [k, v] of Object.entries(LEVEL_COLORS)) m.push(k, v);
+      m.push(UNKNOWN);
+      return m;
+    }
+    const e = ["interpolate", ["linear"], ["get", "value"]];
+    DENSITY_STOPS.forEach((s, i) => e.push(s, DENSITY_COLORS[i]));
+    return e;
+  }
+
+  function renderLegend(privacy) {
+    const box = $("legend-scale");
+    box.innerHTML = "";
+    const rows = state.layer === "traffic"
+      ? [...Object.entries(LEVEL_COLORS).map(([k, v]) => [v, k]), [UNKNOWN, "no speed / no free-flow yet"]]
+      : DENSITY_STOPS.map((s, i) => [DENSITY_COLORS[i], "≥ " + s.toLocaleString()]);
+    for (const [color, label] of rows) {
+      const sw = document.createElement("span");
+      sw.className = "sw";
+      sw.style.background = color;
+      const tx = document.createElement("span");
+      tx.textContent = label;
+      box.append(sw, tx);
+    }
+    $("legend-title").textContent = state.layer === "traffic"
+      ? "Congestion (free-flow ÷ current speed)" : "Persons per km² (noisy)";
+    if (privacy) $("privacy-note").textContent = privacy.note + " " + privacy.guarantee;
+  }
+
+  function draw(features, windowInfo, privacy) {
+    const src = state.map.getSource("cells");
+    src.setData({ type: "FeatureCollection", features });
+    state.map.setPaintProperty("cells-fill", "fill-color", fillColor());
+    $("window").textContent = fmtTime(windowInfo.window_start) + " – " + fmtTime(windowInfo.window_end).slice(11);
+    renderLegend(privacy);
+    state.map.once("idle", () => {
+      window.hexpulse.drawn = state.map.queryRenderedFeatures({ layers: ["cells-fill"] }).length;
+      window.hexpulse.window = windowInfo.window_start;
+      window.hexpulse.layer = state.layer;
+      window.hexpulse.renders += 1;
+      document.body.dataset.window = windowInfo.window_start;
+    });
+    state.map.triggerRepaint();
+  }
+
+  async function load() {
+    const at = state.live ? "latest" : state.selected;
+    if (!at) return;
+    const q = `bbox=${bboxParam()}&res=${state.res}&at=${encodeURIComponent(at)}`;
+    try {
+      if (state.layer === "traffic") {
+        const doc = await api(`/v1/traffic?${q}`);
+        draw(trafficFeatures(doc), doc.window, doc.privacy);
+      } else {
+        const doc = await api(`/v1/density?${q}&format=rows`);
+        draw(densityFeatures(doc), doc.window, doc.privacy);
+      }
+    } catch (err) {
+      if (err.message !== "unauthorized") setStatus(err.message, "err");
+    }
+  }
+
+  async function loadWindows() {
+    const doc = await api("/v1/windows?limit=60");
+    state.windows = doc.recent.map((w) => w.window_start).reverse(); // oldest → newest
+    updateSlider();
+  }
+
+  function updateSlider() {
+    const slider = $("slider");
+    slider.max = Math.max(0, state.windows.length - 1);
+    if (state.live) slider.value = slider.max;
+    const label = state.live ? "live · " + fmtTime(state.windows[state.windows.length - 1]) : fmtTime(state.selected);
+    $("slider-label").textContent = label;
+  }
+
+  function onWindowEvent(doc) {
+    const start = doc.window.window_start;
+    if (!state.windows.includes(start)) {
+      state.windows.push(start);
+      if (state.windows.length > 60) state.windows.shift();
+    }
+    state.lastLive = start;
+    updateSlider();
+    setStatus("live · release lag " + doc.window.release_lag_s.toFixed(1) + " s", "live");
+    if (!state.live) return;
+    if (state.layer === "crowd") draw(densityFeatures(doc), doc.window, doc.privacy);
+    else load();
+  }
+
+  // EventSource cannot send an Authorization header, so the stream is read with fetch().
+  async function openStream() {
+    if (state.stream) state.stream.abort();
+    const ctrl = new AbortController();
+    state.stream = ctrl;
+    const url = `/v1/density/stream?bbox=${bboxParam()}&res=${state.res}&format=rows`;
+    let delay = 1000;
+    while (!ctrl.signal.aborted) {
+      try {
+        const resp = await fetch(url, { headers: { Authorization: "Bearer " + state.key }, signal: ctrl.signal });
+        if (!resp.ok) throw new Error("stream answered " + resp.status);
+        delay = 1000;
+        const reader = resp.body.pipeThrough(new TextDecoderStream()).getReader();
+        let buf = "";
+        for (;;) {
+          const { value, done } = await reader.read();
+          if (done) break;
+          buf += value.replace(/\r\n/g, "\n");
+          let cut;
+          while ((cut = buf.indexOf("\n\n")) >= 0) {
+            const block = buf.slice(0, cut);
+            buf = buf.slice(cut + 2);
+            let event = "message";
+            const data = [];
+            for (const line of block.split("\n")) {
+              if (line.startsWith("event:")) event = line.slice(6).trim();
+              else if (line.startsWith("data:")) data.push(line.slice(5).replace(/^ /, ""));
+            }
+            if (event === "window" && data.length) onWindowEvent(JSON.parse(data.join("\n")));
+          }
+        }
+      } catch (err) {
+        if (ctrl.signal.aborted) return;
+        setStatus("live stream lost, retrying", "err");
+      }
+      await new Promise((r) => setTimeout(r, delay));
+      delay = Math.min(delay * 2, 30000);
+    }
+  }
+
+  function initMap() {
+    const tiles = state.config.basemap_tiles_url;
+    const style = {
+      version: 8,
+      sources: tiles ? { base: { type: "raster", tiles: [tiles], tileSize: 256, attribution: "basemap" } } : {},
+      layers: [{ id: "bg", type: "background", paint: { "background-color": "#0d1117" } }]
+        .concat(tiles ? [{ id: "base", type: "raster", source: "base", paint: { "raster-opacity": 0.55 } }] : []),
+    };
+    const [w, s, e, n] = state.config.service_area_bbox;
+    const map = new maplibregl.Map({ container: "map", style, bounds: [[w, s], [e, n]], attributionControl: false });
+    map.addControl(new maplibregl.NavigationControl({ showCompass: false }), "top-left");
+    state.map = map;
+    return new Promise((resolve) => map.on("load", () => {
+      map.addSource("cells", { type: "geojson", data: { type: "FeatureCollection", features: [] } });
+      map.addLayer({
+        id: "cells-fill", type: "fill", source: "cells",
+        paint: {
+          "fill-color": fillColor(), "fill-outline-color": "#0d1117",
+          "fill-opacity": ["case", ["==", ["get", "faint"], 1], 0.35, 0.85],
+        },
+      });
+      map.addLayer({ id: "area", type: "line", source: { type: "geojson", data: {
+        type: "Feature", properties: {}, geometry: { type: "Polygon", coordinates: [[[w, s], [e, s], [e, n], [w, n], [w, s]]] },
+      } }, paint: { "line-color": "#8b949e", "line-width": 1, "line-dasharray": [2, 2] } });
+      map.on("mousemove", "cells-fill", (ev) => showTip(ev));
+      map.on("mouseleave", "cells-fill", () => { $("tooltip").hidden = true; });
+      resolve();
+    }));
+  }
+
+  function showTip(ev) {
+    const p = ev.features[0].properties;
+    const tip = $("tooltip");
+    tip.textContent = state.layer === "traffic"
+      ? `${p.cell}\nlevel ${p.level}  index ${p.index ?? "–"}\nspeed ${p.speed ?? "–"} km/h  free-flow ${p.free ?? "–"} km/h\nmoving ${p.moving}`
+      : `${p.cell}\n${p.count} persons (95%: ${Math.round(p.lo)}–${Math.round(p.hi)})\n${Math.round(p.value)} /km²  moving ${p.moving}`
+        + (p.speed !== null && p.speed !== "null" ? `  ${p.speed} km/h` : "");
+    tip.style.left = ev.point.x + 14 + "px";
+    tip.style.top = ev.point.y + 14 + "px";
+    tip.hidden = false;
+  }
+
+  // Alerts arrive later (alerts issue); the panel stays hidden until something calls this.
+  window.hexpulseAlerts = (alerts) => {
+    const list = $("alert-list");
+    list.innerHTML = "";
+    for (const a of alerts) {
+      const li = document.createElement("li");
+      li.textContent = a.text || JSON.stringify(a);
+      list.append(li);
+    }
+    $("alerts").hidden = alerts.length === 0;
+  };
+
+  function wireControls() {
+    for (const btn of document.querySelectorAll(".switch button")) {
+      btn.addEventListener("click", () => {
+        state.layer = btn.dataset.layer;
+        document.querySelectorAll(".switch button").forEach((b) => b.classList.toggle("on", b === btn));
+        if (state.layer === "traffic" && state.res === 9 && state.config.resolutions.includes(8)) setRes(8);
+        else load();
+      });
+    }
+    $("res").addEventListener("change", (ev) => setRes(Number(ev.target.value)));
+    $("slider").addEventListener("input", (ev) => {
+      const i = Number(ev.target.value);
+      state.live = i === state.windows.length - 1;
+      state.selected = state.windows[i];
+      $("live").classList.toggle("on", state.live);
+      updateSlider();
+      load();
+    });
+    $("live").addEventListener("click", () => {
+      state.live = true;
+      $("live").classList.add("on");
+      updateSlider();
+      load();
+    });
+    $("key-form").addEventListener("submit", (ev) => {
+      ev.preventDefault();
+      localStorage.setItem(KEY_STORE, $("key-input").value.trim());
+      location.reload();
+    });
+  }
+
+  function setRes(res) {
+    state.res = res;
+    $("res").value = String(res);
+    load();
+    openStream();
+  }
+
+  async function main() {
+    state.config = await (await fetch("/dashboard-config.json")).json();
+    const sel = $("res");
+    for (const r of state.config.resolutions) sel.add(new Option(String(r), String(r)));
+    sel.value = String(state.res);
+    renderLegend(null);
+    wireControls();
+    await initMap();
+    state.key = takeKey();
+    if (!state.key) { askKey(); setStatus("no API key", "err"); return; }
+    try {
+      await loadWindows();
+    } catch (err) {
+      if (err.message !== "unauthorized") setStatus(err.message, "err");
+      return;
+    }
+    await load();
+    openStream();
+  }
+
+  main();
+})();

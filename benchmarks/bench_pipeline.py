@@ -1,0 +1,363 @@
+"""End-to-end pipeline throughput and memory, real broker and ClickHouse, side by side in one run.
+
+Figures (last printed line, JSON):
+- ``batched_pings_per_s``: ``hexpulse consume`` (one process, ClickHouse writes included) on a
+  2-partition topic of 50-ping batch messages; time from its first record to the write of the
+  last window (closed in-stream by a final high-watermark message per partition);
+- ``naive_pings_per_s``: the obvious consumer on the same topic (kafka-python + crc32c,
+  ``json.loads`` per message, ``h3`` str API per ping, a dict of device sets per (window, cell),
+  no ClickHouse);
+- ``single_pings_per_s``: ``hexpulse consume`` on 1,000,000 single-ping messages of 1,000,000
+  distinct devices, all in one 60 s window; ``rss_mb_1m_devices``: that process's peak RSS;
+- ``raw_poll_records_per_s``: kafka-python poll-only on the single-ping topic (the client's
+  ceiling); ``batched_vs_raw_poll`` compares pings/s with the poll-only records/s × 50 of the
+  batched topic;
+- ``scaleout_ratio_2_vs_1``: two ``hexpulse consume`` processes (one group, 2 partitions) vs one.
+
+Every rate is the best of ``--repeat`` runs (default 2; the machine is shared), RSS the worst.
+Usage: ``.venv/bin/python benchmarks/bench_pipeline.py [--single N] [--batched-messages N]
+[--repeat N] [--profile batched|single]``. ``--profile`` runs that case in-process under
+cProfile and prints the top functions (cumulative) instead of the JSON line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import cProfile
+import json
+import os
+import platform
+import pstats
+import random
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import h3
+import orjson
+import psutil
+from kafka import KafkaConsumer, TopicPartition
+
+from hexpulse.kafka import ensure_topics, make_producer
+from hexpulse.settings import Settings, load_settings
+from hexpulse.store import apply_migrations, connect
+
+HEXPULSE = str(Path(sys.executable).with_name("hexpulse"))
+KEY = "cd" * 32  # benchmark-only master key
+PARTITIONS = 2
+WINDOW_MS = 60_000
+LAT = (23.09, 23.17)
+LON = (113.26, 113.39)
+
+
+def log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def _window0() -> int:
+    return (int(time.time() * 1000) - 40 * 60_000) // WINDOW_MS * WINDOW_MS
+
+
+def _closers(producer: Any, topic: str, ts: int) -> None:
+    """One message per partition whose event time closes every earlier window by watermark."""
+    for p in range(PARTITIONS):
+        dev = f"closer-{p}"
+        body = orjson.dumps({"v": 1, "device": dev, "ts": ts, "lat": 23.13, "lon": 113.32})
+        producer.send(topic, key=dev.encode(), value=body, partition=p)
+
+
+def produce_batched(s: Settings, topic: str, messages: int) -> tuple[int, int]:
+    """Devices upload 50 pings (1 s apart) per message, in event-time order; returns (records, pings)."""
+    rng = random.Random(1)
+    w0 = _window0()
+    per_dev = 12
+    devices = max(1, messages // per_dev)
+    producer = make_producer(s, linger_ms=50, batch_size=1 << 20, acks=1, max_request_size=8 << 20)
+    pos = {d: (rng.uniform(*LAT), rng.uniform(*LON)) for d in range(devices)}
+    sent = 0
+    for m in range(per_dev):
+        for d in range(devices):
+            lat, lon = pos[d]
+            start = w0 + m * 50_000 + (d % 50) * 20
+            pings = []
+            for i in range(50):
+                lat += rng.gauss(0, 0.00005)
+                lon += rng.gauss(0, 0.00005)
+                p: dict[str, Any] = {"ts": start + i * 1000, "lat": round(lat, 6), "lon": round(lon, 6)}
+                if i % 3:
+                    p["spd"] = round(rng.uniform(0, 20), 2)
+                pings.append(p)
+            pos[d] = (lat, lon)
+            dev = f"dev-{d}"
+            producer.send(
+                topic, key=dev.encode(), value=orjson.dumps({"v": 1, "device": dev, "pings": pings})
+            )
+            sent += 1
+    _closers(producer, topic, w0 + per_dev * 50_000 + 2 * WINDOW_MS)
+    producer.flush()
+    producer.close()
+    return sent + PARTITIONS, sent * 50 + PARTITIONS
+
+
+def produce_single(s: Settings, topic: str, n: int) -> int:
+    """``n`` single pings of ``n`` distinct devices, all inside one 60 s window; returns records."""
+    rng = random.Random(2)
+    w0 = _window0()
+    producer = make_producer(s, linger_ms=50, batch_size=1 << 20, acks=1)
+    send = producer.send
+    for d in range(n):
+        dev = f"d{d}"
+        body = {
+            "v": 1,
+            "device": dev,
+            "ts": w0 + rng.randrange(WINDOW_MS),
+            "lat": round(rng.uniform(*LAT), 6),
+            "lon": round(rng.uniform(*LON), 6),
+            "spd": round(rng.uniform(0, 20), 2),
+        }
+        send(topic, key=dev.encode(), value=orjson.dumps(body))
+    _closers(producer, topic, w0 + 3 * WINDOW_MS)
+    producer.flush()
+    producer.close()
+    return n + PARTITIONS
+
+
+def _poll_loop(s: Settings, topic: str, total: int, handle: Any) -> float:
+    """Read ``total`` records from the start of every partition; seconds from first to last record."""
+    consumer = KafkaConsumer(
+        bootstrap_servers=s.kafka_bootstrap.split(","),
+        enable_auto_commit=False,
+        group_id=None,
+        max_poll_records=5000,
+        max_partition_fetch_bytes=8 << 20,
+        fetch_max_bytes=64 << 20,
+    )
+    tps = [TopicPartition(topic, p) for p in range(PARTITIONS)]
+    consumer.assign(tps)
+    consumer.seek_to_beginning(*tps)
+    seen = 0
+    t0: float | None = None
+    while seen < total:
+        batch = consumer.poll(timeout_ms=1000)
+        for records in batch.values():
+            if t0 is None:
+                t0 = time.perf_counter()
+            handle(records)
+            seen += len(records)
+    elapsed = time.perf_counter() - (t0 or time.perf_counter())
+    consumer.close()
+    return elapsed
+
+
+def raw_poll(s: Settings, topic: str, total: int) -> float:
+    """Records/s of kafka-python poll-only (crc32c installed)."""
+    return total / _poll_loop(s, topic, total, lambda records: None)
+
+
+def naive(s: Settings, topic: str, total: int) -> float:
+    """Pings/s of the obvious consumer: json.loads per message, h3 str per ping, sets per cell."""
+    sets: dict[tuple[int, str], set[str]] = defaultdict(set)
+    counted = [0]
+
+    def handle(records: list[Any]) -> None:
+        for r in records:
+            msg = json.loads(r.value)
+            dev = msg["device"]
+            for p in msg.get("pings") or [msg]:
+                cell = h3.latlng_to_cell(p["lat"], p["lon"], 9)
+                sets[(p["ts"] // WINDOW_MS * WINDOW_MS, cell)].add(dev)
+                counted[0] += 1
+
+    elapsed = _poll_loop(s, topic, total, handle)
+    return counted[0] / elapsed
+
+
+def fresh_db(base: Settings, tag: str) -> Settings:
+    s = base.model_copy(update={"clickhouse_database": f"hexpulse_bench_{tag}"})
+    client = connect(s, use_db=False)
+    apply_migrations(client, s.clickhouse_database)
+    client.disconnect()
+    return s
+
+
+def drop_db(s: Settings) -> None:
+    client = connect(s, use_db=False)
+    client.execute(f"DROP DATABASE IF EXISTS {s.clickhouse_database}")
+    client.disconnect()
+
+
+def _env(s: Settings, topic: str, group: str, state: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HEXPULSE_")}
+    env.update(
+        {
+            "HEXPULSE_TOPIC_PINGS": topic,
+            "HEXPULSE_TOPIC_DLQ": topic + ".dlq",
+            "HEXPULSE_CONSUMER_GROUP": group,
+            "HEXPULSE_CLICKHOUSE_DATABASE": s.clickhouse_database,
+            "HEXPULSE_CLICKHOUSE_PORT": str(s.clickhouse_port),
+            "HEXPULSE_KAFKA_BOOTSTRAP": s.kafka_bootstrap,
+            "HEXPULSE_MASTER_KEY": KEY,
+            "HEXPULSE_STATE_DIR": str(state),
+            "HEXPULSE_METRICS_PORT": "0",
+            "HEXPULSE_LOG_LEVEL": "WARNING",
+        }
+    )
+    return env
+
+
+def pipeline(base: Settings, topic: str, procs: int, state: Path, tag: str) -> dict[str, float]:
+    """Run ``procs`` × ``hexpulse consume`` in one fresh group and database; pings/s and peak RSS."""
+    s = fresh_db(base, tag)
+    group = f"bench-{tag}"
+    try:
+        children = [
+            subprocess.Popen(
+                [HEXPULSE, "consume", "--exit-when-idle-s", "3", "--print-stats"],
+                env=_env(s, topic, group, state),
+                stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL,
+            )
+            for _ in range(procs)
+        ]
+        peak = [0]
+        done = threading.Event()
+
+        def sample() -> None:
+            ps = [psutil.Process(c.pid) for c in children]
+            while not done.is_set():
+                for p in ps:
+                    with contextlib.suppress(psutil.Error):
+                        peak[0] = max(peak[0], p.memory_info().rss)
+                time.sleep(0.05)
+
+        sampler = threading.Thread(target=sample, daemon=True)
+        sampler.start()
+        stats = []
+        for c in children:
+            try:
+                out, _ = c.communicate(timeout=240)
+            except subprocess.TimeoutExpired:
+                c.terminate()
+                out, _ = c.communicate(timeout=30)
+            lines = [ln for ln in out.decode().splitlines() if ln.startswith("{")]
+            if lines:
+                stats.append(json.loads(lines[-1]))
+        done.set()
+        sampler.join()
+        active = [st for st in stats if st["first_record_s"] is not None]
+        start = min(st["first_record_s"] for st in active)
+        end = max(max(st["last_record_s"], st["last_flush_s"] or 0.0) for st in active)
+        pings = sum(st["pings"] for st in active)
+        return {
+            "pings_per_s": pings / (end - start),
+            "pings": pings,
+            "seconds": end - start,
+            "peak_rss_mb": peak[0] / 2**20,
+            "processes_with_data": len(active),
+        }
+    finally:
+        drop_db(s)
+
+
+def profile_inprocess(base: Settings, topic: str, total: int, state: Path) -> None:
+    from pydantic import SecretStr
+
+    from aggregate.consumer import ConsumeLoop
+    from hexpulse.service_area import load_service_area
+    from ingest import Ingestor
+    from privacy.pseudonyms import RotatingPseudonymizer
+
+    s = fresh_db(base, "prof_" + uuid.uuid4().hex[:6])
+    s = s.model_copy(
+        update={
+            "topic_pings": topic,
+            "consumer_group": "bench-prof-" + uuid.uuid4().hex[:6],
+            "master_key": SecretStr(KEY),
+            "state_dir": state,
+        }
+    )
+    ingestor = Ingestor(s, load_service_area(s), RotatingPseudonymizer.from_settings(s), None)
+    loop = ConsumeLoop(s, ingestor, stop_when=lambda lp: lp.stats.records >= total and not lp.agg.pending)
+    prof = cProfile.Profile()
+    try:
+        prof.enable()
+        loop.run()
+        prof.disable()
+    finally:
+        drop_db(s)
+    span = (loop.stats.last_flush_s or 0) - (loop.stats.first_record_s or 0)
+    log(f"in-process: {loop.stats.pings} pings in {span:.2f} s under cProfile")
+    pstats.Stats(prof, stream=sys.stderr).sort_stats("cumulative").print_stats(40)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--single", type=int, default=1_000_000)
+    ap.add_argument("--batched-messages", type=int, default=30_000)
+    ap.add_argument("--profile", choices=["batched", "single"], default=None)
+    ap.add_argument("--repeat", type=int, default=2, help="Best of N for every rate (shared machine).")
+    args = ap.parse_args()
+    run = uuid.uuid4().hex[:6]
+    base = load_settings(topic_partitions=PARTITIONS, metrics_port=0)
+    batched_topic, single_topic = f"bench-batched-{run}", f"bench-single-{run}"
+    ensure_topics(base, [batched_topic, single_topic, batched_topic + ".dlq", single_topic + ".dlq"])
+    with tempfile.TemporaryDirectory() as tmp:
+        state = Path(tmp)
+        t = time.monotonic()
+        b_records, b_pings = produce_batched(base, batched_topic, args.batched_messages)
+        log(f"produced {b_records} batched records ({b_pings} pings) in {time.monotonic() - t:.1f} s")
+        if args.profile == "batched":
+            profile_inprocess(base, batched_topic, b_records, state)
+            return
+        t = time.monotonic()
+        s_records = produce_single(base, single_topic, args.single)
+        log(f"produced {s_records} single-ping records in {time.monotonic() - t:.1f} s")
+        if args.profile == "single":
+            profile_inprocess(base, single_topic, s_records, state)
+            return
+
+        n = max(1, args.repeat)
+        raw_batched = max(raw_poll(base, batched_topic, b_records) for _ in range(n))
+        log(f"raw poll, batched topic: {raw_batched:,.0f} records/s")
+        raw_single = max(raw_poll(base, single_topic, s_records) for _ in range(n))
+        log(f"raw poll, single topic: {raw_single:,.0f} records/s")
+        naive_rate = max(naive(base, batched_topic, b_records) for _ in range(n))
+        log(f"naive consumer, batched topic: {naive_rate:,.0f} pings/s")
+
+        def best(topic: str, procs: int, tag: str) -> dict[str, float]:
+            runs = [pipeline(base, topic, procs, state, f"{run}_{tag}{i}") for i in range(n)]
+            for r in runs:
+                log(f"hexpulse consume x{procs}, {tag}: {r}")
+            top = max(runs, key=lambda r: r["pings_per_s"])
+            top["peak_rss_mb"] = max(r["peak_rss_mb"] for r in runs)  # memory: worst run
+            return top
+
+        one = best(batched_topic, 1, "b1_")
+        single = best(single_topic, 1, "s1_")
+        two = best(batched_topic, 2, "b2_")
+    figures = {
+        "batched_pings_per_s": round(one["pings_per_s"]),
+        "naive_pings_per_s": round(naive_rate),
+        "ratio_vs_naive": round(one["pings_per_s"] / naive_rate, 2),
+        "single_pings_per_s": round(single["pings_per_s"]),
+        "raw_poll_records_per_s": round(raw_single),
+        "single_vs_raw_poll": round(single["pings_per_s"] / raw_single, 2),
+        "raw_poll_batched_records_per_s": round(raw_batched),
+        "batched_vs_raw_poll": round(one["pings_per_s"] / (raw_batched * 50), 2),
+        "rss_mb_1m_devices": round(single["peak_rss_mb"], 1),
+        "scaleout_ratio_2_vs_1": round(two["pings_per_s"] / one["pings_per_s"], 2),
+        "scaleout_processes_with_data": two["processes_with_data"],
+        "machine": f"{platform.machine()} {os.cpu_count()} cores, Python {platform.python_version()}",
+    }
+    print(json.dumps(figures))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# `make demo`: the whole system on this machine. Services, migrations and topics are already up
+# (Makefile prerequisites). This starts the pipeline (2 consumers, the releaser), the API with
+# the dashboard, backfills the last minutes of a simulated city at full speed, then keeps the city
+# running in real time so the map updates every window. Ctrl-C (or DEMO_MINUTES) stops the
+# processes this script started; `make down` stops the services.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+HP=.venv/bin/hexpulse
+RUN=${HEXPULSE_STATE_DIR:-.local}/demo
+DEVICES=${DEMO_DEVICES:-20000}
+BACKFILL=${DEMO_BACKFILL:-15m}
+MINUTES=${DEMO_MINUTES:-30}
+mkdir -p "$RUN"
+pids=()
+
+start() { # name, command...
+  local name=$1; shift
+  "$@" >"$RUN/$name.log" 2>&1 &
+  pids+=($!)
+  echo "demo: started $name (pid $!, log $RUN/$name.log)"
+}
+
+stop_all() {
+  trap - EXIT INT TERM
+  echo "demo: stopping pipeline, releaser and API"
+  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  for pid in "${pids[@]}"; do
+    for _ in $(seq 1 40); do kill -0 "$pid" 2>/dev/null || break; sleep 0.25; done
+    kill -9 "$pid" 2>/dev/null || true
+  done
+  echo "demo: stopped (services keep running; 'make down' stops them)"
+}
+trap stop_all EXIT INT TERM
+
+$HP keyring init
+start consumer-1 "$HP" consume
+start consumer-2 "$HP" consume
+start releaser "$HP" release
+start api "$HP" api
+
+port=${HEXPULSE_API_PORT:-8000}
+host=${HEXPULSE_API_HOST:-127.0.0.1}
+for _ in $(seq 1 60); do
+  (exec 3<>"/dev/tcp/$host/$port") 2>/dev/null && break
+  sleep 0.5
+done
+(exec 3<>"/dev/tcp/$host/$port") 2>/dev/null || { echo "demo: ERROR: the API did not start; see $RUN/api.log" >&2; exit 1; }
+
+key=$($HP keys create --name "demo-dashboard-$(date +%s)" --scope density:read --scope traffic:read --quiet)
+echo
+echo "demo: dashboard  http://$host:$port/#key=$key"
+echo "demo: API docs   http://$host:$port/docs   (Authorization: Bearer $key)"
+echo
+
+echo "demo: backfilling the last $BACKFILL of the simulated city ($DEVICES devices, full speed)"
+$HP simulate --devices "$DEVICES" --duration "$BACKFILL" --speed max
+echo "demo: the city now runs in real time for ${MINUTES} min (Ctrl-C to stop)"
+$HP simulate --devices "$DEVICES" --duration "${MINUTES}m" --start now --speed realtime --seed 2

@@ -1,0 +1,29 @@
+"""The simulated city: a deterministic generator of realistic pings and their ground truth.
+
+``generate(config, settings)`` builds a run without Kafka (messages + :class:`GroundTruth`);
+``produce(settings, simulation)`` sends it to the pings topic. ``hexpulse simulate`` is the CLI.
+"""
+
+from hexpulse.simulator.config import MAX_BATCH_SPAN_MS, SimConfig
+from hexpulse.simulator.exceptions import ProduceError, SimulatorConfigError, SimulatorError
+from hexpulse.simulator.generate import Simulation, generate
+from hexpulse.simulator.ground_truth import GroundTruth
+from hexpulse.simulator.places import SCENIC_AREAS, STADIUM, NamedArea, areas_geojson
+from hexpulse.simulator.producer import ProduceReport, produce
+
+__all__ = [
+    "MAX_BATCH_SPAN_MS",
+    "SCENIC_AREAS",
+    "STADIUM",
+    "GroundTruth",
+    "NamedArea",
+    "ProduceError",
+    "ProduceReport",
+    "SimConfig",
+    "Simulation",
+    "SimulatorConfigError",
+    "SimulatorError",
+    "areas_geojson",
+    "generate",
+    "produce",
+]

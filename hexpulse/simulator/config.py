@@ -1,0 +1,167 @@
+"""Options of one simulation run, validated up front with one sentence per problem."""
+
+from __future__ import annotations
+
+import math
+import re
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Literal
+
+from hexpulse.settings import Settings
+from hexpulse.simulator.exceptions import SimulatorConfigError
+from hexpulse.simulator.places import DEFAULT_CENTER
+
+MAX_BATCH_SPAN_MS = 20_000
+"""Longest event-time span of one batched message (first to last ping), in ms.
+
+Invariant (tested): a batch spans at most ``min(MAX_BATCH_SPAN_MS, lateness)`` and messages leave
+in order of their last ping's ``ts``. When a message arrives, the largest ``ts`` its partition has
+seen is at most its own last ``ts`` ≤ any of its pings' ``ts`` + span, so the watermark
+(max ``ts`` − lateness) is ≤ that ping's ``ts``: its window is still open and no simulated ping
+is ever late.
+"""
+
+
+@dataclass(frozen=True)
+class SimConfig:
+    """One run. Times in seconds unless named ``_ms`` (epoch milliseconds, UTC).
+
+    ``speed`` is the time compression: 1.0 = real time, ``math.inf`` = as fast as possible.
+    ``start_ms`` None means "chosen at generation": the run then ends at the wall clock when
+    produced at ``speed`` (real time starts now; ``max`` starts now − duration).
+    ``stadium_crowd`` None means a quarter of the devices.
+    """
+
+    devices: int = 2000
+    duration_s: float = 900.0
+    interval_s: float = 10.0
+    start_ms: int | None = None
+    speed: float = math.inf
+    mode: Literal["single", "batch"] = "batch"
+    malformed_rate: float = 0.001
+    seed: int = 1
+    stadium_crowd: int | None = None
+    vehicle_share: float = 0.2
+    tourist_share: float = 0.15
+    regional_share: float = 0.03
+    center: tuple[float, float] = DEFAULT_CENTER
+
+    def validate(self, settings: Settings) -> None:
+        """Raise SimulatorConfigError naming the first invalid option."""
+
+        def bad(msg: str) -> SimulatorConfigError:
+            return SimulatorConfigError(msg)
+
+        if self.devices < 1:
+            raise bad(f"--devices must be at least 1, not {self.devices}")
+        if not 10 <= self.duration_s <= 7 * 86_400:
+            raise bad(f"--duration must be between 10 s and 7 days, not {self.duration_s:g} s")
+        if not 0.1 <= self.interval_s <= 3600:
+            raise bad(f"--interval must be between 0.1 and 3600 s, not {self.interval_s:g}")
+        if not (self.speed >= 1.0):
+            raise bad(f"--speed must be 'realtime', 'max' or a factor of at least 1, not {self.speed}")
+        if not 0.0 <= self.malformed_rate <= 0.5:
+            raise bad(f"--malformed-rate must be between 0 and 0.5, not {self.malformed_rate}")
+        if not 0 <= self.seed < 2**63:
+            raise bad(f"--seed must be a non-negative integer, not {self.seed}")
+        crowd = self.crowd()
+        if not 0 <= crowd <= self.devices:
+            raise bad(f"--stadium-crowd must be between 0 and the {self.devices} devices, not {crowd}")
+        shares = self.vehicle_share + self.tourist_share + self.regional_share
+        if min(self.vehicle_share, self.tourist_share, self.regional_share) < 0 or shares > 1:
+            raise bad("the vehicle, tourist and regional shares must be non-negative and sum to at most 1")
+        lat, lon = self.center
+        if not (-80 <= lat <= 80 and -180 <= lon <= 180):
+            raise bad(f"--center must be 'lat,lon' in degrees with |lat| ≤ 80, not {lat},{lon}")
+        if settings.windows_per_device_day != 86_400 // settings.window_s:
+            raise bad(
+                "the ground truth supports only the default HEXPULSE_WINDOWS_PER_DEVICE_DAY "
+                f"({86_400 // settings.window_s}): a smaller cap depends on pseudonyms the simulator "
+                "never sees"
+            )
+        margin_s = 300
+        if self.start_ms is None and self.span_behind_now_s() > settings.max_ping_age_s - margin_s:
+            raise bad(
+                f"a {self.duration_s:g} s run at this speed starts {self.span_behind_now_s():.0f} s in the "
+                f"past, beyond HEXPULSE_MAX_PING_AGE_S={settings.max_ping_age_s} (less 300 s): "
+                "shorten --duration or slow --speed"
+            )
+
+    def crowd(self) -> int:
+        return self.devices // 4 if self.stadium_crowd is None else self.stadium_crowd
+
+    def span_behind_now_s(self) -> float:
+        """How far before "now" the run starts when ``start_ms`` is None (s)."""
+        return self.duration_s * (1.0 - 1.0 / self.speed)
+
+    def resolve_start_ms(self, now_ms: int) -> int:
+        """Start of event time: given, or chosen so the run ends at the wall clock (whole second)."""
+        if self.start_ms is not None:
+            return self.start_ms
+        return (now_ms - int(self.span_behind_now_s() * 1000)) // 1000 * 1000
+
+    def batch_span_ms(self, settings: Settings) -> int:
+        """Largest event-time span of one message (0 in single mode); see MAX_BATCH_SPAN_MS."""
+        if self.mode == "single":
+            return 0
+        return min(MAX_BATCH_SPAN_MS, settings.lateness_ms)
+
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|min|h|d)?\s*$")
+_UNIT_S = {"ms": 0.001, "s": 1.0, None: 1.0, "m": 60.0, "min": 60.0, "h": 3600.0, "d": 86_400.0}
+
+
+def parse_duration_s(text: str, option: str = "--duration") -> float:
+    """``"900"``, ``"90s"``, ``"15m"``, ``"2h"`` → seconds."""
+    match = _DURATION.match(text)
+    if not match:
+        raise SimulatorConfigError(f"{option} must look like 900, 90s, 15m or 2h, not {text!r}")
+    return float(match.group(1)) * _UNIT_S[match.group(2)]
+
+
+def parse_speed(text: str) -> float:
+    """``realtime`` → 1, ``max`` → inf, ``"60"``/``"60x"`` → 60."""
+    value = text.strip().lower()
+    if value == "realtime":
+        return 1.0
+    if value == "max":
+        return math.inf
+    value = value.removesuffix("x")
+    try:
+        factor = float(value)
+    except ValueError:
+        factor = math.nan
+    if not factor >= 1.0 or math.isinf(factor):
+        raise SimulatorConfigError(
+            f"--speed must be 'realtime', 'max' or a factor ≥ 1 such as 60, not {text!r}"
+        )
+    return factor
+
+
+def parse_start_ms(text: str) -> int:
+    """``now``, epoch milliseconds, or an ISO-8601 time (UTC unless it names an offset)."""
+    stripped = text.strip()
+    if stripped.lower() == "now":
+        return int(time.time()) * 1000
+    if stripped.isdigit():
+        return int(stripped)
+    try:
+        when = datetime.fromisoformat(stripped.replace("Z", "+00:00"))
+    except ValueError:
+        raise SimulatorConfigError(
+            f"--start must be 'now', epoch ms or an ISO time like 2026-11-27T08:00:00Z, not {text!r}"
+        ) from None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return int(when.timestamp() * 1000)
+
+
+def parse_center(text: str) -> tuple[float, float]:
+    """``"23.13,113.32"`` → (lat, lon)."""
+    try:
+        lat_s, lon_s = text.split(",")
+        return float(lat_s), float(lon_s)
+    except ValueError:
+        raise SimulatorConfigError(f"--center must be 'lat,lon' in degrees, not {text!r}") from None

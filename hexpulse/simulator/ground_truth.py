@@ -1,0 +1,246 @@
+"""The exact answer the pipeline must reproduce, computed from the generated pings.
+
+Re-implements "Counting semantics" of docs/ARCHITECTURE.md independently of aggregate/, over the
+pings ingest accepts (valid, H3 cell at the base resolution in the service area). Simulated pings
+are never late or duplicate (see ``config.MAX_BATCH_SPAN_MS``), and the ground truth assumes the
+default ``windows_per_device_day`` (``SimConfig.validate`` refuses others).
+
+File format (JSON, ``GroundTruth.to_json``; times are epoch ms UTC, cells H3 as unsigned ints):
+
+``version`` 1; ``config`` (the run's options, ``start_ms``, ``end_ms``); ``settings`` (window_s,
+base_resolution, cells_per_window, moving_speed_mps, speed_clamp_mps, lateness_s);
+``counts``: ``messages`` (all, malformed included), ``good_messages``, ``pings`` (well-formed),
+``pings_by_kind`` {commuter, vehicle, stadium, tourist, regional}, ``accepted`` and
+``outside_area`` pings, ``malformed_messages``, ``malformed_by_reason``, ``rejected_pings_by_reason``
+(as ingest counts them: outside_area pings plus max(1, pings carried) per malformed message),
+``dlq_records`` (one per outside-area ping and per malformed message), ``devices``;
+``cells``: ``[[window_start_ms, cell, devices, moving, speed_sum_kmh], ...]`` sorted, only cells
+with at least one device (every other area cell is 0); ``stadium``: name, slug, polygon, requested
+crowd, ``curve`` ``[[window_start_ms, devices], ...]`` for every window of the run, ``peak``;
+``scenic_areas``: per area name, slug, polygon and ``days`` {``YYYY-MM-DD`` (UTC): unique_visitors,
+visits, dwell_s_mean, dwell_s_median, dwell_s_p90}; ``malformed``: ``[{index, reason, pings}]``
+with ``index`` the 0-based position in the produced stream.
+
+The stadium curve and the scenic areas' visits are computed in :mod:`.area_truth`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import h3
+import numpy as np
+import numpy.typing as npt
+import orjson
+
+from hexpulse.service_area import ServiceArea
+from hexpulse.settings import Settings
+from hexpulse.simulator.area_truth import crowd_curve, scenic_report
+from hexpulse.simulator.city import KINDS, Pings
+from hexpulse.simulator.config import SimConfig
+from hexpulse.simulator.geo import LocalFrame, haversine_m
+from hexpulse.simulator.messages import Injection
+from hexpulse.simulator.places import SCENIC_AREAS, STADIUM
+
+IntArray = npt.NDArray[np.int64]
+
+
+@dataclass
+class GroundTruth:
+    """What the run must produce downstream (see the module docstring for the file format)."""
+
+    config: dict[str, Any]
+    settings: dict[str, Any]
+    counts: dict[str, Any]
+    cells: list[list[int]]
+    stadium: dict[str, Any]
+    scenic_areas: list[dict[str, Any]]
+    malformed: list[dict[str, Any]] = field(default_factory=list)
+    version: int = 1
+
+    def to_json(self) -> bytes:
+        return orjson.dumps(asdict(self), option=orjson.OPT_INDENT_2)
+
+    def write(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(path.suffix + ".tmp")
+        tmp.write_bytes(self.to_json())
+        tmp.replace(path)
+
+    @classmethod
+    def read(cls, path: Path) -> GroundTruth:
+        return cls(**orjson.loads(path.read_bytes()))
+
+    def cell_table(self) -> dict[tuple[int, int], tuple[int, int, int]]:
+        """(window_start_ms, cell) → (devices, moving, speed_sum_kmh)."""
+        return {(w, c): (d, m, s) for w, c, d, m, s in self.cells}
+
+
+def base_cells(
+    lat: npt.NDArray[np.float64], lon: npt.NDArray[np.float64], res: int
+) -> npt.NDArray[np.uint64]:
+    """H3 cell (as uint64) of each point at resolution ``res``."""
+    to_cell = h3.api.basic_int.latlng_to_cell
+    return np.fromiter(
+        (to_cell(a, b, res) for a, b in zip(lat.tolist(), lon.tolist(), strict=True)),
+        dtype=np.uint64,
+        count=len(lat),
+    )
+
+
+def _runs(keys: list[IntArray]) -> tuple[IntArray, IntArray]:
+    """For rows sorted by ``keys``: the start index of each row's group and a group id per row."""
+    n = len(keys[0])
+    new = np.zeros(n, dtype=bool)
+    new[:1] = True
+    for k in keys:
+        new[1:] |= k[1:] != k[:-1]
+    starts = np.flatnonzero(new)
+    return starts, np.cumsum(new) - 1
+
+
+def window_cells(
+    device: IntArray,
+    ts: IntArray,
+    lat: npt.NDArray[np.float64],
+    lon: npt.NDArray[np.float64],
+    spd: npt.NDArray[np.float64],
+    cell: npt.NDArray[np.uint64],
+    settings: Settings,
+) -> list[list[int]]:
+    """Counting semantics 2–5 over accepted pings: [[window_start_ms, cell, devices, moving, speed_sum]]."""
+    if len(ts) == 0:
+        return []
+    order = np.lexsort((ts, device))
+    device, ts, lat, lon, spd, cell = (
+        device[order],
+        ts[order],
+        lat[order],
+        lon[order],
+        spd[order],
+        cell[order],
+    )
+    wms = settings.window_ms
+    win = ts // wms * wms
+
+    # 4. Ping speed: spd, else distance / time from the previous ping of the device in the window.
+    _, dw = _runs([device, win])
+    same = np.zeros(len(ts), dtype=bool)
+    same[1:] = dw[1:] == dw[:-1]
+    prev = np.maximum(np.arange(len(ts)) - 1, 0)
+    derived = haversine_m(lat[prev], lon[prev], lat, lon) / np.maximum((ts - ts[prev]) / 1000.0, 1e-3)
+    speed = np.where(np.isnan(spd), np.where(same, derived, np.nan), spd)
+    has = ~np.isnan(speed)
+    n_dw = int(dw[-1]) + 1
+    speed_n = np.bincount(dw, weights=has.astype(float), minlength=n_dw)
+    speed_sum = np.bincount(dw, weights=np.where(has, speed, 0.0), minlength=n_dw)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        dev_speed = speed_sum / speed_n  # NaN: no speed, not moving
+    moving = dev_speed >= settings.moving_speed_mps
+    kmh = np.floor(np.minimum(dev_speed, settings.speed_clamp_mps) * 3.6 + 0.5)
+
+    # 3. Rank each device-window's cells by pings, then earliest ts, then cell id; keep the top L.
+    o2 = np.lexsort((ts, cell, dw))
+    dw2, cell2, ts2 = dw[o2], cell[o2], ts[o2]
+    starts, _ = _runs([dw2, cell2.astype(np.int64)])
+    counts = np.diff(np.append(starts, len(o2)))
+    g_dw, g_cell, g_first = dw2[starts], cell2[starts], ts2[starts]
+    o3 = np.lexsort((g_cell, g_first, -counts, g_dw))
+    g_dw, g_cell = g_dw[o3], g_cell[o3]
+    first_of_dw, _ = _runs([g_dw])
+    rank = np.arange(len(g_dw)) - np.repeat(first_of_dw, np.diff(np.append(first_of_dw, len(g_dw))))
+    keep = rank < settings.cells_per_window
+    g_dw, g_cell = g_dw[keep], g_cell[keep]
+
+    # 5. Sum per (window, cell).
+    dw_first, _ = _runs([device, win])
+    g_win = win[dw_first][g_dw]
+    g_moving = moving[g_dw]
+    g_kmh = np.where(g_moving, kmh[g_dw], 0).astype(np.int64)
+    o4 = np.lexsort((g_cell, g_win))
+    g_win, g_cell, g_moving, g_kmh = g_win[o4], g_cell[o4], g_moving[o4], g_kmh[o4]
+    s5, _ = _runs([g_win, g_cell.astype(np.int64)])
+    bounds = np.append(s5, len(g_win))
+    devices = np.diff(bounds)
+    mov = np.add.reduceat(g_moving.astype(np.int64), s5)
+    ssum = np.add.reduceat(g_kmh, s5)
+    return [
+        [int(w), int(c), int(d), int(m), int(s)]
+        for w, c, d, m, s in zip(
+            g_win[s5].tolist(),
+            g_cell[s5].tolist(),
+            devices.tolist(),
+            mov.tolist(),
+            ssum.tolist(),
+            strict=True,
+        )
+    ]
+
+
+def compute(
+    pings: Pings,
+    injections: list[Injection],
+    good_messages: int,
+    cfg: SimConfig,
+    start_ms: int,
+    settings: Settings,
+    area: ServiceArea,
+) -> GroundTruth:
+    """The ground truth of one run (see the module docstring)."""
+    cell = base_cells(pings.lat, pings.lon, settings.base_resolution)
+    ok = area.contains(cell)
+    dev, ts = pings.device.astype(np.int64)[ok], pings.ts_ms[ok]
+    lat, lon = pings.lat[ok], pings.lon[ok]
+    cells = window_cells(dev, ts, lat, lon, pings.spd[ok], cell[ok], settings)
+
+    frame = LocalFrame(*cfg.center)
+    end_ms = start_ms + int(cfg.duration_s * 1000)
+    curve = crowd_curve(STADIUM, frame, dev, ts, lat, lon, start_ms, end_ms, settings.window_ms)
+
+    kinds = np.bincount(pings.kind, minlength=len(KINDS))
+    by_reason: dict[str, int] = {}
+    rejected: dict[str, int] = {"outside_area": int((~ok).sum())} if (~ok).any() else {}
+    for inj in injections:
+        r = inj.message.reason
+        by_reason[r] = by_reason.get(r, 0) + 1
+        rejected[r] = rejected.get(r, 0) + max(1, inj.message.pings)
+    config = asdict(cfg) | {"start_ms": start_ms, "end_ms": end_ms, "speed": str(cfg.speed)}
+    return GroundTruth(
+        config=config,
+        settings={
+            "window_s": settings.window_s,
+            "lateness_s": settings.lateness_s,
+            "base_resolution": settings.base_resolution,
+            "cells_per_window": settings.cells_per_window,
+            "moving_speed_mps": settings.moving_speed_mps,
+            "speed_clamp_mps": settings.speed_clamp_mps,
+        },
+        counts={
+            "messages": good_messages + len(injections),
+            "good_messages": good_messages,
+            "pings": int(len(pings.ts_ms)),
+            "pings_by_kind": {k: int(c) for k, c in zip(KINDS, kinds.tolist(), strict=True)},
+            "accepted": int(ok.sum()),
+            "outside_area": int((~ok).sum()),
+            "malformed_messages": len(injections),
+            "malformed_by_reason": dict(sorted(by_reason.items())),
+            "rejected_pings_by_reason": dict(sorted(rejected.items())),
+            "dlq_records": int((~ok).sum()) + len(injections),
+            "devices": len(pings.device_ids),
+        },
+        cells=cells,
+        stadium={
+            "slug": STADIUM.slug,
+            "name": STADIUM.name,
+            "polygon": STADIUM.feature(frame)["geometry"],
+            "requested_crowd": cfg.crowd(),
+            "curve": curve,
+            "peak": max((c for _, c in curve), default=0),
+        },
+        scenic_areas=[scenic_report(a, frame, dev, ts, lat, lon) for a in SCENIC_AREAS],
+        malformed=[
+            {"index": i.index, "reason": i.message.reason, "pings": i.message.pings} for i in injections
+        ],
+    )

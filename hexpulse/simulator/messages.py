@@ -1,0 +1,158 @@
+"""Pings → Kafka messages: batching, ordering, malformed injection and serialization.
+
+Order invariant (see ``config.MAX_BATCH_SPAN_MS``): a message holds one device's consecutive
+pings spanning at most ``batch_span_ms`` of event time, and messages are emitted in order of their
+last ping's ``ts`` (ties by device), so no simulated ping is late with the configured lateness.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+import orjson
+
+from hexpulse.settings import Settings
+from hexpulse.simulator.city import SOURCES, Pings
+from hexpulse.simulator.malformed import REASONS, Malformed, build_malformed
+
+IntArray = npt.NDArray[np.int64]
+APPROX_PING_BYTES = 160
+"""Generous size of one serialized ping, used to keep batches under the message size limit."""
+
+
+@dataclass(frozen=True)
+class MessagePlan:
+    """Message ``m`` carries pings ``lo[m]:hi[m]`` (indexes into :class:`Pings`), emitted in order."""
+
+    lo: IntArray
+    hi: IntArray
+
+    def __len__(self) -> int:
+        return len(self.lo)
+
+
+def plan_messages(pings: Pings, span_ms: int, max_pings: int) -> MessagePlan:
+    """Group each device's consecutive pings into messages and order them by last ``ts``.
+
+    A device's pings are cut into event-time bins ``span_ms + 1`` wide from its first ping (so a
+    message spans ≤ ``span_ms``), and bins holding more than ``max_pings`` are split further.
+    ``span_ms`` = 0 gives one ping per message (the generator never repeats a device's ``ts``).
+    """
+    n = len(pings.ts_ms)
+    if n == 0:
+        empty = np.zeros(0, dtype=np.int64)
+        return MessagePlan(empty, empty)
+    dev = pings.device
+    new_dev = np.ones(n, dtype=bool)
+    new_dev[1:] = dev[1:] != dev[:-1]
+    first_ts = pings.ts_ms[np.maximum.accumulate(np.where(new_dev, np.arange(n), 0))]
+    bin_ = (pings.ts_ms - first_ts) // (span_ms + 1)
+    start = new_dev.copy()
+    start[1:] |= bin_[1:] != bin_[:-1]
+    # Split over-full bins: position within the bin, every max_pings-th starts a new message.
+    group = np.cumsum(start) - 1
+    group_first = np.flatnonzero(start)
+    rank = np.arange(n) - group_first[group]
+    start |= (rank % max_pings) == 0
+    lo = np.flatnonzero(start).astype(np.int64)
+    hi = np.append(lo[1:], n).astype(np.int64)
+    order = np.lexsort((dev[lo], pings.ts_ms[hi - 1]))
+    return MessagePlan(lo[order], hi[order])
+
+
+@dataclass(frozen=True)
+class Injection:
+    """A malformed message placed at ``index`` in the final stream (0-based)."""
+
+    index: int
+    message: Malformed
+
+
+def plan_malformed(
+    pings: Pings, plan: MessagePlan, rate: float, settings: Settings, rng: np.random.Generator
+) -> list[Injection]:
+    """Choose ``round(rate × good messages)`` positions and faults; reasons cycle through the
+    catalogue from a random start so every reason appears once there are enough."""
+    good = len(plan)
+    count = int(round(rate * good))
+    if count == 0 or good == 0:
+        return []
+    total = good + count
+    positions = np.sort(rng.choice(total, size=count, replace=False))
+    first = int(rng.integers(0, len(REASONS)))
+    out: list[Injection] = []
+    for i, pos in enumerate(positions.tolist()):
+        # The message just before (in good-message order) lends a device and a plausible ts.
+        neighbour = min(max(pos - i - 1, 0), good - 1)
+        p = int(plan.hi[neighbour]) - 1
+        device = pings.device_ids[int(pings.device[p])]
+        reason = REASONS[(first + i) % len(REASONS)]
+        msg = build_malformed(
+            reason, device, int(pings.ts_ms[p]), float(pings.lat[p]), float(pings.lon[p]), settings
+        )
+        out.append(Injection(pos, msg))
+    return out
+
+
+def _ping_dicts(pings: Pings, idx: IntArray) -> list[dict[str, object]]:
+    """The JSON objects of pings ``idx``; absent optional fields are omitted."""
+    src_names: list[str | None] = [SOURCES[s] if s >= 0 else None for s in pings.src[idx].tolist()]
+    out: list[dict[str, object]] = []
+    append = out.append
+    for ts, lat, lon, acc, spd, hdg, src in zip(
+        pings.ts_ms[idx].tolist(),
+        pings.lat[idx].tolist(),
+        pings.lon[idx].tolist(),
+        pings.acc[idx].tolist(),
+        pings.spd[idx].tolist(),
+        pings.hdg[idx].tolist(),
+        src_names,
+        strict=True,
+    ):
+        d: dict[str, object] = {"ts": ts, "lat": lat, "lon": lon}
+        if acc == acc:  # NaN is "not sent"
+            d["acc"] = acc
+        if spd == spd:
+            d["spd"] = spd
+        if hdg == hdg:
+            d["hdg"] = hdg
+        if src is not None:
+            d["src"] = src
+        append(d)
+    return out
+
+
+def iter_messages(
+    pings: Pings, plan: MessagePlan, injections: list[Injection], batched: bool, chunk: int = 20_000
+) -> Iterator[tuple[bytes, bytes]]:
+    """Serialize the stream: (Kafka key, value) per message, malformed ones at their positions."""
+    dumps = orjson.dumps
+    ids = [d.encode() for d in pings.device_ids]
+    names = pings.device_ids
+    inject = {inj.index: inj.message for inj in injections}
+    index = 0
+    for c0 in range(0, len(plan), chunk):
+        lo = plan.lo[c0 : c0 + chunk]
+        hi = plan.hi[c0 : c0 + chunk]
+        sizes = hi - lo
+        # All pings of this chunk of messages in message order, converted to dicts in one pass.
+        ends = np.cumsum(sizes)
+        idx = np.repeat(lo - (ends - sizes), sizes) + np.arange(int(ends[-1]))
+        bodies = _ping_dicts(pings, idx)
+        devs = pings.device[lo].tolist()
+        for start, end, dev in zip((ends - sizes).tolist(), ends.tolist(), devs, strict=True):
+            while index in inject:
+                bad = inject.pop(index)
+                yield bad.key, bad.value
+                index += 1
+            if batched:
+                value = dumps({"v": 1, "device": names[dev], "pings": bodies[start:end]})
+            else:
+                value = dumps({"v": 1, "device": names[dev], **bodies[start]})
+            yield ids[dev], value
+            index += 1
+    for pos in sorted(inject):
+        yield inject[pos].key, inject[pos].value

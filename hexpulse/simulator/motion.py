@@ -1,0 +1,225 @@
+"""How each kind of device moves: piecewise-linear keyframe paths and cars on roads.
+
+Positions are metres east/north of the center (``places``), times seconds since the run's start.
+Everyone but vehicles wanders a little (a smooth sinusoid, zero at both ends of a stay) while
+staying somewhere, so stationary devices are not perfectly still.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from hexpulse.simulator.config import SimConfig
+from hexpulse.simulator.geo import FloatArray
+from hexpulse.simulator.places import (
+    CONGESTED_ROAD,
+    HOME_CLUSTERS,
+    ROADS,
+    SCENIC_AREAS,
+    SERVICE_HALF_SIZE_M,
+    STADIUM,
+    STADIUM_SEAT_RADIUS_M,
+    WORK_CLUSTERS,
+)
+
+DWELL_MEDIAN_S = np.array([75.0, 30.0, 40.0]) * 60
+"""Median stay (s) at each of SCENIC_AREAS (log-normal, σ = 0.5, at most 4 h)."""
+CONGESTION = (0.30, 0.60, 60.0, 0.15)
+"""Congestion episode: (start, end) as fractions of the run, ramp in s, speed factor at its worst."""
+
+
+@dataclass
+class Keyframes:
+    """Piecewise-linear paths: times (n, K) in s, positions (n, K) in m, wander (n, K-1) in m."""
+
+    t: FloatArray
+    x: FloatArray
+    y: FloatArray
+    wander: FloatArray
+
+    def at(self, t: FloatArray, omega: FloatArray, phase: FloatArray) -> tuple[FloatArray, FloatArray]:
+        """Positions (m) at times ``t`` (n, S); stays get a smooth wander that is 0 at both ends."""
+        x = np.zeros_like(t)
+        y = np.zeros_like(t)
+        for j in range(self.t.shape[1] - 1):
+            t0, t1 = self.t[:, j : j + 1], self.t[:, j + 1 : j + 2]
+            inside = (t >= t0) & (t < t1)
+            if not inside.any():
+                continue
+            dur = np.maximum(t1 - t0, 1e-9)
+            frac = np.clip((t - t0) / dur, 0.0, 1.0)
+            px = self.x[:, j : j + 1] + frac * (self.x[:, j + 1 : j + 2] - self.x[:, j : j + 1])
+            py = self.y[:, j : j + 1] + frac * (self.y[:, j + 1 : j + 2] - self.y[:, j : j + 1])
+            u = t - t0
+            # A whole number of half-periods of at most an hour: zero at both ends, no jumps.
+            half_period = dur / np.ceil(dur / 3600.0)
+            envelope = np.sin(np.pi * u / half_period) * self.wander[:, j : j + 1]
+            px = px + envelope * np.sin(omega[:, None] * u + phase[:, None])
+            py = py + envelope * np.cos(0.7 * omega[:, None] * u + 2 * phase[:, None])
+            x = np.where(inside, px, x)
+            y = np.where(inside, py, y)
+        return x, y
+
+
+def _span(cfg: SimConfig) -> tuple[float, float]:
+    return -(cfg.duration_s + 1e5), cfg.duration_s + 1e5
+
+
+def commuters(n: int, cfg: SimConfig, rng: np.random.Generator) -> Keyframes:
+    lo, hi = _span(cfg)
+    homes = np.array(HOME_CLUSTERS)[rng.integers(0, len(HOME_CLUSTERS), n)]
+    works = np.array(WORK_CLUSTERS)[rng.integers(0, len(WORK_CLUSTERS), n)]
+    home = homes[:, :2] + rng.normal(0, 1, (n, 2)) * homes[:, 2:3]
+    work = works[:, :2] + rng.normal(0, 1, (n, 2)) * works[:, 2:3]
+    to_work = rng.random(n) < 0.5
+    a = np.where(to_work[:, None], home, work)
+    b = np.where(to_work[:, None], work, home)
+    v = rng.choice([1.3, 4.5, 9.0], n, p=[0.3, 0.2, 0.5])
+    depart = rng.uniform(-0.3 * cfg.duration_s, cfg.duration_s, n)
+    leg1 = np.abs(b[:, 0] - a[:, 0]) / v
+    leg2 = np.abs(b[:, 1] - a[:, 1]) / v
+    t = np.column_stack([np.full(n, lo), depart, depart + leg1, depart + leg1 + leg2, np.full(n, hi)])
+    x = np.column_stack([a[:, 0], a[:, 0], b[:, 0], b[:, 0], b[:, 0]])
+    y = np.column_stack([a[:, 1], a[:, 1], a[:, 1], b[:, 1], b[:, 1]])
+    wander = np.tile([12.0, 0.0, 0.0, 12.0], (n, 1))
+    return Keyframes(t, x, y, wander)
+
+
+def _ring(n: int, rng: np.random.Generator, r0: float, r1: float) -> FloatArray:
+    theta = rng.uniform(0, 2 * np.pi, n)
+    r = rng.uniform(r0, r1, n)
+    out: FloatArray = np.column_stack([r * np.cos(theta), r * np.sin(theta)])
+    return out
+
+
+def stadium_crowd(n: int, cfg: SimConfig, rng: np.random.Generator) -> Keyframes:
+    lo, hi = _span(cfg)
+    d = cfg.duration_s
+    center = np.array([STADIUM.x, STADIUM.y])
+    theta = rng.uniform(0, 2 * np.pi, n)
+    r = STADIUM_SEAT_RADIUS_M * np.sqrt(rng.random(n))
+    seat = center + np.column_stack([r * np.cos(theta), r * np.sin(theta)])
+    origin = center + _ring(n, rng, 1000.0, 4000.0)
+    dest = center + _ring(n, rng, 1000.0, 4000.0)
+    v = rng.choice([1.4, 6.0, 10.0], n, p=[0.4, 0.3, 0.3])
+    arrive = rng.uniform(0.05 * d, 0.40 * d, n)
+    leave = rng.uniform(0.60 * d, 0.80 * d, n)
+    t_in = np.hypot(*(seat - origin).T) / v
+    t_out = np.hypot(*(dest - seat).T) / v
+    t = np.column_stack([np.full(n, lo), arrive - t_in, arrive, leave, leave + t_out, np.full(n, hi)])
+    x = np.column_stack([origin[:, 0], origin[:, 0], seat[:, 0], seat[:, 0], dest[:, 0], dest[:, 0]])
+    y = np.column_stack([origin[:, 1], origin[:, 1], seat[:, 1], seat[:, 1], dest[:, 1], dest[:, 1]])
+    wander = np.tile([12.0, 0.0, 3.0, 0.0, 12.0], (n, 1))
+    return Keyframes(t, x, y, wander)
+
+
+def tourists(n: int, cfg: SimConfig, rng: np.random.Generator) -> Keyframes:
+    lo, hi = _span(cfg)
+    areas = SCENIC_AREAS
+    order = np.argsort(rng.random((n, len(areas))), axis=1)
+    visits = rng.choice([1, 2, 3], n, p=[0.3, 0.4, 0.3])
+    # Devices visiting fewer areas "visit" their last one again for 0 s (zero-length keyframes).
+    for j in range(1, len(areas)):
+        order[:, j] = np.where(j < visits, order[:, j], order[:, j - 1])
+    cx = np.array([a.x for a in areas])[order]
+    cy = np.array([a.y for a in areas])[order]
+    hw = np.array([a.half_w for a in areas])[order]
+    hh = np.array([a.half_h for a in areas])[order]
+    px = cx + rng.uniform(-0.5, 0.5, order.shape) * hw
+    py = cy + rng.uniform(-0.5, 0.5, order.shape) * hh
+    dwell = np.minimum(DWELL_MEDIAN_S[order] * rng.lognormal(0.0, 0.5, order.shape), 4 * 3600.0)
+    repeat = np.arange(len(areas))[None, :] >= visits[:, None]
+    dwell = np.where(repeat, 0.0, dwell)
+    walk = rng.uniform(0.9, 1.5, n)
+    hop = np.hypot(np.diff(px, axis=1), np.diff(py, axis=1)) / walk[:, None]
+    origin = np.column_stack([px[:, 0], py[:, 0]]) + _ring(n, rng, 300.0, 1200.0)
+    exit_ = np.column_stack([px[:, -1], py[:, -1]]) + _ring(n, rng, 300.0, 1200.0)
+    t_in = np.hypot(px[:, 0] - origin[:, 0], py[:, 0] - origin[:, 1]) / walk
+    t_out = np.hypot(exit_[:, 0] - px[:, -1], exit_[:, 1] - py[:, -1]) / walk
+    total = dwell.sum(axis=1) + hop.sum(axis=1)
+    a0 = rng.uniform(-total, cfg.duration_s)
+    times = [np.full(n, lo), a0 - t_in, a0]
+    xs, ys = [origin[:, 0], origin[:, 0], px[:, 0]], [origin[:, 1], origin[:, 1], py[:, 0]]
+    now = a0
+    for j in range(len(areas)):
+        now = now + dwell[:, j]
+        times.append(now)
+        xs.append(px[:, j])
+        ys.append(py[:, j])
+        if j + 1 < len(areas):
+            now = now + hop[:, j]
+            times.append(now)
+            xs.append(px[:, j + 1])
+            ys.append(py[:, j + 1])
+    times += [now + t_out, np.full(n, hi)]
+    xs += [exit_[:, 0], exit_[:, 0]]
+    ys += [exit_[:, 1], exit_[:, 1]]
+    area_wander = 0.35 * np.minimum(hw, hh)
+    wander = [np.full(n, 10.0), np.zeros(n)]
+    for j in range(len(areas)):
+        wander.append(area_wander[:, j])
+        wander.append(np.zeros(n))
+    wander.append(np.full(n, 10.0))
+    return Keyframes(
+        np.column_stack(times), np.column_stack(xs), np.column_stack(ys), np.column_stack(wander)
+    )
+
+
+def regional(n: int, cfg: SimConfig, rng: np.random.Generator) -> Keyframes:
+    lo, hi = _span(cfg)
+    pts = np.empty((0, 2))
+    edge = SERVICE_HALF_SIZE_M + 1000.0
+    while len(pts) < n:
+        cand = rng.uniform(-20_000.0, 20_000.0, (2 * n + 8, 2))
+        pts = np.vstack([pts, cand[np.abs(cand).max(axis=1) >= edge]])
+    pts = pts[:n]
+    t = np.column_stack([np.full(n, lo), np.full(n, hi)])
+    return Keyframes(
+        t, np.column_stack([pts[:, 0]] * 2), np.column_stack([pts[:, 1]] * 2), np.full((n, 1), 20.0)
+    )
+
+
+def _congestion_integral(t: FloatArray, d: float) -> FloatArray:
+    """∫₀ᵗ g(u) du of the trapezoid g (0 → 1 → 0) of the congestion episode, in s."""
+    start, end, ramp, _ = CONGESTION
+    a, b = start * d, end * d
+
+    def ramp_up(t0: float) -> FloatArray:
+        u = np.clip(t - t0, 0.0, None)
+        out: FloatArray = np.where(u <= ramp, u * u / (2 * ramp), ramp / 2 + (u - ramp))
+        return out
+
+    return ramp_up(a) - ramp_up(b - ramp)
+
+
+class Vehicles:
+    """Cars bouncing up and down straight roads; the congested road slows down in the episode."""
+
+    def __init__(self, n: int, cfg: SimConfig, rng: np.random.Generator) -> None:
+        lengths = np.array([r.length_m for r in ROADS])
+        weights = lengths / lengths.sum() * 0.65
+        weights[CONGESTED_ROAD] += 0.35
+        self.road = rng.choice(len(ROADS), n, p=weights / weights.sum())
+        self.s0 = rng.uniform(0.0, 2.0, n) * lengths[self.road]
+        self.v0 = rng.uniform(9.0, 17.0, n)
+        self.lane = rng.choice([3.5, 7.0], n)
+        self.duration = cfg.duration_s
+        self.length = lengths[self.road]
+        self.a = np.array([r.a for r in ROADS])[self.road]
+        self.unit = (np.array([r.b for r in ROADS])[self.road] - self.a) / self.length[:, None]
+
+    def at(self, t: FloatArray) -> tuple[FloatArray, FloatArray]:
+        slow = 1.0 - CONGESTION[3]
+        jammed = (self.road == CONGESTED_ROAD)[:, None]
+        travelled = np.where(jammed, t - slow * _congestion_integral(t, self.duration), t)
+        s = (self.s0[:, None] + self.v0[:, None] * travelled) % (2 * self.length[:, None])
+        back = s > self.length[:, None]
+        along = np.where(back, 2 * self.length[:, None] - s, s)
+        # Drive on the right: the lateral offset flips with the direction of travel.
+        side = np.where(back, -1.0, 1.0) * self.lane[:, None]
+        ux, uy = self.unit[:, 0:1], self.unit[:, 1:2]
+        x = self.a[:, 0:1] + along * ux + side * uy
+        y = self.a[:, 1:2] + along * uy - side * ux
+        return x, y

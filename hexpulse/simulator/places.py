@@ -1,0 +1,126 @@
+"""The simulated city's places, as offsets in metres from its center.
+
+Offsets are measured from the real places around the default center (Guangzhou Tianhe,
+23.13 N 113.32 E), so with the default center the polygons sit on Canton Tower, Haixinsha island,
+Huacheng Square and the Tianhe Sports Center; with another center the same layout moves along.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from shapely.geometry import Polygon
+
+from hexpulse.simulator.geo import LocalFrame
+
+DEFAULT_CENTER = (23.13, 113.32)
+"""(lat, lon) in degrees: Guangzhou, Tianhe district."""
+
+
+@dataclass(frozen=True)
+class NamedArea:
+    """A named place: a rectangle (half extents in m) or a circle (``half_w`` = radius in m)."""
+
+    slug: str
+    name: str
+    x: float
+    y: float
+    half_w: float
+    half_h: float
+    shape: Literal["rect", "circle"] = "rect"
+
+    def ring_m(self) -> list[tuple[float, float]]:
+        """Closed outline in metres (x east, y north), counter-clockwise."""
+        if self.shape == "circle":
+            n = 48
+            pts = [
+                (
+                    self.x + self.half_w * math.cos(2 * math.pi * k / n),
+                    self.y + self.half_w * math.sin(2 * math.pi * k / n),
+                )
+                for k in range(n)
+            ]
+        else:
+            x0, x1, y0, y1 = (
+                self.x - self.half_w,
+                self.x + self.half_w,
+                self.y - self.half_h,
+                self.y + self.half_h,
+            )
+            pts = [(x0, y0), (x1, y0), (x1, y1), (x0, y1)]
+        return [*pts, pts[0]]
+
+    def polygon(self, frame: LocalFrame) -> Polygon:
+        """The outline in (lon, lat) degrees."""
+        return Polygon([frame.point(x, y) for x, y in self.ring_m()])
+
+    def feature(self, frame: LocalFrame) -> dict[str, Any]:
+        """A GeoJSON Feature (coordinates rounded to 6 decimals, ~0.1 m)."""
+        ring = [[round(lon, 6), round(lat, 6)] for lon, lat in (frame.point(x, y) for x, y in self.ring_m())]
+        return {
+            "type": "Feature",
+            "properties": {"slug": self.slug, "name": self.name},
+            "geometry": {"type": "Polygon", "coordinates": [ring]},
+        }
+
+
+SCENIC_AREAS: tuple[NamedArea, ...] = (
+    NamedArea("canton-tower", "Canton Tower", 460.0, -2610.0, 160.0, 160.0),
+    NamedArea("haixinsha", "Haixinsha", 360.0, -1770.0, 130.0, 350.0),
+    NamedArea("huacheng-square", "Huacheng Square", 410.0, -940.0, 120.0, 300.0),
+)
+"""Tourist destinations; the tourism report's areas."""
+
+STADIUM = NamedArea("tianhe-stadium", "Tianhe Sports Center", 460.0, 940.0, 250.0, 250.0, "circle")
+"""The event venue: a 500 m wide disc where the crowd builds up and disperses."""
+
+STADIUM_SEAT_RADIUS_M = 170.0
+"""Attendees sit within this radius of the venue center, far enough inside the 250 m disc that
+GNSS/Wi-Fi noise keeps their pings inside it."""
+
+
+@dataclass(frozen=True)
+class Road:
+    """A straight arterial road from ``a`` to ``b`` (metres)."""
+
+    name: str
+    a: tuple[float, float]
+    b: tuple[float, float]
+
+    @property
+    def length_m(self) -> float:
+        return math.hypot(self.b[0] - self.a[0], self.b[1] - self.a[1])
+
+
+ROADS: tuple[Road, ...] = (
+    Road("Huangpu Avenue", (-9000.0, -550.0), (9000.0, -550.0)),
+    Road("Tianhe Road", (-6000.0, 450.0), (4000.0, 450.0)),
+    Road("Guangzhou Avenue", (-900.0, -9000.0), (-900.0, 8000.0)),
+    Road("Guangyuan Expressway", (-8000.0, 4500.0), (8000.0, 5200.0)),
+)
+CONGESTED_ROAD = 0
+"""Index in ROADS of the road with the congestion episode."""
+
+# (x, y, spread in m) of residential and office clusters.
+HOME_CLUSTERS: tuple[tuple[float, float, float], ...] = (
+    (-4500.0, 2500.0, 700.0),
+    (3500.0, 3500.0, 800.0),
+    (-2500.0, -4500.0, 700.0),
+    (5500.0, -2500.0, 800.0),
+    (-7000.0, -1000.0, 900.0),
+)
+WORK_CLUSTERS: tuple[tuple[float, float, float], ...] = (
+    (600.0, -1500.0, 400.0),  # Zhujiang New Town
+    (800.0, 2500.0, 500.0),  # Tianhe North
+    (6000.0, 1500.0, 500.0),  # Tianhe Software Park
+)
+
+SERVICE_HALF_SIZE_M = 11_500.0
+"""Half the side of the bundled square service area; regional devices live beyond it."""
+
+
+def areas_geojson(frame: LocalFrame) -> dict[str, Any]:
+    """The scenic areas and the stadium as a GeoJSON FeatureCollection (for the API/tourism)."""
+    return {"type": "FeatureCollection", "features": [a.feature(frame) for a in (*SCENIC_AREAS, STADIUM)]}

@@ -1,0 +1,185 @@
+"""The entry point aggregate calls: one poll of one partition → :class:`AcceptedPings`."""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Sequence
+from operator import attrgetter
+
+import numpy as np
+import numpy.typing as npt
+
+from hexpulse.errors import HexpulseError
+from hexpulse.logs import log_event
+from hexpulse.service_area import ServiceArea
+from hexpulse.settings import Settings
+from ingest.accepted import AcceptedPings
+from ingest.binning import CellBinner
+from ingest.contract import ACCEPTED, MS_PER_DAY, Limits, Reason
+from ingest.decode import Decoded, RecordLike, decode
+from ingest.dlq import DeadLetter, DeadLetterSink
+from ingest.metrics import BATCH_SIZES, MESSAGES, record_outcomes
+from ingest.pseudonyms import Pseudonymizer
+from ingest.validate import CODE, OK, REASON_OF_CODE, validate
+
+_log = logging.getLogger(__name__)
+_offset_of = attrgetter("offset")
+_timestamp_of = attrgetter("timestamp")
+
+
+class Ingestor:
+    """Decode, validate, bin, filter to the service area and pseudonymize; dead-letter the rest.
+
+    One instance per consumer process; it keeps no per-partition state, so a rebalance needs
+    nothing from it.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        area: ServiceArea,
+        pseudonymizer: Pseudonymizer,
+        dlq: DeadLetterSink | None,
+    ) -> None:
+        self._limits = Limits.from_settings(settings)
+        self._binner = CellBinner(area, settings.base_resolution)
+        self._pseudonymizer = pseudonymizer
+        self._dlq = dlq
+
+    def ingest(
+        self,
+        topic: str,
+        partition: int,
+        records: Sequence[RecordLike],
+        now_ms: int | None = None,
+    ) -> AcceptedPings:
+        """Turn one poll's records of ``topic``/``partition`` (offset order) into accepted pings.
+
+        ``now_ms`` (ms since the epoch, UTC) is the reference for the ``future_ts``/``stale_ts``
+        checks. With ``None`` each message is judged against its own Kafka record timestamp, which
+        makes the verdict a pure function of the record (identical on replay). Rejected pings are
+        handed to the DLQ sink (asynchronously; see :meth:`flush`) and counted by reason.
+        Never raises on bad input.
+        """
+        decoded = decode(records, self._limits)
+        counts: Counter[str] = Counter()
+        out = self._accept(decoded, now_ms, counts, topic, partition)
+        for rej in decoded.rejects:
+            counts[rej.reason.value] += max(1, rej.pings or 0)
+            if self._dlq is not None:
+                letter = DeadLetter(rej.reason.value, topic, partition, rej.offset, None, rej.pings)
+                self._dlq.send([letter], rej.value)
+        out.counts = counts
+        out.messages = len(records)
+        MESSAGES.inc(len(records))
+        record_outcomes(counts)
+        return out
+
+    def flush(self, timeout_s: float | None = 30.0) -> None:
+        """Block until every dead letter sent so far is acknowledged (raises DeadLetterError)."""
+        if self._dlq is not None:
+            self._dlq.flush(timeout_s)
+
+    def _accept(
+        self, d: Decoded, now_ms: int | None, counts: Counter[str], topic: str, partition: int
+    ) -> AcceptedPings:
+        n_msgs = len(d.msg_records)
+        if n_msgs == 0:
+            return AcceptedPings()
+        per_msg = np.asarray(d.msg_pings, dtype=np.int64)
+        BATCH_SIZES.observe_many(per_msg)
+        msg_of_ping = np.repeat(np.arange(n_msgs, dtype=np.int64), per_msg)
+        starts = np.cumsum(per_msg) - per_msg
+        index = (np.arange(msg_of_ping.size, dtype=np.int64) - starts[msg_of_ping]).astype(np.int32)
+        if now_ms is None:
+            stamps = list(map(_timestamp_of, d.msg_records))
+            ref = np.asarray(stamps, dtype=np.int64)[msg_of_ping]
+        else:
+            ref = np.full(msg_of_ping.size, now_ms, dtype=np.int64)
+        cols = validate(d, ref, self._limits, self._binner)
+        code = cols.code
+
+        ok_pos = np.flatnonzero(code == OK)
+        ts_ok = cols.ts[ok_pos]
+        devices, keyless = self._pseudonyms(d.msg_device, msg_of_ping[ok_pos], ts_ok // MS_PER_DAY)
+        if keyless is not None:
+            code[ok_pos[keyless]] = CODE[Reason.NO_KEY]
+            ok_pos, ts_ok, devices = ok_pos[~keyless], ts_ok[~keyless], devices[~keyless]
+        counts[ACCEPTED] += int(ok_pos.size)
+        if ok_pos.size < code.size:
+            self._reject(d, code, msg_of_ping, index, counts, topic, partition)
+
+        offsets = np.asarray(list(map(_offset_of, d.msg_records)), dtype=np.int64)
+        return AcceptedPings(
+            offset=offsets[msg_of_ping[ok_pos]],
+            index=index[ok_pos],
+            device=devices,
+            ts_ms=ts_ok,
+            lat=cols.lat[ok_pos],
+            lon=cols.lon[ok_pos],
+            speed=cols.spd[ok_pos].astype(np.float32),
+            cell=cols.cell[ok_pos],
+        )
+
+    def _pseudonyms(
+        self, msg_device: list[bytes], msg: npt.NDArray[np.int64], day: npt.NDArray[np.int64]
+    ) -> tuple[npt.NDArray[np.uint64], npt.NDArray[np.bool_] | None]:
+        """Pseudonym per ping, and which pings had no key for their day (None when all had one).
+
+        One keyed hash per run of (message, day): a batch spanning midnight gets two.
+        """
+        n = msg.size
+        if n == 0:
+            return np.empty(0, dtype=np.uint64), None
+        change = np.empty(n, dtype=bool)
+        change[0] = True
+        np.not_equal(msg[1:], msg[:-1], out=change[1:])
+        change[1:] |= day[1:] != day[:-1]
+        heads = np.flatnonzero(change)
+        devices = list(map(msg_device.__getitem__, msg[heads].tolist()))
+        days = day[heads].tolist()
+        run = np.cumsum(change) - 1
+        try:
+            values = list(map(self._pseudonymizer.pseudonymize, devices, days))
+        except HexpulseError:
+            values, missing = self._pseudonyms_slow(devices, days)
+            log_event(_log, "ingest_no_key", logging.WARNING, messages=sum(missing), days=sorted(set(days)))
+            return np.asarray(values, dtype=np.uint64)[run], np.asarray(missing, dtype=bool)[run]
+        return np.asarray(values, dtype=np.uint64)[run], None
+
+    def _pseudonyms_slow(self, devices: list[bytes], days: list[int]) -> tuple[list[int], list[bool]]:
+        """Per-run hashing that tolerates days whose key is destroyed or not yet available."""
+        values: list[int] = []
+        missing: list[bool] = []
+        for device, day in zip(devices, days, strict=True):
+            try:
+                values.append(self._pseudonymizer.pseudonymize(device, day))
+                missing.append(False)
+            except HexpulseError:
+                values.append(0)
+                missing.append(True)
+        return values, missing
+
+    def _reject(
+        self,
+        d: Decoded,
+        code: npt.NDArray[np.int8],
+        msg_of_ping: npt.NDArray[np.int64],
+        index: npt.NDArray[np.int32],
+        counts: Counter[str],
+        topic: str,
+        partition: int,
+    ) -> None:
+        bad = np.flatnonzero(code != OK)
+        reasons = [REASON_OF_CODE[c] for c in code[bad].tolist()]
+        counts.update(reasons)
+        if self._dlq is None:
+            return
+        letters_of: dict[int, list[DeadLetter]] = {}
+        for pos, m, reason in zip(bad.tolist(), msg_of_ping[bad].tolist(), reasons, strict=True):
+            idx = int(index[pos]) if d.msg_batch[m] else None
+            offset = d.msg_records[m].offset
+            letters_of.setdefault(m, []).append(DeadLetter(reason, topic, partition, offset, idx))
+        for m, letters in letters_of.items():
+            self._dlq.send(letters, d.msg_records[m].value)

@@ -1,0 +1,186 @@
+"""Budget-first configuration: from the operator's daily ρ to one noise scale per release.
+
+Privacy unit: a device-day (the pseudonym key rotates at 00:00 UTC, so days are unlinkable).
+A device contributes to at most ``windows_per_device_day`` (W) windows a day and to at most
+``cells_per_window`` (L) base cells per window (the aggregate layer enforces both). Each window
+therefore gets ρ_day / W, split across metrics (count, moving, speed) and across the resolutions
+that are *measured*; resolutions that are not measured are derived by summing children, which is
+post-processing and costs nothing. zCDP composes additively, so the per-device-day spend is
+W × Σ ρ(draw) ≤ ρ_day, refused otherwise.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from hexpulse.settings import Settings
+from privacy.exceptions import BudgetError
+from privacy.mechanisms import Mechanism, NoiseParams, params_for_rho
+
+METRICS = ("count", "moving", "speed")
+
+#: Measured default (benchmarks/bench_utility.py, PRIVACY.md "Where the budget goes"): the base
+#: resolution and its parent are both measured and reconciled by least squares.
+DEFAULT_RESOLUTION_SHARES: Mapping[int, float] = {0: 0.6, 1: 0.4}  # offsets below the base
+
+_SLACK = 1e-9  # relative float slack when comparing spends with the budget
+
+
+def eps_from_rho(rho: float, delta: float) -> float:
+    """(ε, δ)-DP implied by ρ-zCDP: ε = ρ + 2√(ρ·ln(1/δ)) (Bun & Steinke 2016, Prop. 1.3)."""
+    if rho < 0 or not 0 < delta < 1:
+        raise ValueError("rho must be >= 0 and delta in (0, 1)")
+    return rho + 2.0 * math.sqrt(rho * math.log(1.0 / delta))
+
+
+def speed_bound_kmh(speed_clamp_mps: float) -> int:
+    """Largest whole km/h one moving device adds to a cell's speed_sum (same rounding as aggregate)."""
+    return math.floor(speed_clamp_mps * 3.6 + 0.5)
+
+
+@dataclass(frozen=True)
+class Draw:
+    """One noise draw family per window: (metric, resolution) with its parameters.
+
+    ``rho`` is the zCDP cost of the draw to a device in the window; ``charge`` is the share of the
+    device-day budget the ledger records per window (ρ·W / windows per day), so that the sum of
+    ``charge`` over a day's windows is the per-device-day spend.
+    """
+
+    metric: str
+    res: int
+    params: NoiseParams
+    rho: float
+    charge: float
+
+
+@dataclass(frozen=True)
+class ReleasePlan:
+    """What each window releases and what it costs. Units: ρ in zCDP, δ a probability."""
+
+    mechanism: Mechanism
+    rho_per_day: float
+    delta: float
+    window_s: int
+    windows_per_day: int
+    windows_per_device_day: int
+    base_resolution: int
+    resolutions: tuple[int, ...]  # finest first
+    metrics: tuple[str, ...]
+    draws: tuple[Draw, ...]
+
+    @property
+    def rho_per_window(self) -> float:
+        """zCDP ρ of one window's draws for a device present in it."""
+        return sum(d.rho for d in self.draws)
+
+    @property
+    def charge_per_window(self) -> float:
+        return sum(d.charge for d in self.draws)
+
+    @property
+    def rho_per_device_day(self) -> float:
+        """Worst-case spend of one device-day: W windows × ρ per window."""
+        return self.windows_per_device_day * self.rho_per_window
+
+    @property
+    def eps_per_device_day(self) -> float:
+        return eps_from_rho(self.rho_per_device_day, self.delta)
+
+    def measured(self, metric: str) -> dict[int, Draw]:
+        """The draws of ``metric`` by resolution (resolutions absent here are derived)."""
+        return {d.res: d for d in self.draws if d.metric == metric}
+
+
+def parse_shares(raw: tuple[str, ...], resolutions: tuple[int, ...], base: int) -> dict[int, float]:
+    """``("9:0.6", "8:0.4")`` → {9: 0.6, 8: 0.4}; empty → the measured default for ``base``."""
+    if not raw:
+        shares = {base - off: s for off, s in DEFAULT_RESOLUTION_SHARES.items()}
+        shares = {r: s for r, s in shares.items() if r in resolutions}
+    else:
+        shares = {}
+        for item in raw:
+            res_s, _, share_s = item.partition(":")
+            try:
+                shares[int(res_s)] = float(share_s)
+            except ValueError:
+                raise BudgetError(
+                    f"HEXPULSE_BUDGET_RESOLUTION_SHARES item {item!r} is not 'resolution:share'"
+                ) from None
+    if any(r not in resolutions for r in shares):
+        raise BudgetError(f"budget shares name resolutions {sorted(shares)} outside {list(resolutions)}")
+    if base not in shares or shares[base] <= 0:
+        raise BudgetError("the base resolution must receive a positive share of the budget")
+    if any(not (s >= 0 and math.isfinite(s)) for s in shares.values()):
+        raise BudgetError("budget shares must be finite and non-negative")
+    total = sum(shares.values())
+    if total > 1 + _SLACK:
+        raise BudgetError(f"budget shares across resolutions add up to {total:g}, more than the whole budget")
+    return {r: s for r, s in shares.items() if s > 0}  # a sum below 1 leaves budget unspent
+
+
+def plan_from_settings(settings: Settings) -> ReleasePlan:
+    """Derive every noise scale from the daily budget, or refuse with one sentence."""
+    metrics = tuple(settings.release_metrics)
+    unknown = [m for m in metrics if m not in METRICS]
+    if unknown or "count" not in metrics:
+        raise BudgetError(
+            f"release metrics must include 'count' and be among {list(METRICS)}, not {list(metrics)}"
+        )
+    if "speed" in metrics and "moving" not in metrics:
+        raise BudgetError("releasing 'speed' needs 'moving' too (mean speed = speed sum / moving count)")
+    resolutions = tuple(sorted(set(settings.release_resolutions), reverse=True))
+    base = settings.base_resolution
+    res_shares = parse_shares(tuple(settings.budget_resolution_shares), resolutions, base)
+    others = [m for m in metrics if m != "count"]
+    count_share = settings.budget_count_share if others else 1.0
+    if others and count_share >= 1.0:
+        raise BudgetError("budget_count_share must leave a share for the other released metrics")
+    metric_shares = {"count": count_share} | {m: (1 - count_share) / len(others) for m in others}
+
+    windows_per_day = 86_400 // settings.window_s
+    w = settings.windows_per_device_day
+    rho_window = settings.budget_rho_per_day / w
+    bounds = {"count": 1, "moving": 1, "speed": speed_bound_kmh(settings.speed_clamp_mps)}
+    draws: list[Draw] = []
+    for metric in metrics:
+        for res, share in sorted(res_shares.items(), reverse=True):
+            target = rho_window * metric_shares[metric] * share
+            try:
+                params = params_for_rho(
+                    settings.noise_mechanism, bounds[metric], settings.cells_per_window, target
+                )
+            except ValueError as exc:
+                raise BudgetError(f"cannot derive noise for {metric} at resolution {res}: {exc}") from None
+            rho = params.rho
+            draws.append(Draw(metric, res, params, rho, rho * w / windows_per_day))
+    plan = ReleasePlan(
+        mechanism=settings.noise_mechanism,
+        rho_per_day=settings.budget_rho_per_day,
+        delta=settings.report_delta,
+        window_s=settings.window_s,
+        windows_per_day=windows_per_day,
+        windows_per_device_day=w,
+        base_resolution=base,
+        resolutions=resolutions,
+        metrics=metrics,
+        draws=tuple(draws),
+    )
+    check_plan(plan)
+    return plan
+
+
+def check_plan(plan: ReleasePlan) -> None:
+    """Refuse a plan whose per-device-day spend exceeds the daily budget."""
+    if plan.rho_per_device_day > plan.rho_per_day * (1 + _SLACK):
+        raise BudgetError(
+            f"the configured releases cost rho={plan.rho_per_device_day:.6g} per device-day, more than "
+            f"the budget HEXPULSE_BUDGET_RHO_PER_DAY={plan.rho_per_day:g}"
+        )
+
+
+def fits_day(spent_charge: float, plan: ReleasePlan) -> bool:
+    """Whether one more window fits in a day that has already been charged ``spent_charge``."""
+    return spent_charge + plan.charge_per_window <= plan.rho_per_day * (1 + _SLACK)

@@ -1,0 +1,167 @@
+"""Retention: drop exact partials once released + grace, and release data past its retention.
+
+Everything is removed with ``ALTER TABLE … DROP PARTITION`` (ClickHouse 18.16 has no TTL), except
+``release_windows``, which has no partition key and is small: its rows older than the release
+cut-off are removed with an ``ALTER TABLE … DELETE`` mutation *before* the cells are dropped, so a
+window is never public without its cells. ``budget_ledger`` is kept: it is the audit trail of
+privacy spending and holds nothing about any person.
+
+The releaser calls :func:`enforce_retention` through :class:`RetentionSchedule` (at most once per
+``interval_s``); operators run ``hexpulse keyring retention``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+from dataclasses import dataclass
+
+from clickhouse_driver import Client
+from clickhouse_driver.errors import Error as DriverError
+
+from hexpulse.errors import StoreError
+from hexpulse.logs import log_event
+from hexpulse.settings import Settings
+from hexpulse.store import connect
+
+_log = logging.getLogger("hexpulse.retention")
+_UTC = dt.UTC
+
+
+@dataclass(frozen=True)
+class RetentionReport:
+    """Partition ids (``YYYYMMDD`` for partials, ``YYYYMM`` for release cells) dropped or due."""
+
+    partials_dropped: tuple[str, ...]
+    partials_kept_unreleased: tuple[str, ...]
+    release_dropped: tuple[str, ...]
+    release_cutoff: dt.datetime
+
+
+def _partitions(client: Client, db: str, table: str) -> list[str]:
+    rows = client.execute(
+        "SELECT DISTINCT partition FROM system.parts "
+        "WHERE database = %(db)s AND table = %(table)s AND active ORDER BY partition",
+        {"db": db, "table": table},
+    )
+    # Partition values of toYYYYMMDD/toYYYYMM keys are plain digits; anything else is not ours.
+    return [str(r[0]) for r in rows if str(r[0]).isdigit()]
+
+
+def _drop(client: Client, db: str, table: str, partition: str) -> None:
+    if not partition.isdigit():
+        raise StoreError(f"refusing to drop non-numeric partition {partition[:20]!r} of {db}.{table}")
+    try:
+        client.execute(f"ALTER TABLE {db}.{table} DROP PARTITION {partition}")
+    except DriverError as exc:
+        raise StoreError(f"dropping partition {partition} of {db}.{table} failed: {exc}") from None
+
+
+def _unreleased_windows(client: Client, db: str, day: dt.date, released_before: dt.datetime) -> int:
+    """Windows with partials on ``day`` that were not released before ``released_before``."""
+    # Epoch seconds, not datetime literals: a literal would be read in the server's time zone.
+    lo = int(dt.datetime(day.year, day.month, day.day, tzinfo=_UTC).timestamp())
+    rows = client.execute(
+        f"SELECT uniqExact(window_start) FROM {db}.partials "
+        "WHERE window_start >= toDateTime(%(lo)s) AND window_start < toDateTime(%(hi)s) "
+        "AND window_start NOT IN ("
+        f"  SELECT window_start FROM {db}.release_windows WHERE window_start >= toDateTime(%(lo)s) "
+        "  AND window_start < toDateTime(%(hi)s) AND released_at <= toDateTime(%(cut)s))",
+        {"lo": lo, "hi": lo + 86_400, "cut": int(released_before.timestamp())},
+    )
+    return int(rows[0][0])
+
+
+def release_cutoff(settings: Settings, now: dt.datetime) -> dt.datetime:
+    """First instant kept: the start of the month holding ``now - release_retention_days``.
+
+    Release cells are partitioned by month, so whole months go; data is kept at least
+    ``release_retention_days`` and at most one month longer.
+    """
+    edge = now - dt.timedelta(days=settings.release_retention_days)
+    return dt.datetime(edge.year, edge.month, 1, tzinfo=_UTC)
+
+
+def enforce_retention(
+    settings: Settings,
+    *,
+    client: Client | None = None,
+    now_ms: int | None = None,
+    dry_run: bool = False,
+) -> RetentionReport:
+    """Drop partials partitions whose day ended and was fully released ≥ ``partials_grace_h`` ago,
+    and release partitions older than :func:`release_cutoff`. ``now_ms`` is epoch milliseconds.
+    """
+    own = client is None
+    cl = client or connect(settings)
+    db = settings.clickhouse_database
+    now = dt.datetime.fromtimestamp((now_ms if now_ms is not None else time.time() * 1000) / 1000, _UTC)
+    grace_edge = now - dt.timedelta(hours=settings.partials_grace_h)
+    try:
+        dropped: list[str] = []
+        kept: list[str] = []
+        for part in _partitions(cl, db, "partials"):
+            day = dt.datetime.strptime(part, "%Y%m%d").replace(tzinfo=_UTC)
+            if day + dt.timedelta(days=1) > grace_edge:
+                continue  # the day (or its grace) is not over: windows may still be written
+            if _unreleased_windows(cl, db, day.date(), grace_edge):
+                kept.append(part)  # never drop exact data the releaser has not published yet
+                continue
+            if not dry_run:
+                _drop(cl, db, "partials", part)
+            dropped.append(part)
+
+        cutoff = release_cutoff(settings, now)
+        old_months = [p for p in _partitions(cl, db, "release_cells") if p < cutoff.strftime("%Y%m")]
+        if old_months and not dry_run:
+            # Unpublish first, so a window never shows without its cells.
+            cl.execute(
+                f"ALTER TABLE {db}.release_windows DELETE WHERE window_start < toDateTime(%(cut)s)",
+                {"cut": int(cutoff.timestamp())},
+            )
+            for part in old_months:
+                _drop(cl, db, "release_cells", part)
+    except DriverError as exc:
+        raise StoreError(f"retention on database {db} failed: {exc}") from None
+    finally:
+        if own:
+            cl.disconnect()
+    report = RetentionReport(tuple(dropped), tuple(kept), tuple(old_months), cutoff)
+    log_event(
+        _log,
+        "retention_enforced" if not dry_run else "retention_dry_run",
+        partials_dropped=list(report.partials_dropped),
+        partials_kept_unreleased=list(report.partials_kept_unreleased),
+        release_dropped=list(report.release_dropped),
+        release_cutoff=cutoff.isoformat(),
+        level=logging.WARNING if kept else logging.INFO,
+    )
+    return report
+
+
+class RetentionSchedule:
+    """Runs :func:`enforce_retention` at most once per ``interval_s`` (monotonic seconds).
+
+    A failed run is logged and retried after ``retry_s``; it never stops the caller (the releaser):
+    publishing windows matters more than dropping old ones a little later.
+    """
+
+    def __init__(self, settings: Settings, interval_s: float = 3600.0, retry_s: float = 60.0) -> None:
+        self._settings = settings
+        self._interval_s = interval_s
+        self._retry_s = retry_s
+        self._next = 0.0
+
+    def maybe_run(self, client: Client | None = None) -> RetentionReport | None:
+        now = time.monotonic()
+        if now < self._next:
+            return None
+        try:
+            report = enforce_retention(self._settings, client=client)
+        except (StoreError, DriverError, OSError, EOFError) as exc:
+            self._next = now + min(self._retry_s, self._interval_s)
+            log_event(_log, "retention failed; will retry", logging.WARNING, error=str(exc)[:300])
+            return None
+        self._next = now + self._interval_s
+        return report

@@ -1,0 +1,99 @@
+"""A deliberately plain re-implementation of docs/ARCHITECTURE.md "Counting semantics" (one ping at a
+time, dicts and loops) that the vectorized aggregate code is checked against."""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from dataclasses import dataclass
+
+MS_PER_DAY = 86_400_000
+
+
+@dataclass(frozen=True)
+class Ping:
+    offset: int
+    device: int
+    ts_ms: int
+    lat: float
+    lon: float
+    speed: float  # NaN = absent (already float32-rounded like ingest's column)
+    cell: int
+
+
+def _hav(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    r = 6_371_008.8
+    p1, p2 = math.radians(lat1), math.radians(lat2)
+    a = (
+        math.sin((p2 - p1) / 2) ** 2
+        + math.cos(p1) * math.cos(p2) * math.sin((math.radians(lon2) - math.radians(lon1)) / 2) ** 2
+    )
+    return 2 * r * math.asin(math.sqrt(min(a, 1.0)))
+
+
+def reference(
+    pings: list[Ping],
+    window_ms: int,
+    lateness_ms: int,
+    *,
+    cells: int = 1,
+    wpd: int | None = None,
+    clamp: float = 50.0,
+    moving: float = 2.0,
+    horizon_ms: int | None = None,
+    watermark_ms: int | None = None,
+) -> tuple[dict[tuple[int, int], tuple[int, int, int]], int, int]:
+    """Partials {(window, cell): (devices, moving, speed_sum)} of the windows closed after the last
+    ping (plus those still open, closed at the end), late count, duplicate count."""
+    horizon = horizon_ms
+    wm = watermark_ms
+    kept: list[Ping] = []
+    late = 0
+    for p in pings:  # offset order
+        w = p.ts_ms // window_ms * window_ms
+        if horizon is not None and w < horizon:
+            late += 1
+            continue
+        kept.append(p)
+        wm = p.ts_ms - lateness_ms if wm is None else max(wm, p.ts_ms - lateness_ms)
+        h = wm // window_ms * window_ms
+        horizon = h if horizon is None else max(horizon, h)
+    seen: set[tuple[int, int]] = set()
+    by_dw: dict[tuple[int, int], list[Ping]] = defaultdict(list)
+    dup = 0
+    for p in sorted(kept, key=lambda q: q.offset):
+        if (p.device, p.ts_ms) in seen:
+            dup += 1
+            continue
+        seen.add((p.device, p.ts_ms))
+        by_dw[(p.device, p.ts_ms // window_ms * window_ms)].append(p)
+    per_day = MS_PER_DAY // window_ms
+    m = max(1, per_day // (wpd or per_day))
+    out: dict[tuple[int, int], list[int]] = defaultdict(lambda: [0, 0, 0])
+    for (dev, w), ps in by_dw.items():
+        if ((w % MS_PER_DAY) // window_ms) % m != dev % m:
+            continue
+        ps.sort(key=lambda q: q.ts_ms)
+        speeds = []
+        for i, p in enumerate(ps):
+            if not math.isnan(p.speed):
+                speeds.append(p.speed)
+            elif i > 0:
+                q = ps[i - 1]
+                speeds.append(_hav(q.lat, q.lon, p.lat, p.lon) / ((p.ts_ms - q.ts_ms) / 1000.0))
+        spd = sum(speeds) / len(speeds) if speeds else None
+        is_moving = spd is not None and spd >= moving
+        count: dict[int, int] = defaultdict(int)
+        first: dict[int, int] = {}
+        for p in ps:
+            count[p.cell] += 1
+            first.setdefault(p.cell, p.ts_ms)
+        ranked = sorted(count, key=lambda c: (-count[c], first[c], c))[:cells]
+        for c in ranked:
+            row = out[(w, c)]
+            row[0] += 1
+            if is_moving:
+                assert spd is not None
+                row[1] += 1
+                row[2] += math.floor(min(spd, clamp) * 3.6 + 0.5)
+    return {k: (v[0], v[1], v[2]) for k, v in out.items()}, late, dup
