@@ -60,7 +60,7 @@ def consume(
     if settings.metrics_port:
         from prometheus_client import start_http_server
 
-        start_http_server(settings.metrics_port, addr="127.0.0.1")
+        start_http_server(settings.metrics_port, addr=settings.metrics_host)
     loop = _build_loop(stop, exit_when_idle_s)
     try:
         stats = loop.run()

@@ -15,7 +15,7 @@ import numpy.typing as npt
 I64 = npt.NDArray[np.int64]
 U64 = npt.NDArray[np.uint64]
 F64 = npt.NDArray[np.float64]
-F32 = npt.NDArray[np.float32]
+F64S = npt.NDArray[np.float64]
 Bool = npt.NDArray[np.bool_]
 
 
@@ -39,7 +39,7 @@ class Pings:
     ts_ms: I64
     lat: F64
     lon: F64
-    speed: F32
+    speed: F64S
     cell: U64
 
     def __len__(self) -> int:
@@ -54,7 +54,7 @@ class Pings:
             ts_ms=np.asarray(src.ts_ms, dtype=np.int64),
             lat=np.asarray(src.lat, dtype=np.float64),
             lon=np.asarray(src.lon, dtype=np.float64),
-            speed=np.asarray(src.speed, dtype=np.float32),
+            speed=np.asarray(src.speed, dtype=np.float64),
             cell=np.asarray(src.cell, dtype=np.uint64),
         )
 
@@ -66,7 +66,7 @@ class Pings:
             ts_ms=np.empty(0, np.int64),
             lat=np.empty(0, np.float64),
             lon=np.empty(0, np.float64),
-            speed=np.empty(0, np.float32),
+            speed=np.empty(0, np.float64),
             cell=np.empty(0, np.uint64),
         )
 

@@ -102,7 +102,8 @@ class Settings(BaseSettings):
     api_cache_entries: int = Field(256, ge=1)
     api_db_pool: int = Field(4, ge=1, le=64)
 
-    # Consumer metrics endpoint
+    # Consumer metrics endpoint (0.0.0.0 in containers so Prometheus can scrape it)
+    metrics_host: str = "127.0.0.1"
     metrics_port: int = Field(9108, ge=0, le=65535)
     # Aggregate consumer loop
     consumer_max_poll_records: int = Field(5000, ge=1, le=1_000_000)
@@ -168,11 +169,15 @@ class Settings(BaseSettings):
             )
         if self.max_clock_skew_s > 86_400:
             raise ValueError("max_clock_skew_s must be at most 86400 (pseudonym keys exist up to tomorrow)")
-        if self.environment == "production":
-            if self.master_key is None and self.master_key_file is None:
-                raise ValueError("production needs HEXPULSE_MASTER_KEY or HEXPULSE_MASTER_KEY_FILE")
-            if self.clickhouse_password.get_secret_value() in ("", "changethis"):
-                raise ValueError("production needs a real HEXPULSE_CLICKHOUSE_PASSWORD")
+        # The master key is checked where it is used (privacy.master_key), so the API, which never
+        # needs it, runs without one.
+        if self.environment == "production" and self.clickhouse_password.get_secret_value() in (
+            "",
+            "changethis",
+        ):
+            raise ValueError(
+                "production needs a real HEXPULSE_CLICKHOUSE_PASSWORD or HEXPULSE_CLICKHOUSE_PASSWORD_FILE"
+            )
         return self
 
     @property

@@ -19,7 +19,7 @@ class AcceptedPings:
     - ``device`` uint64: pseudonym of the device for the ping's UTC day (never the upstream id);
     - ``ts_ms`` int64: event time, ms since the epoch, UTC;
     - ``lat``, ``lon`` float64: WGS84 degrees;
-    - ``speed`` float32: reported speed in m/s, NaN when the ping had none;
+    - ``speed`` float64: reported speed in m/s, NaN when the ping had none;
     - ``cell`` uint64: H3 cell at the base resolution (inside the service area).
 
     ``counts`` maps outcome (``"accepted"`` or a :class:`ingest.contract.Reason` value) to pings,
@@ -32,7 +32,7 @@ class AcceptedPings:
     ts_ms: npt.NDArray[np.int64] = field(default_factory=lambda: np.empty(0, np.int64))
     lat: npt.NDArray[np.float64] = field(default_factory=lambda: np.empty(0, np.float64))
     lon: npt.NDArray[np.float64] = field(default_factory=lambda: np.empty(0, np.float64))
-    speed: npt.NDArray[np.float32] = field(default_factory=lambda: np.empty(0, np.float32))
+    speed: npt.NDArray[np.float64] = field(default_factory=lambda: np.empty(0, np.float64))
     cell: npt.NDArray[np.uint64] = field(default_factory=lambda: np.empty(0, np.uint64))
     counts: Counter[str] = field(default_factory=Counter)
     messages: int = 0

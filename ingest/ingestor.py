@@ -118,7 +118,7 @@ class Ingestor:
             ts_ms=ts_ok,
             lat=cols.lat[ok_pos],
             lon=cols.lon[ok_pos],
-            speed=cols.spd[ok_pos].astype(np.float32),
+            speed=cols.spd[ok_pos].astype(np.float64),
             cell=cols.cell[ok_pos],
         )
 

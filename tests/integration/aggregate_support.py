@@ -173,7 +173,7 @@ def produce_stream(s: Settings, *, devices: int, span_s: int, seed: int, step_s:
             cell_int = h3.str_to_int(cell)
             if not area.contains(np.array([cell_int], np.uint64))[0]:
                 continue  # outside_area: rejected by ingest
-            spd = float(np.float32(p["spd"])) if "spd" in p else math.nan  # type: ignore[arg-type]
+            spd = float(p["spd"]) if "spd" in p else math.nan  # type: ignore[arg-type]
             ts = int(p["ts"])  # type: ignore[call-overload]
             out.by_partition[md.partition].append(Ping(md.offset, dev, ts, lat, lon, spd, cell_int))
             out.max_ts_ms = max(out.max_ts_ms, ts)

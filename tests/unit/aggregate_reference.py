@@ -17,7 +17,7 @@ class Ping:
     ts_ms: int
     lat: float
     lon: float
-    speed: float  # NaN = absent (already float32-rounded like ingest's column)
+    speed: float  # m/s, NaN = absent
     cell: int
 
 

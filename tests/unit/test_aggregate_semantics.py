@@ -26,7 +26,7 @@ def to_columns(pings: list[Ping]) -> Pings:
         ts_ms=np.array([p.ts_ms for p in pings], np.int64),
         lat=np.array([p.lat for p in pings], np.float64),
         lon=np.array([p.lon for p in pings], np.float64),
-        speed=np.array([p.speed for p in pings], np.float32),
+        speed=np.array([p.speed for p in pings], np.float64),
         cell=np.array([p.cell for p in pings], np.uint64),
     )
 
@@ -47,7 +47,7 @@ def streams(draw: st.DrawFn) -> list[Ping]:
                 ts_ms=ts if draw(st.booleans()) else ts - ts % 1000,  # equal ts → duplicates
                 lat=23.1 + draw(st.integers(0, 50)) * 1e-4,
                 lon=113.3 + draw(st.integers(0, 50)) * 1e-4,
-                speed=float(np.float32(spd)),
+                speed=spd,
                 cell=draw(st.sampled_from(CELLS)),
             )
         )

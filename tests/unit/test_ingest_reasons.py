@@ -165,7 +165,7 @@ def test_ping_reasons_on_a_single_ping(settings: Settings, area: ServiceArea, re
 def test_null_and_missing_optional_fields_are_absent(settings: Settings, area: ServiceArea) -> None:
     out, sink, _ = run(settings, area, [record(single(spd=None, acc=None, hdg=None, src=None))])
     assert out.counts == Counter({"accepted": 1}) and not sink.letters
-    assert np.isnan(out.speed[0]) and out.speed.dtype == np.float32
+    assert np.isnan(out.speed[0]) and out.speed.dtype == np.float64
 
 
 def test_unknown_fields_are_ignored(settings: Settings, area: ServiceArea) -> None:
@@ -212,7 +212,7 @@ def test_accepted_columns(settings: Settings, area: ServiceArea) -> None:
     assert out.device.dtype == np.uint64 and out.cell.dtype == np.uint64
     assert out.device[1] == out.device[2] != out.device[0]
     assert out.device[0] == pz.pseudonymize(b"dev-1", (NOW_MS - 10) // 86_400_000)
-    assert out.speed[0] == np.float32(3.5) and np.isnan(out.speed[1])
+    assert out.speed[0] == 3.5 and np.isnan(out.speed[1])
     assert set(out.cell.tolist()) <= area.cell_set
     assert out.messages == 2 and out.pings_in == 3 and out.rejected == 0
 

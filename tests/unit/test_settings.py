@@ -28,7 +28,7 @@ def test_env_lists_are_parsed(monkeypatch: pytest.MonkeyPatch) -> None:
         ("HEXPULSE_RELEASE_RESOLUTIONS", "9,x", "comma-separated"),
         ("HEXPULSE_RELEASE_RESOLUTIONS", "10,9", "at most the base resolution"),
         ("HEXPULSE_CLICKHOUSE_DATABASE", "bad-name;drop", "HEXPULSE_CLICKHOUSE_DATABASE"),
-        ("HEXPULSE_ENVIRONMENT", "production", "HEXPULSE_MASTER_KEY"),
+        ("HEXPULSE_ENVIRONMENT", "production", "HEXPULSE_CLICKHOUSE_PASSWORD"),
     ],
 )
 def test_invalid_values_give_one_sentence(

@@ -67,11 +67,6 @@ def test_partials_match_the_truth_given_float64_speeds(sim: Simulation) -> None:
     assert got == [tuple(r) for r in sim.truth.cells]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="ingest/aggregate carry speed as float32: window means at exact decimal ties round "
-    "differently from the float64 semantics (a few cells off by 1 km/h or 1 moving device per run)",
-)
 def test_partials_match_the_truth_through_the_real_columns(sim: Simulation) -> None:
     got = bounding.compute_partials(
         columns.Pings.of(_accepted(sim)), bounding.Bounds.from_settings(load_settings())
