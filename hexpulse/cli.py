@@ -8,8 +8,6 @@ them together and turns every HexpulseError into one sentence and a non-zero exi
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
-from importlib import import_module
 
 import typer
 
@@ -18,16 +16,6 @@ from hexpulse.logs import configure_logging
 from hexpulse.settings import get_settings
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
-
-# (module, attribute) of every stage's commands; a Typer is mounted as a group, a function as a command.
-_COMMANDS: list[tuple[str, str, str]] = [
-    ("simulate", "hexpulse.simulator.cli", "simulate"),
-    ("consume", "aggregate.cli", "consume"),
-    ("release", "privacy.cli", "release"),
-    ("keyring", "privacy.keyring_cli", "keyring_app"),
-    ("api", "api.cli", "serve"),
-    ("keys", "api.cli", "keys_app"),
-]
 
 
 @app.command()
@@ -60,20 +48,19 @@ def topics() -> None:
 
 
 def _mount() -> None:
-    for name, module_name, attr in _COMMANDS:
-        try:
-            module = import_module(module_name)
-        except ModuleNotFoundError as exc:
-            if exc.name and module_name.startswith(exc.name):
-                continue  # that stage's CLI is not in this checkout
-            raise
-        target = getattr(module, attr, None)
-        if target is None:
-            continue
-        if isinstance(target, typer.Typer):
-            app.add_typer(target, name=name)
-        elif isinstance(target, Callable):  # type: ignore[arg-type]
-            app.command(name=name)(target)
+    """Mount every stage's commands (imported here so this module stays the only wiring)."""
+    from aggregate.cli import consume
+    from api.cli import keys_app, serve
+    from hexpulse.simulator.cli import simulate
+    from privacy.cli import release
+    from privacy.keyring_cli import keyring_app
+
+    app.command(name="simulate")(simulate)
+    app.command(name="consume")(consume)
+    app.command(name="release")(release)
+    app.add_typer(keyring_app, name="keyring")
+    app.command(name="api")(serve)
+    app.add_typer(keys_app, name="keys")
 
 
 _mount()
