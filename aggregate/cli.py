@@ -13,7 +13,7 @@ import orjson
 import typer
 
 from aggregate.consumer import ConsumeLoop
-from hexpulse.errors import HexpulseError
+from hexpulse.errors import ConfigError, HexpulseError
 from hexpulse.settings import get_settings
 
 
@@ -60,7 +60,13 @@ def consume(
     if settings.metrics_port:
         from prometheus_client import start_http_server
 
-        start_http_server(settings.metrics_port, addr=settings.metrics_host)
+        try:
+            start_http_server(settings.metrics_port, addr=settings.metrics_host)
+        except OSError as exc:
+            raise ConfigError(
+                f"cannot serve metrics on {settings.metrics_host}:{settings.metrics_port} ({exc.strerror}); "
+                "give each consumer on a host its own HEXPULSE_METRICS_PORT, or 0 to disable"
+            ) from None
     loop = _build_loop(stop, exit_when_idle_s)
     try:
         stats = loop.run()

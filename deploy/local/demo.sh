@@ -34,8 +34,9 @@ stop_all() {
 trap stop_all EXIT INT TERM
 
 $HP keyring init
-start consumer-1 "$HP" consume
-start consumer-2 "$HP" consume
+# Two consumers in one group share the partitions; each needs its own metrics port on one host.
+start consumer-1 env HEXPULSE_METRICS_PORT="${DEMO_METRICS_PORT:-9108}" "$HP" consume
+start consumer-2 env HEXPULSE_METRICS_PORT="$(( ${DEMO_METRICS_PORT:-9108} + 1 ))" "$HP" consume
 start releaser "$HP" release
 start api "$HP" api
 
