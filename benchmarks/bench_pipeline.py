@@ -47,7 +47,7 @@ from kafka import KafkaConsumer, TopicPartition
 
 from hexpulse.kafka import ensure_topics, make_producer
 from hexpulse.settings import Settings, load_settings
-from hexpulse.store import apply_migrations, connect
+from hexpulse.store.scratch import create_database, drop_database
 
 HEXPULSE = str(Path(sys.executable).with_name("hexpulse"))
 KEY = "cd" * 32  # benchmark-only master key
@@ -181,16 +181,8 @@ def naive(s: Settings, topic: str, total: int) -> float:
 
 def fresh_db(base: Settings, tag: str) -> Settings:
     s = base.model_copy(update={"clickhouse_database": f"hexpulse_bench_{tag}"})
-    client = connect(s, use_db=False)
-    apply_migrations(client, s.clickhouse_database)
-    client.disconnect()
+    create_database(s)
     return s
-
-
-def drop_db(s: Settings) -> None:
-    client = connect(s, use_db=False)
-    client.execute(f"DROP DATABASE IF EXISTS {s.clickhouse_database}")
-    client.disconnect()
 
 
 def _env(s: Settings, topic: str, group: str, state: Path) -> dict[str, str]:
@@ -263,7 +255,7 @@ def pipeline(base: Settings, topic: str, procs: int, state: Path, tag: str) -> d
             "processes_with_data": len(active),
         }
     finally:
-        drop_db(s)
+        drop_database(s)
 
 
 def profile_inprocess(base: Settings, topic: str, total: int, state: Path) -> None:
@@ -291,7 +283,7 @@ def profile_inprocess(base: Settings, topic: str, total: int, state: Path) -> No
         loop.run()
         prof.disable()
     finally:
-        drop_db(s)
+        drop_database(s)
     span = (loop.stats.last_flush_s or 0) - (loop.stats.first_record_s or 0)
     log(f"in-process: {loop.stats.pings} pings in {span:.2f} s under cProfile")
     pstats.Stats(prof, stream=sys.stderr).sort_stats("cumulative").print_stats(40)

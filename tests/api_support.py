@@ -12,7 +12,8 @@ from clickhouse_driver import Client
 from api.db import ClickHousePool
 from api.keys import KeyStore
 from hexpulse.settings import Settings
-from hexpulse.store import apply_migrations, connect
+from hexpulse.store import connect
+from hexpulse.store.scratch import create_database
 
 CENTER = (23.13, 113.32)  # lat, lon inside the demo service area
 
@@ -22,16 +23,8 @@ def private_settings(migrated: Settings, suffix: str, **update: Any) -> Settings
     settings = migrated.model_copy(
         update={"clickhouse_database": f"{migrated.clickhouse_database}_{suffix}", **update}
     )
-    client = connect(settings, use_db=False)
-    apply_migrations(client, settings.clickhouse_database)
-    client.disconnect()
+    create_database(settings)
     return settings
-
-
-def drop(settings: Settings) -> None:
-    client = connect(settings, use_db=False)
-    client.execute(f"DROP DATABASE IF EXISTS {settings.clickhouse_database}")
-    client.disconnect()
 
 
 def base_cells(k: int = 3, res: int = 9) -> list[int]:

@@ -69,14 +69,11 @@ def services(base_settings: Settings) -> Settings:
 @pytest.fixture(scope="session")
 def migrated(services: Settings) -> Iterator[Settings]:
     """A fresh database with every migration applied; dropped at the end of the session."""
-    from hexpulse.store import apply_migrations, connect
+    from hexpulse.store.scratch import create_database, drop_database
 
-    client = connect(services, use_db=False)
-    apply_migrations(client, services.clickhouse_database)
+    create_database(services)
     yield services
-    if not os.environ.get("HEXPULSE_KEEP_TEST_DB"):
-        client.execute(f"DROP DATABASE IF EXISTS {services.clickhouse_database}")
-    client.disconnect()
+    drop_database(services)
 
 
 @pytest.fixture()

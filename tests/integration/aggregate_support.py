@@ -22,7 +22,8 @@ import orjson
 from hexpulse.kafka import ensure_topics, make_producer
 from hexpulse.service_area import load_service_area
 from hexpulse.settings import Settings
-from hexpulse.store import apply_migrations, connect
+from hexpulse.store import connect
+from hexpulse.store.scratch import create_database
 from tests.unit.aggregate_reference import Ping, reference
 
 TEST_KEY = "ab" * 32  # a fixed 32-byte master key (hex) for test runs only
@@ -47,19 +48,9 @@ def agg_settings(base: Settings, unique: str, **extra: object) -> Settings:
             **extra,
         }
     )
-    client = connect(s, use_db=False)
-    apply_migrations(client, s.clickhouse_database)
-    client.disconnect()
+    create_database(s)
     ensure_topics(s, [s.topic_pings, s.topic_dlq])
     return s
-
-
-def drop_database(s: Settings) -> None:
-    if os.environ.get("HEXPULSE_KEEP_TEST_DB"):
-        return
-    client = connect(s, use_db=False)
-    client.execute(f"DROP DATABASE IF EXISTS {s.clickhouse_database}")
-    client.disconnect()
 
 
 def env_for(s: Settings) -> dict[str, str]:

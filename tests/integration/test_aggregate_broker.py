@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 
 from hexpulse.settings import Settings
+from hexpulse.store.scratch import drop_database
 from tests.integration.aggregate_support import (
     agg_settings,
-    drop_database,
     env_for,
     free_port,
     produce_stream,

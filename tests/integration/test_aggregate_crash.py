@@ -14,11 +14,11 @@ from pathlib import Path
 import pytest
 
 from hexpulse.settings import Settings
+from hexpulse.store.scratch import drop_database
 from tests.integration.aggregate_support import (
     Stream,
     agg_settings,
     all_closed,
-    drop_database,
     env_for,
     expected,
     produce_stream,

@@ -10,6 +10,7 @@ import pytest
 from aggregate.consumer import ConsumeLoop
 from hexpulse.service_area import load_service_area
 from hexpulse.settings import Settings
+from hexpulse.store.scratch import drop_database
 from ingest import Ingestor, KafkaDeadLetterSink
 from privacy.pseudonyms import RotatingPseudonymizer
 from privacy.sealing import PayloadSealer
@@ -17,7 +18,6 @@ from tests.integration.aggregate_support import (
     TEST_KEY,
     agg_settings,
     all_closed,
-    drop_database,
     expected,
     produce_stream,
     read_partials,

@@ -10,7 +10,8 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from hexpulse.settings import Settings
-from tests.api_support import CELLS9, bbox_of, drop, private_settings, seed
+from hexpulse.store.scratch import drop_database
+from tests.api_support import CELLS9, bbox_of, private_settings, seed
 
 pytestmark = pytest.mark.integration
 
@@ -23,7 +24,7 @@ def data(migrated: Settings) -> Iterator[dict[str, Any]]:
         migrated, "apia", api_key_cache_s=0.0, rate_limit_per_min=RATE, cors_origins=("https://tcc.example",)
     )
     yield seed(settings)
-    drop(settings)
+    drop_database(settings)
 
 
 @pytest.fixture()

@@ -10,7 +10,8 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from hexpulse.settings import Settings
-from tests.api_support import CELLS9, bbox_of, drop, private_settings, seed
+from hexpulse.store.scratch import drop_database
+from tests.api_support import CELLS9, bbox_of, private_settings, seed
 
 pytestmark = pytest.mark.integration
 
@@ -29,7 +30,7 @@ def api(migrated: Settings) -> Iterator[tuple[TestClient, dict[str, str]]]:
     # raise_server_exceptions: any unhandled error fails the test instead of becoming a 500
     with TestClient(create_app(settings), raise_server_exceptions=True) as client:
         yield client, {"Authorization": f"Bearer {data['tokens']['admin']}"}
-    drop(settings)
+    drop_database(settings)
 
 
 def ring(n: int) -> list[list[float]]:

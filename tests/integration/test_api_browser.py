@@ -21,8 +21,9 @@ import pytest
 from api.app import create_app
 from hexpulse.settings import Settings
 from hexpulse.store import connect
+from hexpulse.store.scratch import drop_database
 from tests.api_server import serving
-from tests.api_support import CELLS9, drop, private_settings, publish, seed
+from tests.api_support import CELLS9, private_settings, publish, seed
 
 pytestmark = pytest.mark.integration
 
@@ -49,7 +50,7 @@ def data(migrated: Settings) -> Iterator[dict[str, Any]]:
     settings = private_settings(migrated, "apid", api_key_cache_s=0.0, rate_limit_per_min=10_000,
                                 api_stream_poll_s=0.3)  # fmt: skip
     yield seed(settings)
-    drop(settings)
+    drop_database(settings)
 
 
 def _read(proc: subprocess.Popen[str]) -> dict[str, Any]:

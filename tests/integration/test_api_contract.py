@@ -14,8 +14,9 @@ from shapely.geometry import Polygon, shape
 
 from api.app import create_app
 from hexpulse.settings import Settings
+from hexpulse.store.scratch import drop_database
 from privacy.budget import eps_from_rho
-from tests.api_support import CELLS, CELLS9, N_WINDOWS, bbox_of, drop, private_settings, seed, speed_at
+from tests.api_support import CELLS, CELLS9, N_WINDOWS, bbox_of, private_settings, seed, speed_at
 
 pytestmark = pytest.mark.integration
 
@@ -24,7 +25,7 @@ pytestmark = pytest.mark.integration
 def data(migrated: Settings) -> Iterator[dict[str, Any]]:
     settings = private_settings(migrated, "apic", api_key_cache_s=0.0, rate_limit_per_min=10_000)
     yield seed(settings)
-    drop(settings)
+    drop_database(settings)
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,8 @@ from api.db import ClickHousePool
 from api.exceptions import AuthenticationError
 from api.keys import KeyStore
 from hexpulse.settings import Settings
-from tests.api_support import drop, private_settings
+from hexpulse.store.scratch import drop_database
+from tests.api_support import private_settings
 
 pytestmark = pytest.mark.integration
 
@@ -25,7 +26,7 @@ HEXPULSE = str(Path(sys.executable).parent / "hexpulse")
 def settings(migrated: Settings) -> Iterator[Settings]:
     cfg = private_settings(migrated, "apik")
     yield cfg
-    drop(cfg)
+    drop_database(cfg)
 
 
 def run(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:

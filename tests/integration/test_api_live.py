@@ -15,8 +15,9 @@ import pytest
 from api.app import create_app
 from hexpulse.settings import Settings
 from hexpulse.store import connect
+from hexpulse.store.scratch import drop_database
 from tests.api_server import serving
-from tests.api_support import CELLS9, bbox_of, drop, private_settings, publish, seed
+from tests.api_support import CELLS9, bbox_of, private_settings, publish, seed
 
 pytestmark = pytest.mark.integration
 
@@ -28,7 +29,7 @@ def data(migrated: Settings) -> Iterator[dict[str, Any]]:
     settings = private_settings(migrated, "apil", api_key_cache_s=0.0, rate_limit_per_min=10_000,
                                 api_stream_poll_s=0.2)  # fmt: skip
     yield seed(settings)
-    drop(settings)
+    drop_database(settings)
 
 
 def listen(url: str, token: str, want: int, out: list[dict[str, Any]], ready: threading.Event) -> None:

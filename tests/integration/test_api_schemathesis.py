@@ -14,7 +14,8 @@ from hypothesis.errors import Unsatisfiable
 
 from api.app import create_app
 from hexpulse.settings import Settings
-from tests.api_support import drop, private_settings, seed
+from hexpulse.store.scratch import drop_database
+from tests.api_support import private_settings, seed
 
 schemathesis = pytest.importorskip(
     "schemathesis", reason="schemathesis is not installed (pip install '.[dev]')"
@@ -33,7 +34,7 @@ def fuzz_target(migrated: Settings) -> Iterator[tuple[Any, str]]:
     data = seed(cfg)
     app = create_app(cfg)
     yield schemathesis.openapi.from_asgi("/openapi.json", app), data["tokens"]["admin"]
-    drop(cfg)
+    drop_database(cfg)
 
 
 def test_no_server_errors(fuzz_target: tuple[Any, str]) -> None:

@@ -11,7 +11,8 @@ from collections.abc import Iterator
 import pytest
 
 from hexpulse.settings import Settings
-from hexpulse.store import apply_migrations, connect
+from hexpulse.store import connect
+from hexpulse.store.scratch import scratch_database
 from privacy.retention import enforce_retention
 
 pytestmark = pytest.mark.integration
@@ -26,18 +27,13 @@ def t(*args: int) -> dt.datetime:
 
 @pytest.fixture()
 def ret_settings(migrated: Settings) -> Iterator[Settings]:
-    s = migrated.model_copy(
-        update={
-            "clickhouse_database": f"{migrated.clickhouse_database}_ret",
-            "partials_grace_h": 24,
-            "release_retention_days": 400,
-        }
-    )
-    admin = connect(s, use_db=False)
-    apply_migrations(admin, s.clickhouse_database)
-    yield s
-    admin.execute(f"DROP DATABASE IF EXISTS {s.clickhouse_database}")
-    admin.disconnect()
+    with scratch_database(
+        migrated,
+        clickhouse_database=f"{migrated.clickhouse_database}_ret",
+        partials_grace_h=24,
+        release_retention_days=400,
+    ) as s:
+        yield s
 
 
 def _partitions(client: object, db: str, table: str) -> list[str]:

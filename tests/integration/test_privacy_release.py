@@ -14,7 +14,8 @@ import pytest
 from clickhouse_driver import Client
 
 from hexpulse.settings import Settings
-from hexpulse.store import apply_migrations, connect
+from hexpulse.store import connect
+from hexpulse.store.scratch import scratch_database
 from privacy.exceptions import BudgetError
 from privacy.releaser import Releaser, _ts, cell_rows, release_values
 
@@ -27,15 +28,10 @@ W0 = 1_900_000_000 // 60 * 60  # a window start in 2030, far from anything else 
 def rel_settings(migrated: Settings, unique_name: str) -> Iterator[Settings]:
     """A private database (other suites write release rows into the shared one)."""
     db = f"{migrated.clickhouse_database}_rel{unique_name[-6:]}"
-    settings = migrated.model_copy(
-        update={"clickhouse_database": db, "topic_pings": f"pings-rel-{unique_name}", "topic_partitions": 3}
-    )
-    admin = connect(settings, use_db=False)
-    apply_migrations(admin, db)
-    yield settings
-    if not os.environ.get("HEXPULSE_KEEP_TEST_DB"):
-        admin.execute(f"DROP DATABASE IF EXISTS {db}")
-    admin.disconnect()
+    with scratch_database(
+        migrated, clickhouse_database=db, topic_pings=f"pings-rel-{unique_name}", topic_partitions=3
+    ) as settings:
+        yield settings
 
 
 @pytest.fixture(scope="module")
