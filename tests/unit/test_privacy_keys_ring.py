@@ -23,19 +23,7 @@ from privacy.exceptions import (
 from privacy.keyring import DAY_MS, PURPOSE_PSEUDONYM, KeyRing, utc_day
 from privacy.master_key import create_master_key_file, decode_key_text, load_master_key
 from privacy.pseudonyms import RotatingPseudonymizer
-
-DAY = 20_784  # 2026-11-27
-MASTER = bytes(range(32))
-
-
-class FakeClock:
-    """Seconds since the epoch, moved by hand."""
-
-    def __init__(self, ts_ms: int) -> None:
-        self.ms = ts_ms
-
-    def __call__(self) -> float:
-        return self.ms / 1000
+from tests.unit.keys_support import DAY, MASTER, FakeClock
 
 
 def ring_at(path: Path, clock: FakeClock, master: bytes = MASTER, retention: int = 2) -> KeyRing:

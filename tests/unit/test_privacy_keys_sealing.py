@@ -12,17 +12,7 @@ from ingest.dlq import Sealer
 from privacy.exceptions import KeyDestroyedError, KeyUnavailableError, SealError
 from privacy.keyring import DAY_MS, KeyRing
 from privacy.sealing import NONCE_BYTES, PayloadSealer
-
-DAY = 20_784
-MASTER = bytes(range(32))
-
-
-class FakeClock:
-    def __init__(self, ts_ms: int) -> None:
-        self.ms = ts_ms
-
-    def __call__(self) -> float:
-        return self.ms / 1000
+from tests.unit.keys_support import DAY, MASTER, FakeClock
 
 
 def sealer(path: Path, clock: FakeClock) -> PayloadSealer:
