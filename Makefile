@@ -11,7 +11,9 @@ export PYTHONUNBUFFERED := 1
 .PHONY: venv services migrate topics demo test lint bench down browser
 
 $(STAMP): pyproject.toml
-	@test -x $(PY) || $(PYTHON) -m venv $(VENV) || { echo "make: could not create $(VENV); on Debian run 'apt-get install -y python3-venv'"; exit 1; }
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV) 2>/dev/null \
+	  || { [ "$$(id -u)" = 0 ] && rm -rf $(VENV) && apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null && $(PYTHON) -m venv $(VENV); } \
+	  || { echo "make: could not create $(VENV); on Debian run 'apt-get install -y python3-venv'"; exit 1; }
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[dev,modern]'
 	@touch $(STAMP)
