@@ -9,6 +9,7 @@ import os
 import random
 import shutil
 import subprocess
+import sys
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -25,6 +26,9 @@ from hexpulse.settings import Settings
 from hexpulse.store import connect
 from hexpulse.store.scratch import create_database
 from tests.unit.aggregate_reference import Ping, reference
+
+HEXPULSE = str(Path(sys.executable).with_name("hexpulse"))
+"""The venv's ``hexpulse`` entry point, for tests that run consumers as subprocesses."""
 
 TEST_KEY = "ab" * 32  # a fixed 32-byte master key (hex) for test runs only
 Key = tuple[int, int]  # (window_start_ms, cell)

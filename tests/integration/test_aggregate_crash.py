@@ -7,7 +7,6 @@ from __future__ import annotations
 import random
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -16,6 +15,7 @@ import pytest
 from hexpulse.settings import Settings
 from hexpulse.store.scratch import drop_database
 from tests.integration.aggregate_support import (
+    HEXPULSE,
     Stream,
     agg_settings,
     all_closed,
@@ -29,7 +29,6 @@ from tests.integration.aggregate_support import (
 )
 
 pytestmark = pytest.mark.integration
-HEXPULSE = str(Path(sys.executable).with_name("hexpulse"))
 
 
 def start(s: Settings, log: Path) -> subprocess.Popen[bytes]:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -15,6 +14,7 @@ import pytest
 
 from hexpulse.settings import Settings
 from tests.integration.aggregate_support import (
+    HEXPULSE,
     PrivateClickHouse,
     agg_settings,
     all_closed,
@@ -28,7 +28,6 @@ from tests.integration.aggregate_support import (
 )
 
 pytestmark = pytest.mark.integration
-HEXPULSE = str(Path(sys.executable).with_name("hexpulse"))
 OUTAGE_S = 32.0
 
 
