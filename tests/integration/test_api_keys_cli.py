@@ -42,11 +42,12 @@ def test_create_list_revoke(settings: Settings) -> None:
     )
     assert created.returncode == 0, created.stderr
     token = created.stdout.strip()
-    key_id = token.split("_")[1]
+    # The secret is url-safe base64 and may itself contain "_", so split at most twice.
+    _, key_id, secret = token.split("_", 2)
     store = KeyStore(ClickHousePool(settings, size=1), cache_s=0.0)
     assert store.verify(token).scopes == {"density:read", "traffic:read"}
     listed = run(settings, "list")
-    assert key_id in listed.stdout and "active" in listed.stdout and token.split("_")[2] not in listed.stdout
+    assert key_id in listed.stdout and "active" in listed.stdout and secret not in listed.stdout
     assert run(settings, "revoke", key_id).returncode == 0
     assert "revoked" in run(settings, "list").stdout
     with pytest.raises(AuthenticationError):
