@@ -99,6 +99,22 @@ def _starts(*keys: np.ndarray) -> Bool:
     return start
 
 
+def _device_ts_offset_order(pings: Pings) -> I64:
+    """The permutation that sorts rows by (device, ts, offset).
+
+    Rows usually arrive in offset order with each device's pings in time order; then a stable sort
+    by device alone gives the same permutation at a fraction of the cost of a three-key lexsort.
+    """
+    off = pings.offset
+    if off.size > 1 and bool(np.all(off[1:] >= off[:-1])):
+        order = np.argsort(pings.device, kind="stable")
+        dev, ts = pings.device[order], pings.ts_ms[order]
+        if bool(np.all((ts[1:] >= ts[:-1]) | (dev[1:] != dev[:-1]))):
+            return order
+    full: I64 = np.lexsort((off, pings.ts_ms, pings.device))
+    return full
+
+
 def compute_partials(pings: Pings, bounds: Bounds) -> Partials:
     """Exact partials of every window present in ``pings`` (all assumed closed, none late)."""
     n = len(pings)
@@ -106,7 +122,7 @@ def compute_partials(pings: Pings, bounds: Bounds) -> Partials:
         e = np.empty(0, np.int64)
         return Partials(e, np.empty(0, np.uint64), e, e, e, 0)
     # 1. Dedupe (device, ts): the first by offset wins.
-    order = np.lexsort((pings.offset, pings.ts_ms, pings.device))
+    order = _device_ts_offset_order(pings)
     dev, ts = pings.device[order], pings.ts_ms[order]
     first = _starts(dev, ts)
     duplicates = int(n - np.count_nonzero(first))

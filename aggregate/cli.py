@@ -27,6 +27,7 @@ def _build_loop(stop: threading.Event, idle_exit_s: float | None) -> ConsumeLoop
     area = load_service_area(settings)
     dlq = KafkaDeadLetterSink(settings, PayloadSealer.from_settings(settings))
     ingestor = Ingestor(settings, area, RotatingPseudonymizer.from_settings(settings), dlq)
+    ingestor.warm()
 
     def done(loop: ConsumeLoop) -> bool:
         last = loop.stats.last_record_s

@@ -12,7 +12,8 @@ import contextlib
 import logging
 import threading
 import time
-from collections.abc import Callable
+import traceback
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,6 +27,7 @@ from aggregate.exceptions import SinkUnavailableError
 from aggregate.sink import PartialsSink
 from aggregate.state import Aggregator
 from hexpulse.kafka import make_consumer
+from hexpulse.kafka_records import use_fast_records
 from hexpulse.logs import log_event
 from hexpulse.settings import Settings
 from ingest import Ingestor
@@ -52,15 +54,37 @@ class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
     def __init__(self, loop: ConsumeLoop) -> None:
         self._loop = loop
 
+    # kafka-python swallows a callback's exception into a bare "User rebalance callback throws an
+    # error" from poll(); log what it was first, or the cause is lost.
     def on_partitions_revoked(self, revoked: Any) -> None:
-        self._loop.on_revoked([tp.partition for tp in revoked])
+        with _logged("revoke"):
+            self._loop.on_revoked([tp.partition for tp in revoked])
 
     def on_partitions_assigned(self, assigned: Any) -> None:
-        self._loop.on_assigned([tp.partition for tp in assigned])
+        with _logged("assign"):
+            self._loop.on_assigned([tp.partition for tp in assigned])
 
     def on_partitions_lost(self, lost: Any) -> None:
         # Evicted: another member may own them already, so drop without committing.
-        self._loop.on_revoked([tp.partition for tp in lost], lost=True)
+        with _logged("lose"):
+            self._loop.on_revoked([tp.partition for tp in lost], lost=True)
+
+
+@contextlib.contextmanager
+def _logged(what: str) -> Iterator[None]:
+    try:
+        yield
+    except Exception as exc:
+        where = traceback.extract_tb(exc.__traceback__)[-3:]
+        log_event(
+            log,
+            "rebalance callback failed",
+            logging.ERROR,
+            on=what,
+            error=type(exc).__name__,
+            at=[f"{f.filename.rsplit('/', 1)[-1]}:{f.lineno} {f.name}" for f in where],
+        )
+        raise
 
 
 class ConsumeLoop:
@@ -89,6 +113,7 @@ class ConsumeLoop:
         self._last_seen: dict[int, float] = {}
         self._committed: dict[int, int] = {}
         self._sink_down_until = 0.0
+        self._flush_started = 0.0
         self._backoff_s = 0.0
         self._paused_for_sink = False
         self._last_commit = 0.0
@@ -100,6 +125,7 @@ class ConsumeLoop:
         self._generation = 0
         self._dlq_backoff_s = 0.0
         self._deadline: float | None = None  # set at shutdown: every wait after it ends by then
+        self._run_thread: threading.Thread | None = None
 
     # ---- Kafka ---------------------------------------------------------------------------------
     def _tp(self, p: int) -> TopicPartition:
@@ -117,6 +143,8 @@ class ConsumeLoop:
             session_timeout_ms=10_000,
             heartbeat_interval_ms=1_000,
         )
+        if self.settings.consumer_fast_decode:
+            use_fast_records(c)
         c.subscribe([self.topic], listener=_Listener(self))
         return c
 
@@ -128,7 +156,10 @@ class ConsumeLoop:
                 # On failure nothing is committed: the next owner replays and rewrites the rows.
                 with contextlib.suppress(SinkUnavailableError):
                     self.agg.flush()
-                self._commit(force=True, only=set(partitions), rewind=False)
+                # kafka-python 3 may run this callback on its IO thread, which refuses blocking
+                # calls such as commit(); then the next owner replays from the last commit instead.
+                if threading.current_thread() is self._run_thread:
+                    self._commit(force=True, only=set(partitions), rewind=False)
             for p in partitions:
                 self.agg.drop_partition(p)
                 self._uninit.discard(p)
@@ -266,9 +297,17 @@ class ConsumeLoop:
                 pass  # no longer ours: the new owner starts from the commit anyway
 
     # ---- ClickHouse backpressure ---------------------------------------------------------------
-    def _flush(self) -> None:
+    def _flush(self, behind: bool = False) -> None:
+        """Write pending closings; while ``behind`` (a backlog), at most every ``flush_interval_s``.
+
+        Each write is a few ClickHouse round trips whatever its size, so a consumer catching up
+        coalesces the windows it closes; one that is caught up writes at once (release latency).
+        """
         if not self.agg.pending or time.monotonic() < self._sink_down_until:
             return
+        if behind and time.monotonic() - self._flush_started < self.settings.flush_interval_s:
+            return
+        self._flush_started = time.monotonic()
         try:
             with self._lock:
                 self.agg.flush()
@@ -329,15 +368,17 @@ class ConsumeLoop:
                 self._last_seen[p] = now
 
     # ---- main loop -----------------------------------------------------------------------------
-    def _handle(self, tp: TopicPartition, records: list[Any]) -> None:
+    def _handle(self, tp: TopicPartition, records: list[Any]) -> bool:
+        """Ingest and aggregate one poll of one partition; True if more records are waiting."""
         p = tp.partition
         if p not in self.agg.partitions:
             # Not resumed yet: _init_partitions seeks to the commit, so these are read again.
-            return
+            return False
         metrics.POLL_RECORDS.observe(len(records))
         high = self.consumer.highwater(tp) if self.consumer is not None else None
+        lag = 0 if high is None else max(0, high - records[-1].offset - 1)
         if high is not None:
-            metrics.CONSUMER_LAG.labels(partition=str(p)).set(max(0, high - records[-1].offset - 1))
+            metrics.CONSUMER_LAG.labels(partition=str(p)).set(lag)
         accepted = self.ingestor.ingest(self.topic, p, records, None)
         pings_in = accepted.pings_in
         self.agg.add(p, Pings.of(accepted), records[-1].offset + 1, pings_in, accepted.rejected)
@@ -349,8 +390,10 @@ class ConsumeLoop:
         if st.first_record_s is None:
             st.first_record_s = now
         st.last_record_s = now
+        return lag > 0
 
     def run(self) -> LoopStats:
+        self._run_thread = threading.current_thread()
         self.consumer = self._open()
         log_event(log, "consumer started", topic=self.topic, group=self.settings.consumer_group)
         try:
@@ -361,19 +404,22 @@ class ConsumeLoop:
                 try:
                     batch = self.consumer.poll(timeout_ms=200)
                 except KafkaError as exc:  # broker trouble: kafka-python reconnects; back off, no crash
-                    log_event(log, "poll failed", logging.WARNING, error=type(exc).__name__)
+                    log_event(
+                        log, "poll failed", logging.WARNING, error=type(exc).__name__, detail=str(exc)[:200]
+                    )
                     self.stop.wait(1.0)
                     continue
                 with self._lock:
                     # After a rebalance during or since this poll every owned partition is re-read
                     # from its commit (see _init_partitions), so a batch from before it is dropped.
+                    behind = False
                     if self._generation == generation:
                         for tp, records in batch.items():
                             if records:
-                                self._handle(tp, records)
-                self._flush()
+                                behind |= self._handle(tp, records)
+                self._flush(behind)
                 self._idle()
-                self._flush()
+                self._flush(behind)
                 self._commit()
                 if self.stop_when is not None and self.stop_when(self):
                     break

@@ -11,7 +11,9 @@ Figures (last printed line, JSON):
   distinct devices, all in one 60 s window; ``rss_mb_1m_devices``: that process's peak RSS;
 - ``raw_poll_records_per_s``: kafka-python poll-only on the single-ping topic (the client's
   ceiling); ``batched_vs_raw_poll`` compares pings/s with the poll-only records/s × 50 of the
-  batched topic;
+  batched topic; ``fast_poll_records_per_s``: the same poll-only loop with hexpulse's record-batch
+  decoder (hexpulse/kafka_records.py), which ``hexpulse consume`` uses, and ``single_vs_fast_poll``
+  the pipeline against that faster ceiling;
 - ``scaleout_ratio_2_vs_1``: two ``hexpulse consume`` processes (one group, 2 partitions) vs one.
 
 Every rate is the best of ``--repeat`` runs (default 2; the machine is shared), RSS the worst.
@@ -46,6 +48,7 @@ import psutil
 from kafka import KafkaConsumer, TopicPartition
 
 from hexpulse.kafka import ensure_topics, make_producer
+from hexpulse.kafka_records import use_fast_records
 from hexpulse.settings import Settings, load_settings
 from hexpulse.store.scratch import create_database, drop_database
 
@@ -129,8 +132,11 @@ def produce_single(s: Settings, topic: str, n: int) -> int:
     return n + PARTITIONS
 
 
-def _poll_loop(s: Settings, topic: str, total: int, handle: Any) -> float:
-    """Read ``total`` records from the start of every partition; seconds from first to last record."""
+def _poll_loop(s: Settings, topic: str, total: int, handle: Any, fast: bool = False) -> float:
+    """Read ``total`` records from the start of every partition; seconds from first to last record.
+
+    ``fast`` swaps in hexpulse's record-batch decoder (hexpulse/kafka_records.py).
+    """
     consumer = KafkaConsumer(
         bootstrap_servers=s.kafka_bootstrap.split(","),
         enable_auto_commit=False,
@@ -139,6 +145,8 @@ def _poll_loop(s: Settings, topic: str, total: int, handle: Any) -> float:
         max_partition_fetch_bytes=8 << 20,
         fetch_max_bytes=64 << 20,
     )
+    if fast:
+        use_fast_records(consumer)
     tps = [TopicPartition(topic, p) for p in range(PARTITIONS)]
     consumer.assign(tps)
     consumer.seek_to_beginning(*tps)
@@ -156,9 +164,9 @@ def _poll_loop(s: Settings, topic: str, total: int, handle: Any) -> float:
     return elapsed
 
 
-def raw_poll(s: Settings, topic: str, total: int) -> float:
-    """Records/s of kafka-python poll-only (crc32c installed)."""
-    return total / _poll_loop(s, topic, total, lambda records: None)
+def raw_poll(s: Settings, topic: str, total: int, fast: bool = False) -> float:
+    """Records/s of kafka-python poll-only (crc32c installed); ``fast``: with hexpulse's decoder."""
+    return total / _poll_loop(s, topic, total, lambda records: None, fast)
 
 
 def naive(s: Settings, topic: str, total: int) -> float:
@@ -276,6 +284,7 @@ def profile_inprocess(base: Settings, topic: str, total: int, state: Path) -> No
         }
     )
     ingestor = Ingestor(s, load_service_area(s), RotatingPseudonymizer.from_settings(s), None)
+    ingestor.warm()
     loop = ConsumeLoop(s, ingestor, stop_when=lambda lp: lp.stats.records >= total and not lp.agg.pending)
     prof = cProfile.Profile()
     try:
@@ -320,6 +329,8 @@ def main() -> None:
         log(f"raw poll, batched topic: {raw_batched:,.0f} records/s")
         raw_single = max(raw_poll(base, single_topic, s_records) for _ in range(n))
         log(f"raw poll, single topic: {raw_single:,.0f} records/s")
+        fast_single = max(raw_poll(base, single_topic, s_records, fast=True) for _ in range(n))
+        log(f"poll with hexpulse's batch decoder, single topic: {fast_single:,.0f} records/s")
         naive_rate = max(naive(base, batched_topic, b_records) for _ in range(n))
         log(f"naive consumer, batched topic: {naive_rate:,.0f} pings/s")
 
@@ -341,6 +352,8 @@ def main() -> None:
         "single_pings_per_s": round(single["pings_per_s"]),
         "raw_poll_records_per_s": round(raw_single),
         "single_vs_raw_poll": round(single["pings_per_s"] / raw_single, 2),
+        "fast_poll_records_per_s": round(fast_single),
+        "single_vs_fast_poll": round(single["pings_per_s"] / fast_single, 2),
         "raw_poll_batched_records_per_s": round(raw_batched),
         "batched_vs_raw_poll": round(one["pings_per_s"] / (raw_batched * 50), 2),
         "rss_mb_1m_devices": round(single["peak_rss_mb"], 1),

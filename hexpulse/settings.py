@@ -108,7 +108,9 @@ class Settings(BaseSettings):
     # Aggregate consumer loop
     consumer_max_poll_records: int = Field(5000, ge=1, le=1_000_000)
     consumer_fetch_bytes: int = Field(8 * 1024 * 1024, ge=65_536)
+    consumer_fast_decode: bool = True
     sink_retry_max_s: float = Field(10.0, gt=0)
+    flush_interval_s: float = Field(1.0, ge=0)
     shutdown_timeout_s: float = Field(20.0, gt=0)
 
     @field_validator("release_resolutions", mode="before")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Literal, get_args
 
 from hexpulse.settings import Settings
 
@@ -19,7 +20,8 @@ SUPPORTED_VERSIONS = frozenset({1})
 DEVICE_MAX_BYTES = 256
 """Longest accepted upstream device string, in UTF-8 bytes."""
 
-SOURCES = frozenset({"gnss", "wifi", "cell"})
+Source = Literal["gnss", "wifi", "cell"]
+SOURCES = frozenset(get_args(Source))
 """Allowed values of the optional ``src`` field (positioning source)."""
 
 MS_PER_DAY = 86_400_000

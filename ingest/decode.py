@@ -1,8 +1,10 @@
-"""Stage 1 of ingest: Kafka records → whole-message verdicts + the poll's ping objects.
+"""Stage 1 of ingest: Kafka records → whole-message verdicts + the poll's pings.
 
-This is the only per-message Python loop of ingest, so it does as little as possible: one
-``orjson.loads``, the message-level checks, and one append (single ping) or extend (batch) of
-ping dicts. Fields are pulled out for the whole poll at once with C-level ``map`` calls
+This is the only per-message Python loop of ingest, so it does as little as possible. A message
+that the typed fast path (:mod:`ingest.typed`) accepts contributes its msgspec structs, already
+type- and range-checked. Any other message takes the general path: one ``orjson.loads``, the
+message-level checks in contract order, and one append (single ping) or extend (batch) of ping
+dicts, whose fields are pulled out for the whole poll at once with C-level ``map`` calls
 (:meth:`Decoded.field_values`) and checked vectorized (:mod:`ingest.validate`).
 """
 
@@ -10,12 +12,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from itertools import repeat
 from typing import Any, Protocol
 
 import orjson
 
 from ingest.contract import DEVICE_MAX_BYTES, SUPPORTED_VERSIONS, Limits, Reason
+from ingest.typed import TypedDecoder
 
 _loads = orjson.loads
 _JSONDecodeError = orjson.JSONDecodeError
@@ -48,17 +52,21 @@ class MessageReject:
 
 @dataclass
 class Decoded:
-    """Messages that carried pings, and their pings, in record order.
+    """Messages that carried pings, and their pings.
 
-    ``msg_*`` lists have one entry per such message (``msg_batch`` False for a single-ping
-    message). ``pings`` holds one dict per ping (for a single-ping message, the message itself;
-    for a non-object batch element, an empty dict whose position is listed in ``not_object``).
+    ``msg_*`` lists have one entry per such message, in record order (``msg_batch`` False for a
+    single-ping message, ``msg_typed`` True if it took the fast path). ``typed_pings`` holds the
+    pings of the fast-path messages and ``pings`` those of the others, each in message order:
+    one dict per ping (for a single-ping message, the message itself; for a non-object batch
+    element, an empty dict whose position is listed in ``not_object``).
     """
 
     msg_records: list[RecordLike] = field(default_factory=list)
     msg_device: list[bytes] = field(default_factory=list)
     msg_pings: list[int] = field(default_factory=list)
     msg_batch: list[bool] = field(default_factory=list)
+    msg_typed: list[bool] = field(default_factory=list)
+    typed_pings: list[Any] = field(default_factory=list)
     pings: list[dict[str, Any]] = field(default_factory=list)
     not_object: list[int] = field(default_factory=list)
     rejects: list[MessageReject] = field(default_factory=list)
@@ -76,24 +84,52 @@ def _batch_count(doc: dict[str, Any]) -> int | None:
     return len(pings) if type(pings) is list else None
 
 
-def decode(records: Sequence[RecordLike], limits: Limits) -> Decoded:
-    """Decode one poll's records. Never raises on bad input."""
+@lru_cache(maxsize=8)
+def _typed_decoder(limits: Limits) -> TypedDecoder:
+    return TypedDecoder(limits)
+
+
+def decode(records: Sequence[RecordLike], limits: Limits, *, fast_path: bool = True) -> Decoded:
+    """Decode one poll's records. Never raises on bad input.
+
+    ``fast_path=False`` sends every message down the general path (tests compare the two).
+    """
     out = Decoded()
     reject = out.rejects.append
     add_record = out.msg_records.append
     add_device = out.msg_device.append
     add_count = out.msg_pings.append
     add_kind = out.msg_batch.append
+    add_typed = out.msg_typed.append
+    add_typed_ping = out.typed_pings.append
+    add_typed_pings = out.typed_pings.extend
     add_ping = out.pings.append
     add_pings = out.pings.extend
     max_bytes = limits.max_message_bytes
     max_batch = limits.max_batch_pings
+    typed = _typed_decoder(limits).decode
+    single_type = _typed_decoder(limits).single_type
 
     for rec in records:
         value = rec.value
         if value is None or len(value) > max_bytes:
             reason = Reason.NOT_JSON if value is None else Reason.MESSAGE_TOO_LARGE
             reject(MessageReject(rec.offset, reason, None, value))
+            continue
+        fast = typed(value, rec.key) if fast_path else None
+        if fast is not None:
+            msg, dev = fast
+            if type(msg) is single_type:
+                add_typed_ping(msg)
+                add_count(1)
+                add_kind(False)
+            else:
+                add_typed_pings(msg.pings)
+                add_count(len(msg.pings))
+                add_kind(True)
+            add_typed(True)
+            add_record(rec)
+            add_device(dev)
             continue
         try:
             doc = _loads(value)
@@ -139,6 +175,7 @@ def decode(records: Sequence[RecordLike], limits: Limits) -> Decoded:
             add_pings(pings)
             add_count(n)
             add_kind(True)
+        add_typed(False)
         add_record(rec)
         add_device(dev)
     return out

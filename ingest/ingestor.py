@@ -41,8 +41,11 @@ class Ingestor:
         area: ServiceArea,
         pseudonymizer: Pseudonymizer,
         dlq: DeadLetterSink | None,
+        *,
+        fast_path: bool = True,
     ) -> None:
         self._limits = Limits.from_settings(settings)
+        self._fast_path = fast_path
         self._binner = CellBinner(area, settings.base_resolution)
         self._pseudonymizer = pseudonymizer
         self._dlq = dlq
@@ -62,7 +65,7 @@ class Ingestor:
         handed to the DLQ sink (asynchronously; see :meth:`flush`) and counted by reason.
         Never raises on bad input.
         """
-        decoded = decode(records, self._limits)
+        decoded = decode(records, self._limits, fast_path=self._fast_path)
         counts: Counter[str] = Counter()
         out = self._accept(decoded, now_ms, counts, topic, partition)
         for rej in decoded.rejects:
@@ -76,22 +79,33 @@ class Ingestor:
         record_outcomes(counts)
         return out
 
+    def warm(self) -> None:
+        """Do start-up work now rather than on the first polls (see :meth:`CellBinner.warm`)."""
+        tiles = self._binner.warm()
+        log_event(_log, "ingest warmed", binning_tiles=tiles)
+
     def flush(self, timeout_s: float | None = 30.0) -> None:
         """Block until every dead letter sent so far is acknowledged (raises DeadLetterError)."""
         if self._dlq is not None:
             self._dlq.flush(timeout_s)
 
     def _accept(
-        self, d: Decoded, now_ms: int | None, counts: Counter[str], topic: str, partition: int
+        self, d: Decoded, now_ms: int | None, outcome_counts: Counter[str], topic: str, partition: int
     ) -> AcceptedPings:
         n_msgs = len(d.msg_records)
         if n_msgs == 0:
             return AcceptedPings()
         per_msg = np.asarray(d.msg_pings, dtype=np.int64)
         BATCH_SIZES.observe_many(per_msg)
-        msg_of_ping = np.repeat(np.arange(n_msgs, dtype=np.int64), per_msg)
-        starts = np.cumsum(per_msg) - per_msg
-        index = (np.arange(msg_of_ping.size, dtype=np.int64) - starts[msg_of_ping]).astype(np.int32)
+        # Pings are laid out as decode keeps them: the typed messages' first, then the others'.
+        typed = np.asarray(d.msg_typed, dtype=bool)
+        mixed = bool(typed.any()) and not bool(typed.all())
+        layout = np.concatenate([np.flatnonzero(typed), np.flatnonzero(~typed)]) if mixed else None
+        msgs = np.arange(n_msgs, dtype=np.int64) if layout is None else layout
+        counts = per_msg[msgs]
+        msg_of_ping = np.repeat(msgs, counts)
+        starts = np.repeat(np.cumsum(counts) - counts, counts)
+        index = (np.arange(msg_of_ping.size, dtype=np.int64) - starts).astype(np.int32)
         if now_ms is None:
             stamps = list(map(_timestamp_of, d.msg_records))
             ref = np.asarray(stamps, dtype=np.int64)[msg_of_ping]
@@ -101,14 +115,16 @@ class Ingestor:
         code = cols.code
 
         ok_pos = np.flatnonzero(code == OK)
+        if mixed:  # back to record order: stable by message, and a message's pings are in order
+            ok_pos = ok_pos[np.argsort(msg_of_ping[ok_pos], kind="stable")]
         ts_ok = cols.ts[ok_pos]
         devices, keyless = self._pseudonyms(d.msg_device, msg_of_ping[ok_pos], ts_ok // MS_PER_DAY)
         if keyless is not None:
             code[ok_pos[keyless]] = CODE[Reason.NO_KEY]
             ok_pos, ts_ok, devices = ok_pos[~keyless], ts_ok[~keyless], devices[~keyless]
-        counts[ACCEPTED] += int(ok_pos.size)
+        outcome_counts[ACCEPTED] += int(ok_pos.size)
         if ok_pos.size < code.size:
-            self._reject(d, code, msg_of_ping, index, counts, topic, partition)
+            self._reject(d, code, msg_of_ping, index, outcome_counts, topic, partition)
 
         offsets = np.asarray(list(map(_offset_of, d.msg_records)), dtype=np.int64)
         return AcceptedPings(
@@ -172,6 +188,7 @@ class Ingestor:
         partition: int,
     ) -> None:
         bad = np.flatnonzero(code != OK)
+        bad = bad[np.argsort(msg_of_ping[bad], kind="stable")]  # record order, whatever the layout
         reasons = [REASON_OF_CODE[c] for c in code[bad].tolist()]
         counts.update(reasons)
         if self._dlq is None:

@@ -8,6 +8,7 @@ contains a badly typed value pays an element-wise Python pass over that field.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from operator import attrgetter
 from typing import Any
 
 import numpy as np
@@ -30,6 +31,7 @@ _NoneType = type(None)
 _NONE_ONLY = {_NoneType}
 _SOURCES_OR_NONE = frozenset({*SOURCES, None})
 Mask = npt.NDArray[np.bool_]
+_get_ts, _get_lat, _get_lon, _get_spd = (attrgetter(f) for f in ("ts", "lat", "lon", "spd"))
 
 
 @dataclass
@@ -124,12 +126,28 @@ def _source_bad(values: list[Any]) -> tuple[Mask | None, Mask | None]:
     return bad_type, is_str & ~known
 
 
-def validate(d: Decoded, ref_ms: npt.NDArray[np.int64], limits: Limits, binner: CellBinner) -> Columns:
-    """Check every ping of ``d`` against the contract; ``ref_ms`` is "now" per ping (ms UTC).
+@dataclass
+class _Raw:
+    """Typed columns before the range checks, with the type verdicts of the general path."""
 
-    ``binner`` bins at the base resolution and knows the service area (``outside_area``).
-    """
-    n = len(d.pings)
+    ts: npt.NDArray[np.int64]
+    lat: npt.NDArray[np.float64]
+    lon: npt.NDArray[np.float64]
+    acc: npt.NDArray[np.float64]
+    spd: npt.NDArray[np.float64]
+    hdg: npt.NDArray[np.float64]
+    missing: Mask | None
+    bad_type: Mask | None
+    bad_source: Mask | None
+
+
+def _any(masks: list[Mask | None]) -> Mask | None:
+    present = [m for m in masks if m is not None]
+    return np.logical_or.reduce(present) if present else None
+
+
+def _general_columns(d: Decoded) -> _Raw:
+    """Columns of the general path's ping dicts, with per-ping type verdicts."""
     get = d.field_values
     ts, ts_missing, ts_bad = _ints(get("ts"))
     lat, lat_missing, lat_bad = _floats(get("lat"), required=True)
@@ -138,12 +156,79 @@ def validate(d: Decoded, ref_ms: npt.NDArray[np.int64], limits: Limits, binner: 
     spd, _, spd_bad = _floats(get("spd"), required=False)
     hdg, _, hdg_bad = _floats(get("hdg"), required=False)
     src_bad_type, src_bad_value = _source_bad(get("src"))
+    return _Raw(
+        ts,
+        lat,
+        lon,
+        acc,
+        spd,
+        hdg,
+        missing=_any([ts_missing, lat_missing, lon_missing]),
+        bad_type=_any([ts_bad, lat_bad, lon_bad, acc_bad, spd_bad, hdg_bad, src_bad_type]),
+        bad_source=src_bad_value,
+    )
 
-    checks: list[tuple[Reason, Mask | None]] = []  # in the order of docs/PINGS.md
-    missing = [m for m in (ts_missing, lat_missing, lon_missing) if m is not None]
-    checks.append((Reason.MISSING_FIELD, np.logical_or.reduce(missing) if missing else None))
-    bad = [m for m in (ts_bad, lat_bad, lon_bad, acc_bad, spd_bad, hdg_bad, src_bad_type) if m is not None]
-    checks.append((Reason.BAD_TYPE, np.logical_or.reduce(bad) if bad else None))
+
+def _typed_columns(d: Decoded) -> _Raw:
+    """Columns of the fast path's structs: types and field ranges are checked already, and only
+    the fields used after validation are read (``acc``/``hdg``/``src`` passed; NaN stands in)."""
+    pings = d.typed_pings
+    n = len(pings)
+    nan = np.full(n, np.nan)
+    return _Raw(
+        ts=np.fromiter(map(_get_ts, pings), dtype=np.int64, count=n),
+        lat=np.fromiter(map(_get_lat, pings), dtype=np.float64, count=n),
+        lon=np.fromiter(map(_get_lon, pings), dtype=np.float64, count=n),
+        acc=nan,
+        spd=np.fromiter(map(_get_spd, pings), dtype=np.float64, count=n),
+        hdg=nan,
+        missing=None,
+        bad_type=None,
+        bad_source=None,
+    )
+
+
+def _joined(typed: _Raw, general: _Raw) -> _Raw:
+    """Typed rows first, then general ones (the order ``ingest.Ingestor`` lays pings out in)."""
+
+    def mask(m: Mask | None) -> Mask | None:
+        return None if m is None else np.concatenate([np.zeros(typed.ts.size, dtype=bool), m])
+
+    def both(name: str) -> Any:
+        return np.concatenate([getattr(typed, name), getattr(general, name)])
+
+    return _Raw(
+        ts=both("ts"),
+        lat=both("lat"),
+        lon=both("lon"),
+        acc=both("acc"),
+        spd=both("spd"),
+        hdg=both("hdg"),
+        missing=mask(general.missing),
+        bad_type=mask(general.bad_type),
+        bad_source=mask(general.bad_source),
+    )
+
+
+def validate(d: Decoded, ref_ms: npt.NDArray[np.int64], limits: Limits, binner: CellBinner) -> Columns:
+    """Check every ping of ``d`` against the contract; ``ref_ms`` is "now" per ping (ms UTC).
+
+    Rows are the typed (fast-path) pings followed by the general path's, each in message order.
+    ``binner`` bins at the base resolution and knows the service area (``outside_area``).
+    """
+    if not d.pings:
+        raw = _typed_columns(d)
+    elif not d.typed_pings:
+        raw = _general_columns(d)
+    else:
+        raw = _joined(_typed_columns(d), _general_columns(d))
+    ts, lat, lon, acc, spd, hdg = raw.ts, raw.lat, raw.lon, raw.acc, raw.spd, raw.hdg
+    n = ts.size
+
+    checks: list[tuple[Reason, Mask | None]] = [  # in the order of docs/PINGS.md
+        (Reason.MISSING_FIELD, raw.missing),
+        (Reason.BAD_TYPE, raw.bad_type),
+    ]
     with np.errstate(invalid="ignore"):
         finite = np.isfinite(lat) & np.isfinite(lon) & ~np.isinf(acc) & ~np.isinf(spd) & ~np.isinf(hdg)
         checks += [
@@ -156,7 +241,7 @@ def validate(d: Decoded, ref_ms: npt.NDArray[np.int64], limits: Limits, binner: 
             (Reason.HEADING_RANGE, (hdg < 0.0) | (hdg >= 360.0)),
         ]
     checks += [
-        (Reason.BAD_SOURCE, src_bad_value),
+        (Reason.BAD_SOURCE, raw.bad_source),
         (Reason.FUTURE_TS, ts > ref_ms + limits.max_clock_skew_ms),
         (Reason.STALE_TS, ts < ref_ms - limits.max_ping_age_ms),
     ]
@@ -166,7 +251,8 @@ def validate(d: Decoded, ref_ms: npt.NDArray[np.int64], limits: Limits, binner: 
         if mask is not None and mask.any():
             code[mask] = CODE[reason]
     if d.not_object:
-        code[np.asarray(d.not_object, dtype=np.int64)] = CODE[Reason.PING_NOT_OBJECT]
+        at = len(d.typed_pings) + np.asarray(d.not_object, dtype=np.int64)
+        code[at] = CODE[Reason.PING_NOT_OBJECT]
 
     cell = np.zeros(n, dtype=np.uint64)
     ok = np.flatnonzero(code == OK)

@@ -32,8 +32,13 @@ pytestmark = pytest.mark.integration
 
 
 def start(s: Settings, log: Path) -> subprocess.Popen[bytes]:
+    env = {**env_for(s), "HEXPULSE_LOG_LEVEL": "INFO"}  # "partitions assigned" tells a rebalance
     with log.open("ab") as fh:
-        return subprocess.Popen([HEXPULSE, "consume"], env=env_for(s), stdout=fh, stderr=fh)
+        return subprocess.Popen([HEXPULSE, "consume"], env=env, stdout=fh, stderr=fh)
+
+
+def assignments(log: Path) -> int:
+    return sum('"partitions assigned"' in line for line in log.read_text().splitlines())
 
 
 def wait_closed(s: Settings, stream: Stream, procs: list[subprocess.Popen[bytes]], timeout_s: float) -> None:
@@ -74,11 +79,12 @@ def check(s: Settings, stream: Stream, unique: str) -> None:
 
 
 @pytest.fixture()
-def setup(migrated: Settings, unique_name: str, tmp_path: Path):  # type: ignore[no-untyped-def]
+def setup(migrated: Settings, unique_name: str, tmp_path: Path, request: pytest.FixtureRequest):  # type: ignore[no-untyped-def]
     s = agg_settings(
         migrated, unique_name, state_dir=tmp_path, consumer_max_poll_records=8, shutdown_timeout_s=10.0
     )
-    stream = produce_stream(s, devices=400, span_s=400, seed=hash(unique_name) % 1000)
+    devices = getattr(request, "param", 400)
+    stream = produce_stream(s, devices=devices, span_s=400, seed=hash(unique_name) % 1000)
     yield s, stream, unique_name, tmp_path
     drop_database(s)
 
@@ -106,6 +112,8 @@ def test_kill9_restart_gives_fault_free_partials(setup) -> None:  # type: ignore
     check(s, stream, unique)
 
 
+# A longer stream: the group takes ~6 s to rebalance to three members, which must happen mid-stream.
+@pytest.mark.parametrize("setup", [1500], indirect=True)
 def test_scale_1_3_1_gives_fault_free_partials(setup) -> None:  # type: ignore[no-untyped-def]
     s, stream, unique, tmp = setup
     log = tmp / "consume.log"
@@ -113,8 +121,12 @@ def test_scale_1_3_1_gives_fault_free_partials(setup) -> None:  # type: ignore[n
     deadline = time.monotonic() + 60
     while not read_horizons(s) and time.monotonic() < deadline:
         time.sleep(0.2)  # the single consumer is under way
+    before = assignments(log)
     extra = [start(s, log), start(s, log)]
-    time.sleep(9.0)  # the group rebalances to three members and they consume
+    deadline = time.monotonic() + 60
+    while assignments(log) < before + 3 and time.monotonic() < deadline:
+        time.sleep(0.1)  # until the group has rebalanced to three members
+    time.sleep(0.5)  # and they consume for a moment
     mid = not all_closed(s, stream)
     stop_all(extra, s)
     wait_closed(s, stream, [first], 120)

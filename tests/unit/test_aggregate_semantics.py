@@ -8,7 +8,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from aggregate.bounding import Bounds, compute_partials, window_start
+from aggregate.bounding import Bounds, _device_ts_offset_order, compute_partials, window_start
 from aggregate.columns import Pings
 from aggregate.windows import PartitionWindows
 from tests.unit.aggregate_reference import Ping, reference
@@ -167,3 +167,13 @@ def test_commit_offset_is_first_offset_of_oldest_open_window() -> None:
     assert closing is not None and closing.closed_by == "idle"
     assert closing.close_offsets.tolist() == [7]  # idle close: the next offset to read
     assert pw.first_open_offset() == 7  # nothing open: commit everything read
+
+
+@settings(max_examples=200, deadline=None)
+@given(streams(), st.booleans())
+def test_sort_shortcut_equals_the_three_key_sort(pings: list[Ping], shuffle: bool) -> None:
+    cols = to_columns(pings)
+    if shuffle:  # out of offset order: the shortcut must not be taken
+        cols = cols.take(np.random.default_rng(len(pings)).permutation(len(pings)))
+    want = np.lexsort((cols.offset, cols.ts_ms, cols.device))
+    assert np.array_equal(_device_ts_offset_order(cols), want)
