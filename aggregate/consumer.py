@@ -27,7 +27,7 @@ from aggregate.exceptions import SinkUnavailableError
 from aggregate.sink import PartialsSink
 from aggregate.state import Aggregator
 from hexpulse.kafka import make_consumer
-from hexpulse.kafka_records import use_fast_records
+from hexpulse.kafka_records import prefetch, use_fast_records
 from hexpulse.logs import log_event
 from hexpulse.settings import Settings
 from ingest import Ingestor
@@ -403,6 +403,8 @@ class ConsumeLoop:
                     generation = self._generation
                 try:
                     batch = self.consumer.poll(timeout_ms=200)
+                    if batch and self.settings.consumer_fast_decode:
+                        prefetch(self.consumer)
                 except KafkaError as exc:  # broker trouble: kafka-python reconnects; back off, no crash
                     log_event(
                         log, "poll failed", logging.WARNING, error=type(exc).__name__, detail=str(exc)[:200]

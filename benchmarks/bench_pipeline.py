@@ -301,7 +301,7 @@ def profile_inprocess(base: Settings, topic: str, total: int, state: Path) -> No
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--single", type=int, default=1_000_000)
-    ap.add_argument("--batched-messages", type=int, default=30_000)
+    ap.add_argument("--batched-messages", type=int, default=60_000)
     ap.add_argument("--profile", choices=["batched", "single"], default=None)
     ap.add_argument("--repeat", type=int, default=2, help="Best of N for every rate (shared machine).")
     args = ap.parse_args()
