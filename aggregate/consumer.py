@@ -12,18 +12,18 @@ import contextlib
 import logging
 import threading
 import time
-import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from kafka import ConsumerRebalanceListener, KafkaConsumer, TopicPartition
+from kafka import KafkaConsumer, TopicPartition
 from kafka.errors import KafkaError
 from kafka.structs import OffsetAndMetadata
 
 from aggregate import metrics
 from aggregate.columns import Pings
 from aggregate.exceptions import SinkUnavailableError
+from aggregate.rebalance import RebalanceListener
 from aggregate.sink import PartialsSink
 from aggregate.state import Aggregator
 from hexpulse.kafka import make_consumer
@@ -48,43 +48,6 @@ class LoopStats:
     first_record_s: float | None = None
     last_record_s: float | None = None
     last_flush_s: float | None = None
-
-
-class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
-    def __init__(self, loop: ConsumeLoop) -> None:
-        self._loop = loop
-
-    # kafka-python swallows a callback's exception into a bare "User rebalance callback throws an
-    # error" from poll(); log what it was first, or the cause is lost.
-    def on_partitions_revoked(self, revoked: Any) -> None:
-        with _logged("revoke"):
-            self._loop.on_revoked([tp.partition for tp in revoked])
-
-    def on_partitions_assigned(self, assigned: Any) -> None:
-        with _logged("assign"):
-            self._loop.on_assigned([tp.partition for tp in assigned])
-
-    def on_partitions_lost(self, lost: Any) -> None:
-        # Evicted: another member may own them already, so drop without committing.
-        with _logged("lose"):
-            self._loop.on_revoked([tp.partition for tp in lost], lost=True)
-
-
-@contextlib.contextmanager
-def _logged(what: str) -> Iterator[None]:
-    try:
-        yield
-    except Exception as exc:
-        where = traceback.extract_tb(exc.__traceback__)[-3:]
-        log_event(
-            log,
-            "rebalance callback failed",
-            logging.ERROR,
-            on=what,
-            error=type(exc).__name__,
-            at=[f"{f.filename.rsplit('/', 1)[-1]}:{f.lineno} {f.name}" for f in where],
-        )
-        raise
 
 
 class ConsumeLoop:
@@ -145,7 +108,7 @@ class ConsumeLoop:
         )
         if self.settings.consumer_fast_decode:
             use_fast_records(c)
-        c.subscribe([self.topic], listener=_Listener(self))
+        c.subscribe([self.topic], listener=RebalanceListener(self))
         return c
 
     def on_revoked(self, partitions: list[int], *, lost: bool = False) -> None:
