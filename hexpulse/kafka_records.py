@@ -223,13 +223,13 @@ class FastPartitionRecords(Fetcher.PartitionRecords):  # type: ignore[misc]
         self.drain()
 
 
-def _compatible() -> bool:
-    """Whether the installed kafka-python has the internals this module builds on."""
-    return (
-        {"_buffer", "_pos"} <= set(DefaultRecordBatch.__slots__)
-        and hasattr(DefaultRecordBatch, "_maybe_uncompress")
-        and hasattr(Fetcher.PartitionRecords, "_unpack_records")
-    )
+_COMPATIBLE = (
+    {"_buffer", "_pos"} <= set(DefaultRecordBatch.__slots__)
+    and hasattr(DefaultRecordBatch, "_maybe_uncompress")
+    and hasattr(Fetcher.PartitionRecords, "_unpack_records")
+    and hasattr(Fetcher, "send_fetches")
+)
+"""Whether the installed kafka-python has the internals this module builds on (checked once)."""
 
 
 def use_fast_records(consumer: KafkaConsumer) -> bool:
@@ -238,7 +238,7 @@ def use_fast_records(consumer: KafkaConsumer) -> bool:
     Returns False (and leaves the consumer as it is) when kafka-python's internals have changed.
     """
     fetcher = getattr(consumer, "_fetcher", None)
-    if fetcher is None or not _compatible():
+    if fetcher is None or not _COMPATIBLE:
         log_event(_log, "fast record decoding unavailable", logging.WARNING, reason="kafka-python internals")
         return False
     fetcher.PartitionRecords = FastPartitionRecords
@@ -254,6 +254,5 @@ def prefetch(consumer: KafkaConsumer) -> None:
     with buffered records or a fetch in flight are skipped by kafka-python itself.
     """
     fetcher = getattr(consumer, "_fetcher", None)
-    if fetcher is not None and _compatible():
+    if fetcher is not None and _COMPATIBLE:
         fetcher.send_fetches()
-

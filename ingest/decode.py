@@ -107,8 +107,9 @@ def decode(records: Sequence[RecordLike], limits: Limits, *, fast_path: bool = T
     add_pings = out.pings.extend
     max_bytes = limits.max_message_bytes
     max_batch = limits.max_batch_pings
-    typed = _typed_decoder(limits).decode
-    single_type = _typed_decoder(limits).single_type
+    typed_decoder = _typed_decoder(limits)
+    typed = typed_decoder.decode
+    single_type = typed_decoder.single_type
 
     for rec in records:
         value = rec.value

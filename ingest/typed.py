@@ -58,9 +58,7 @@ class TypedDecoder:
         batch: Any = msgspec.defstruct(
             "TypedBatch", [("pings", list[ping], msgspec.NODEFAULT), *message_fields], **options
         )
-        self.ping_type: type = ping
         self.single_type: type = single
-        self.batch_type: type = batch
         self._single = msgspec.json.Decoder(single).decode
         self._batch = msgspec.json.Decoder(batch).decode
         self._max_batch = limits.max_batch_pings
