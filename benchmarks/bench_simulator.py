@@ -15,7 +15,7 @@ from kafka.errors import KafkaError
 
 from hexpulse.kafka import ensure_topics, make_admin
 from hexpulse.settings import load_settings
-from hexpulse.simulator import SimConfig, generate, produce
+from simulator import SimConfig, generate, produce
 
 
 def main() -> None:

@@ -1,6 +1,6 @@
 """Privacy utility: how close the DP releases are to the exact counts, and how fast they appear.
 
-Data: the simulated city (``hexpulse.simulator``; stadium crowd 6,000 devices, 9,000 devices,
+Data: the simulated city (``simulator``; stadium crowd 6,000 devices, 9,000 devices,
 30 one-minute windows) and its ground-truth file of exact per-window, per-cell counts, which are
 what the aggregate layer writes as partials. The release path (:func:`privacy.releaser.
 release_values`: OpenDP noise → reconciliation → non-negative integers) runs ``TRIALS`` times per
@@ -31,12 +31,12 @@ import numpy as np
 
 from hexpulse.service_area import load_service_area
 from hexpulse.settings import Settings, load_settings
-from hexpulse.simulator import SimConfig, generate
 from hexpulse.store import apply_migrations, connect
 from privacy.budget import ReleasePlan, eps_from_rho, plan_from_settings
 from privacy.consistency import Hierarchy, build_hierarchy, sum_by
 from privacy.mechanisms import NoiseParams, add_noise
 from privacy.releaser import interval, release_values
+from simulator import SimConfig, generate
 
 QUICK = "--quick" in sys.argv
 TRIALS = 2 if QUICK else 6

@@ -1,7 +1,7 @@
 """The ``hexpulse`` command line: one entry point, one sub-command per job.
 
 Each stage owns its commands (``ingest``/``aggregate``: consume; ``privacy``: release, keys of the
-pseudonym ring; ``api``: api, api keys; ``hexpulse.simulator``: simulate). This module only wires
+pseudonym ring; ``api``: api, api keys; ``simulator``: simulate). This module only wires
 them together and turns every HexpulseError into one sentence and a non-zero exit code.
 """
 
@@ -51,9 +51,9 @@ def _mount() -> None:
     """Mount every stage's commands (imported here so this module stays the only wiring)."""
     from aggregate.cli import consume
     from api.cli import keys_app, serve
-    from hexpulse.simulator.cli import simulate
     from privacy.cli import release
     from privacy.keyring_cli import keyring_app
+    from simulator.cli import simulate
 
     app.command(name="simulate")(simulate)
     app.command(name="consume")(consume)

@@ -95,7 +95,7 @@ def test_simulator_ground_truth_equals_partials(migrated: Settings, unique_name:
     """The simulator's independent ground truth equals the partials summed over partitions."""
     from collections import Counter
 
-    from hexpulse.simulator import SimConfig, generate, produce
+    from simulator import SimConfig, generate, produce
     from tests.integration.aggregate_support import Stream, read_partials, run_in_process
 
     s = agg_settings(migrated, unique_name, state_dir=tmp_path)

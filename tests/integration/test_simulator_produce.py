@@ -12,7 +12,7 @@ from kafka import TopicPartition
 from hexpulse.errors import ServiceUnavailableError
 from hexpulse.kafka import ensure_topics, make_admin, make_consumer
 from hexpulse.settings import Settings
-from hexpulse.simulator import SimConfig, generate, produce
+from simulator import SimConfig, generate, produce
 
 pytestmark = pytest.mark.integration
 

@@ -13,7 +13,7 @@ import pytest
 
 from hexpulse.service_area import load_service_area
 from hexpulse.settings import load_settings
-from hexpulse.simulator import SimConfig, Simulation, generate
+from simulator import SimConfig, Simulation, generate
 
 ingest = pytest.importorskip("ingest")
 bounding = pytest.importorskip("aggregate.bounding")

@@ -9,9 +9,9 @@ import orjson
 import pytest
 
 from hexpulse.settings import Settings, load_settings
-from hexpulse.simulator import MAX_BATCH_SPAN_MS, SimConfig, Simulation, SimulatorConfigError, generate
-from hexpulse.simulator.config import parse_duration_s, parse_speed, parse_start_ms
-from hexpulse.simulator.malformed import REASONS
+from simulator import MAX_BATCH_SPAN_MS, SimConfig, Simulation, SimulatorConfigError, generate
+from simulator.config import parse_duration_s, parse_speed, parse_start_ms
+from simulator.malformed import REASONS
 
 START_MS = 1_764_201_600_000  # 2025-11-27T00:00:00Z
 SOURCES = {"gnss", "wifi", "cell"}
@@ -165,7 +165,7 @@ def test_option_parsers() -> None:
 
 def test_produce_refuses_runs_ingest_would_reject(settings: Settings) -> None:
     """Checked before any connection is made, so no broker is needed."""
-    from hexpulse.simulator import produce
+    from simulator import produce
 
     old = _sim(settings, devices=5, duration_s=60.0)  # starts in 2025
     with pytest.raises(SimulatorConfigError, match="stale_ts"):
@@ -177,7 +177,7 @@ def test_produce_refuses_runs_ingest_would_reject(settings: Settings) -> None:
 
 def test_malformed_reasons_follow_the_check_order_under_tight_limits() -> None:
     """With a byte limit below a 501-ping batch, that message is too large before it is too long."""
-    from hexpulse.simulator.malformed import build_malformed
+    from simulator.malformed import build_malformed
 
     tight = load_settings(max_message_bytes=4096)
     bad = build_malformed("batch_too_large", "dev-1", START_MS, 23.1, 113.3, tight)

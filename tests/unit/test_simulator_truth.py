@@ -11,10 +11,10 @@ import pytest
 
 from hexpulse.service_area import load_service_area
 from hexpulse.settings import Settings, load_settings
-from hexpulse.simulator import SCENIC_AREAS, SimConfig, generate
-from hexpulse.simulator.area_truth import VISIT_GAP_S, visits
-from hexpulse.simulator.geo import haversine_m
-from hexpulse.simulator.ground_truth import window_cells
+from simulator import SCENIC_AREAS, SimConfig, generate
+from simulator.area_truth import VISIT_GAP_S, visits
+from simulator.geo import haversine_m
+from simulator.ground_truth import window_cells
 
 W = 1_764_201_600_000  # a window start (2025-11-27T00:00:00Z)
 X, Y, Z = 617_700_000_000_000_001, 617_700_000_000_000_002, 617_700_000_000_000_003  # stand-in cells
@@ -129,7 +129,7 @@ def test_cells_agree_with_a_direct_count(settings: Settings) -> None:
     """Sum of devices over cells = accepted device-windows (L = 1), from the raw pings."""
     sim = generate(SimConfig(devices=400, duration_s=600, start_ms=W, malformed_rate=0), settings)
     area = load_service_area(settings)
-    from hexpulse.simulator.ground_truth import base_cells
+    from simulator.ground_truth import base_cells
 
     ok = area.contains(base_cells(sim.pings.lat, sim.pings.lon, settings.base_resolution))
     pairs = {

@@ -15,8 +15,8 @@ import numpy as np
 import numpy.typing as npt
 import shapely
 
-from hexpulse.simulator.geo import LocalFrame
-from hexpulse.simulator.places import NamedArea
+from simulator.geo import LocalFrame
+from simulator.places import NamedArea
 
 DAY_MS = 86_400_000
 VISIT_GAP_S = 600

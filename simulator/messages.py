@@ -15,8 +15,8 @@ import numpy.typing as npt
 import orjson
 
 from hexpulse.settings import Settings
-from hexpulse.simulator.city import SOURCES, Pings
-from hexpulse.simulator.malformed import REASONS, Malformed, build_malformed
+from simulator.city import SOURCES, Pings
+from simulator.malformed import REASONS, Malformed, build_malformed
 
 IntArray = npt.NDArray[np.int64]
 APPROX_PING_BYTES = 160

@@ -16,8 +16,8 @@ from kafka.errors import KafkaError
 from hexpulse.kafka import make_producer
 from hexpulse.logs import log_event
 from hexpulse.settings import Settings
-from hexpulse.simulator.exceptions import ProduceError, SimulatorConfigError
-from hexpulse.simulator.generate import Simulation
+from simulator.exceptions import ProduceError, SimulatorConfigError
+from simulator.generate import Simulation
 
 logger = logging.getLogger(__name__)
 PROGRESS_EVERY_S = 5.0

@@ -10,10 +10,10 @@ import numpy as np
 
 from hexpulse.service_area import ServiceArea, load_service_area
 from hexpulse.settings import Settings
-from hexpulse.simulator.city import Pings, build_pings
-from hexpulse.simulator.config import SimConfig
-from hexpulse.simulator.ground_truth import GroundTruth, compute
-from hexpulse.simulator.messages import (
+from simulator.city import Pings, build_pings
+from simulator.config import SimConfig
+from simulator.ground_truth import GroundTruth, compute
+from simulator.messages import (
     APPROX_PING_BYTES,
     Injection,
     MessagePlan,

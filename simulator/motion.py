@@ -11,9 +11,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from hexpulse.simulator.config import SimConfig
-from hexpulse.simulator.geo import FloatArray
-from hexpulse.simulator.places import (
+from simulator.config import SimConfig
+from simulator.geo import FloatArray
+from simulator.places import (
     CONGESTED_ROAD,
     HOME_CLUSTERS,
     ROADS,

@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 from shapely.geometry import Polygon
 
-from hexpulse.simulator.geo import LocalFrame
+from simulator.geo import LocalFrame
 
 DEFAULT_CENTER = (23.13, 113.32)
 """(lat, lon) in degrees: Guangzhou, Tianhe district."""

@@ -37,12 +37,12 @@ import orjson
 
 from hexpulse.service_area import ServiceArea
 from hexpulse.settings import Settings
-from hexpulse.simulator.area_truth import crowd_curve, scenic_report
-from hexpulse.simulator.city import KINDS, Pings
-from hexpulse.simulator.config import SimConfig
-from hexpulse.simulator.geo import LocalFrame, haversine_m
-from hexpulse.simulator.messages import Injection
-from hexpulse.simulator.places import SCENIC_AREAS, STADIUM
+from simulator.area_truth import crowd_curve, scenic_report
+from simulator.city import KINDS, Pings
+from simulator.config import SimConfig
+from simulator.geo import LocalFrame, haversine_m
+from simulator.messages import Injection
+from simulator.places import SCENIC_AREAS, STADIUM
 
 IntArray = npt.NDArray[np.int64]
 

@@ -10,10 +10,10 @@ import typer
 
 from hexpulse.kafka import ensure_topics
 from hexpulse.settings import get_settings
-from hexpulse.simulator.config import SimConfig, parse_center, parse_duration_s, parse_speed, parse_start_ms
-from hexpulse.simulator.exceptions import SimulatorConfigError
-from hexpulse.simulator.generate import generate
-from hexpulse.simulator.producer import produce, stderr_progress
+from simulator.config import SimConfig, parse_center, parse_duration_s, parse_speed, parse_start_ms
+from simulator.exceptions import SimulatorConfigError
+from simulator.generate import generate
+from simulator.producer import produce, stderr_progress
 
 
 def simulate(

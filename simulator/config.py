@@ -10,8 +10,8 @@ from datetime import UTC, datetime
 from typing import Literal
 
 from hexpulse.settings import Settings
-from hexpulse.simulator.exceptions import SimulatorConfigError
-from hexpulse.simulator.places import DEFAULT_CENTER
+from simulator.exceptions import SimulatorConfigError
+from simulator.places import DEFAULT_CENTER
 
 MAX_BATCH_SPAN_MS = 20_000
 """Longest event-time span of one batched message (first to last ping), in ms.

@@ -4,12 +4,12 @@
 ``produce(settings, simulation)`` sends it to the pings topic. ``hexpulse simulate`` is the CLI.
 """
 
-from hexpulse.simulator.config import MAX_BATCH_SPAN_MS, SimConfig
-from hexpulse.simulator.exceptions import ProduceError, SimulatorConfigError, SimulatorError
-from hexpulse.simulator.generate import Simulation, generate
-from hexpulse.simulator.ground_truth import GroundTruth
-from hexpulse.simulator.places import SCENIC_AREAS, STADIUM, NamedArea, areas_geojson
-from hexpulse.simulator.producer import ProduceReport, produce
+from simulator.config import MAX_BATCH_SPAN_MS, SimConfig
+from simulator.exceptions import ProduceError, SimulatorConfigError, SimulatorError
+from simulator.generate import Simulation, generate
+from simulator.ground_truth import GroundTruth
+from simulator.places import SCENIC_AREAS, STADIUM, NamedArea, areas_geojson
+from simulator.producer import ProduceReport, produce
 
 __all__ = [
     "MAX_BATCH_SPAN_MS",

@@ -20,9 +20,9 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from hexpulse.simulator.config import SimConfig
-from hexpulse.simulator.geo import FloatArray, LocalFrame
-from hexpulse.simulator.motion import Vehicles, commuters, regional, stadium_crowd, tourists
+from simulator.config import SimConfig
+from simulator.geo import FloatArray, LocalFrame
+from simulator.motion import Vehicles, commuters, regional, stadium_crowd, tourists
 
 KINDS = ("commuter", "vehicle", "stadium", "tourist", "regional")
 COMMUTER, VEHICLE, STADIUM_KIND, TOURIST, REGIONAL = range(5)
