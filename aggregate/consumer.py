@@ -23,11 +23,10 @@ from kafka.structs import OffsetAndMetadata
 from aggregate import metrics
 from aggregate.columns import Pings
 from aggregate.exceptions import SinkUnavailableError
-from aggregate.rebalance import RebalanceListener
+from aggregate.kafka.client import open_group_consumer
+from aggregate.kafka.records import prefetch
 from aggregate.sink import PartialsSink
 from aggregate.state import Aggregator
-from hexpulse.kafka import make_consumer
-from hexpulse.kafka_records import prefetch, use_fast_records
 from hexpulse.logs import log_event
 from hexpulse.settings import Settings
 from ingest import Ingestor
@@ -93,23 +92,6 @@ class ConsumeLoop:
     # ---- Kafka ---------------------------------------------------------------------------------
     def _tp(self, p: int) -> TopicPartition:
         return TopicPartition(self.topic, p)
-
-    def _open(self) -> KafkaConsumer:
-        c = make_consumer(
-            self.settings,
-            group_id=self.settings.consumer_group,
-            enable_auto_commit=False,
-            auto_offset_reset="earliest",
-            max_poll_records=self.settings.consumer_max_poll_records,
-            max_partition_fetch_bytes=self.settings.consumer_fetch_bytes,
-            fetch_max_bytes=max(self.settings.consumer_fetch_bytes, 52_428_800),
-            session_timeout_ms=10_000,
-            heartbeat_interval_ms=1_000,
-        )
-        if self.settings.consumer_fast_decode:
-            use_fast_records(c)
-        c.subscribe([self.topic], listener=RebalanceListener(self))
-        return c
 
     def on_revoked(self, partitions: list[int], *, lost: bool = False) -> None:
         """Write what is closed, commit, forget the rest (the next owner replays it)."""
@@ -357,7 +339,7 @@ class ConsumeLoop:
 
     def run(self) -> LoopStats:
         self._run_thread = threading.current_thread()
-        self.consumer = self._open()
+        self.consumer = open_group_consumer(self.settings, self.topic, self)
         log_event(log, "consumer started", topic=self.topic, group=self.settings.consumer_group)
         try:
             while not self.stop.is_set():

@@ -12,7 +12,7 @@ Figures (last printed line, JSON):
 - ``raw_poll_records_per_s``: kafka-python poll-only on the single-ping topic (the client's
   ceiling); ``batched_vs_raw_poll`` compares pings/s with the poll-only records/s × 50 of the
   batched topic; ``fast_poll_records_per_s``: the same poll-only loop with hexpulse's record-batch
-  decoder (hexpulse/kafka_records.py), which ``hexpulse consume`` uses, and ``single_vs_fast_poll``
+  decoder (aggregate/kafka/records.py), which ``hexpulse consume`` uses, and ``single_vs_fast_poll``
   the pipeline against that faster ceiling;
 - ``scaleout_ratio_2_vs_1``: two ``hexpulse consume`` processes (one group, 2 partitions) vs one.
 
@@ -47,8 +47,8 @@ import orjson
 import psutil
 from kafka import KafkaConsumer, TopicPartition
 
+from aggregate.kafka.records import use_fast_records
 from hexpulse.kafka import ensure_topics, make_producer
-from hexpulse.kafka_records import use_fast_records
 from hexpulse.settings import Settings, load_settings
 from hexpulse.store.scratch import create_database, drop_database
 
@@ -135,7 +135,7 @@ def produce_single(s: Settings, topic: str, n: int) -> int:
 def _poll_loop(s: Settings, topic: str, total: int, handle: Any, fast: bool = False) -> float:
     """Read ``total`` records from the start of every partition; seconds from first to last record.
 
-    ``fast`` swaps in hexpulse's record-batch decoder (hexpulse/kafka_records.py).
+    ``fast`` swaps in hexpulse's record-batch decoder (aggregate/kafka/records.py).
     """
     consumer = KafkaConsumer(
         bootstrap_servers=s.kafka_bootstrap.split(","),

@@ -1,10 +1,13 @@
-"""Kafka clients (kafka-python) configured from settings, and topic administration."""
+"""Shared Kafka plumbing (kafka-python): connection settings, producers, topic administration.
+
+The aggregate consumer's own client wiring lives next to it, in ``aggregate/kafka/``.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
+from kafka import KafkaAdminClient, KafkaProducer
 from kafka.admin import NewTopic
 from kafka.errors import KafkaConnectionError, KafkaError, TopicAlreadyExistsError
 
@@ -29,7 +32,7 @@ def common_config(settings: Settings) -> dict[str, Any]:
     return config
 
 
-def _unreachable(settings: Settings) -> ServiceUnavailableError:
+def broker_unreachable(settings: Settings) -> ServiceUnavailableError:
     return ServiceUnavailableError(
         f"the Kafka broker is not reachable at {settings.kafka_bootstrap}; start it with "
         "'make services' or set HEXPULSE_KAFKA_BOOTSTRAP."
@@ -41,22 +44,14 @@ def make_producer(settings: Settings, **overrides: Any) -> KafkaProducer:
     try:
         return KafkaProducer(**config)
     except (KafkaConnectionError, KafkaError):
-        raise _unreachable(settings) from None
-
-
-def make_consumer(settings: Settings, *topics: str, **overrides: Any) -> KafkaConsumer:
-    config = common_config(settings) | overrides
-    try:
-        return KafkaConsumer(*topics, **config)
-    except (KafkaConnectionError, KafkaError):
-        raise _unreachable(settings) from None
+        raise broker_unreachable(settings) from None
 
 
 def make_admin(settings: Settings) -> KafkaAdminClient:
     try:
         return KafkaAdminClient(**common_config(settings), request_timeout_ms=15000)
     except (KafkaConnectionError, KafkaError):
-        raise _unreachable(settings) from None
+        raise broker_unreachable(settings) from None
 
 
 def ensure_topics(settings: Settings, names: list[str] | None = None) -> list[str]:

@@ -14,7 +14,8 @@ from kafka import TopicPartition
 from prometheus_client import REGISTRY
 from pydantic import SecretStr
 
-from hexpulse.kafka import ensure_topics, make_consumer, make_producer
+from aggregate.kafka.client import make_consumer
+from hexpulse.kafka import ensure_topics, make_producer
 from hexpulse.service_area import load_service_area
 from hexpulse.settings import Settings
 from ingest import DeadLetter, DeadLetterError, Ingestor, KafkaDeadLetterSink

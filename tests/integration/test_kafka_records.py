@@ -15,8 +15,9 @@ from kafka import TopicPartition
 from kafka.consumer.fetcher import ConsumerRecord
 from kafka.record.default_records import DefaultRecordBatch
 
-import hexpulse.kafka_records as kafka_records
-from hexpulse.kafka import ensure_topics, make_consumer, make_producer
+import aggregate.kafka.records as kafka_records
+from aggregate.kafka.client import make_consumer
+from hexpulse.kafka import ensure_topics, make_producer
 from hexpulse.settings import Settings
 
 pytestmark = pytest.mark.integration

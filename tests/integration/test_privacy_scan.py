@@ -21,7 +21,8 @@ import pytest
 from kafka import TopicPartition
 from prometheus_client import REGISTRY, generate_latest
 
-from hexpulse.kafka import ensure_topics, make_consumer, make_producer
+from aggregate.kafka.client import make_consumer
+from hexpulse.kafka import ensure_topics, make_producer
 from hexpulse.logs import JsonFormatter
 from hexpulse.settings import Settings
 from hexpulse.store import apply_migrations, connect

@@ -9,8 +9,9 @@ import orjson
 import pytest
 from kafka import TopicPartition
 
+from aggregate.kafka.client import make_consumer
 from hexpulse.errors import ServiceUnavailableError
-from hexpulse.kafka import ensure_topics, make_admin, make_consumer
+from hexpulse.kafka import ensure_topics, make_admin
 from hexpulse.settings import Settings
 from simulator import SimConfig, generate, produce
 

@@ -25,8 +25,8 @@ from kafka.record.util import calc_crc32c, decode_varint
 from kafka.serializer import DeserializeWrapper
 from kafka.structs import TopicPartition
 
-import hexpulse.kafka_records as kafka_records
-from hexpulse.kafka_records import FastPartitionRecords, decode_batch
+import aggregate.kafka.records as kafka_records
+from aggregate.kafka.records import FastPartitionRecords, decode_batch
 
 TP = TopicPartition("pings", 3)
 HYP = hyp_settings(
@@ -407,7 +407,7 @@ def test_fetch_metrics_count_the_same_bytes() -> None:
     assert counts[0] == counts[1]
 
 
-# The one documented divergence (hexpulse/kafka_records.py): a batch is decoded whole before any of
+# The one documented divergence (aggregate/kafka/records.py): a batch is decoded whole before any of
 # its records is yielded, so records ahead of a corrupt one in the same fetch are not delivered
 # first. Both decoders still raise CorruptRecordError; a strict xfail flags any change.
 @pytest.mark.xfail(

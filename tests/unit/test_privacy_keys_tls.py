@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from clickhouse_driver import Client
 
+import aggregate.kafka.client as consumer_client
 import hexpulse.kafka as hk
 from hexpulse.settings import load_settings
 from hexpulse.store.client import client_kwargs
@@ -48,10 +49,10 @@ def test_kafka_ssl_options_reach_every_client(tmp_path: Path, monkeypatch: pytes
 
     # Record the constructor arguments only: no broker is contacted in this unit test.
     monkeypatch.setattr(hk, "KafkaProducer", recorder("producer"))
-    monkeypatch.setattr(hk, "KafkaConsumer", recorder("consumer"))
+    monkeypatch.setattr(consumer_client, "KafkaConsumer", recorder("consumer"))
     monkeypatch.setattr(hk, "KafkaAdminClient", recorder("admin"))
     hk.make_producer(s)
-    hk.make_consumer(s, "pings", group_id="g")
+    consumer_client.make_consumer(s, "pings", group_id="g")
     hk.make_admin(s)
     for name in ("producer", "consumer", "admin"):
         assert expected.items() <= seen[name].items(), name
