@@ -20,8 +20,8 @@ from hexpulse.settings import get_settings
 def _build_loop(stop: threading.Event, idle_exit_s: float | None) -> ConsumeLoop:
     from hexpulse.service_area import load_service_area
     from ingest import Ingestor, KafkaDeadLetterSink
-    from privacy.pseudonyms import RotatingPseudonymizer
-    from privacy.sealing import PayloadSealer
+    from privacy.keys.pseudonyms import RotatingPseudonymizer
+    from privacy.keys.sealing import PayloadSealer
 
     settings = get_settings()
     area = load_service_area(settings)

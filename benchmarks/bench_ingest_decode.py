@@ -34,7 +34,7 @@ POLL = 1000
 
 def _pseudonymizer(state_dir: Path) -> Pseudonymizer:
     """The privacy layer's real keyed hash, on a throw-away keyring with a fixed benchmark key."""
-    from privacy.pseudonyms import RotatingPseudonymizer
+    from privacy.keys.pseudonyms import RotatingPseudonymizer
 
     settings = load_settings(state_dir=state_dir, master_key=SecretStr("ef" * 32))
     return RotatingPseudonymizer.from_settings(settings, clock=lambda: NOW_MS / 1000)

@@ -272,7 +272,7 @@ def profile_inprocess(base: Settings, topic: str, total: int, state: Path) -> No
     from aggregate.consumer import ConsumeLoop
     from hexpulse.service_area import load_service_area
     from ingest import Ingestor
-    from privacy.pseudonyms import RotatingPseudonymizer
+    from privacy.keys.pseudonyms import RotatingPseudonymizer
 
     s = fresh_db(base, "prof_" + uuid.uuid4().hex[:6])
     s = s.model_copy(

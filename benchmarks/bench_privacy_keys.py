@@ -11,9 +11,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from privacy.keyring import DAY_MS, KeyRing
-from privacy.pseudonyms import RotatingPseudonymizer
-from privacy.sealing import PayloadSealer
+from privacy.keys.keyring import DAY_MS, KeyRing
+from privacy.keys.pseudonyms import RotatingPseudonymizer
+from privacy.keys.sealing import PayloadSealer
 
 N_PSEUDO = 300_000
 N_SEAL = 30_000

@@ -2,7 +2,7 @@
 
 Data: the simulated city (``simulator``; stadium crowd 6,000 devices, 9,000 devices,
 30 one-minute windows) and its ground-truth file of exact per-window, per-cell counts, which are
-what the aggregate layer writes as partials. The release path (:func:`privacy.releaser.
+what the aggregate layer writes as partials. The release path (:func:`privacy.release.releaser.
 release_values`: OpenDP noise → reconciliation → non-negative integers) runs ``TRIALS`` times per
 window with the default budget (ρ = 1 per device-day, 1,440 windows a day).
 
@@ -32,10 +32,10 @@ import numpy as np
 from hexpulse.service_area import load_service_area
 from hexpulse.settings import Settings, load_settings
 from hexpulse.store import apply_migrations, connect
-from privacy.budget import ReleasePlan, eps_from_rho, plan_from_settings
-from privacy.consistency import Hierarchy, build_hierarchy, sum_by
-from privacy.mechanisms import NoiseParams, add_noise
-from privacy.releaser import interval, release_values
+from privacy.release.budget import ReleasePlan, eps_from_rho, plan_from_settings
+from privacy.release.consistency import Hierarchy, build_hierarchy, sum_by
+from privacy.release.mechanisms import NoiseParams, add_noise
+from privacy.release.releaser import interval, release_values
 from simulator import SimConfig, generate
 
 QUICK = "--quick" in sys.argv

@@ -51,8 +51,8 @@ def _mount() -> None:
     """Mount every stage's commands (imported here so this module stays the only wiring)."""
     from aggregate.cli import consume
     from api.cli import keys_app, serve
-    from privacy.cli import release
-    from privacy.keyring_cli import keyring_app
+    from privacy.keys.cli import keyring_app
+    from privacy.release.cli import release
     from simulator.cli import simulate
 
     app.command(name="simulate")(simulate)

@@ -171,7 +171,7 @@ class Settings(BaseSettings):
             )
         if self.max_clock_skew_s > 86_400:
             raise ValueError("max_clock_skew_s must be at most 86400 (pseudonym keys exist up to tomorrow)")
-        # The master key is checked where it is used (privacy.master_key), so the API, which never
+        # The master key is checked where it is used (privacy.keys.master_key), so the API, which never
         # needs it, runs without one.
         if self.environment == "production" and self.clickhouse_password.get_secret_value() in (
             "",

@@ -34,7 +34,7 @@ DLQ_RECORD_VERSION = b"1"
 @runtime_checkable
 class Sealer(Protocol):
     def seal(self, plaintext: bytes) -> tuple[str, bytes]:
-        """Encrypt ``plaintext``; return (key id, ciphertext). See ``privacy.sealing.PayloadSealer``."""
+        """Encrypt ``plaintext``; return (key id, ciphertext). See ``privacy.keys.sealing.PayloadSealer``."""
         ...
 
 

@@ -10,7 +10,6 @@ from operator import attrgetter
 import numpy as np
 import numpy.typing as npt
 
-from hexpulse.errors import HexpulseError
 from hexpulse.logs import log_event
 from hexpulse.service_area import ServiceArea
 from hexpulse.settings import Settings
@@ -22,6 +21,7 @@ from ingest.dlq import DeadLetter, DeadLetterSink
 from ingest.metrics import BATCH_SIZES, MESSAGES, record_outcomes
 from ingest.pseudonyms import Pseudonymizer
 from ingest.validate import CODE, OK, REASON_OF_CODE, validate
+from privacy.keys.exceptions import KeyUnavailableError
 
 _log = logging.getLogger(__name__)
 _offset_of = attrgetter("offset")
@@ -143,7 +143,9 @@ class Ingestor:
     ) -> tuple[npt.NDArray[np.uint64], npt.NDArray[np.bool_] | None]:
         """Pseudonym per ping, and which pings had no key for their day (None when all had one).
 
-        One keyed hash per run of (message, day): a batch spanning midnight gets two.
+        One keyed hash per run of (message, day): a batch spanning midnight gets two. Only "no key
+        for that day" becomes ``no_key``; any other key failure (a tampered or unreadable ring)
+        propagates and stops the consumer, rather than dead-lettering every ping.
         """
         n = msg.size
         if n == 0:
@@ -158,7 +160,7 @@ class Ingestor:
         run = np.cumsum(change) - 1
         try:
             values = list(map(self._pseudonymizer.pseudonymize, devices, days))
-        except HexpulseError:
+        except KeyUnavailableError:
             values, missing = self._pseudonyms_slow(devices, days)
             log_event(_log, "ingest_no_key", logging.WARNING, messages=sum(missing), days=sorted(set(days)))
             return np.asarray(values, dtype=np.uint64)[run], np.asarray(missing, dtype=bool)[run]
@@ -172,7 +174,7 @@ class Ingestor:
             try:
                 values.append(self._pseudonymizer.pseudonymize(device, day))
                 missing.append(False)
-            except HexpulseError:
+            except KeyUnavailableError:
                 values.append(0)
                 missing.append(True)
         return values, missing

@@ -1,0 +1,1 @@
+"""Privacy: ``keys/`` (pseudonym keys, serving ingest) and ``release/`` (noise once per window)."""

@@ -11,7 +11,7 @@ from api import density
 from api.deps import DensityKey, ReaderDep, SettingsDep
 from api.schemas.common import ERRORS
 from api.schemas.windows import PrivacyResponse, WindowsResponse
-from privacy.budget import eps_from_rho
+from privacy.release.budget import eps_from_rho
 
 router = APIRouter(prefix="/v1", tags=["windows"])
 

@@ -233,8 +233,8 @@ def run_in_process(
 
     from aggregate.consumer import ConsumeLoop
     from ingest import Ingestor, KafkaDeadLetterSink
-    from privacy.pseudonyms import RotatingPseudonymizer
-    from privacy.sealing import PayloadSealer
+    from privacy.keys.pseudonyms import RotatingPseudonymizer
+    from privacy.keys.sealing import PayloadSealer
 
     s = s.model_copy(update={"master_key": SecretStr(TEST_KEY)})
     dlq = KafkaDeadLetterSink(s, PayloadSealer.from_settings(s))

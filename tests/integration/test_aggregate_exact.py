@@ -12,8 +12,8 @@ from hexpulse.service_area import load_service_area
 from hexpulse.settings import Settings
 from hexpulse.store.scratch import drop_database
 from ingest import Ingestor, KafkaDeadLetterSink
-from privacy.pseudonyms import RotatingPseudonymizer
-from privacy.sealing import PayloadSealer
+from privacy.keys.pseudonyms import RotatingPseudonymizer
+from privacy.keys.sealing import PayloadSealer
 from tests.integration.aggregate_support import (
     TEST_KEY,
     agg_settings,

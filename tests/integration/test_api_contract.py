@@ -15,7 +15,7 @@ from shapely.geometry import Polygon, shape
 from api.app import create_app
 from hexpulse.settings import Settings
 from hexpulse.store.scratch import drop_database
-from privacy.budget import eps_from_rho
+from privacy.release.budget import eps_from_rho
 from tests.api_support import CELLS, CELLS9, N_WINDOWS, bbox_of, private_settings, seed, speed_at
 
 pytestmark = pytest.mark.integration

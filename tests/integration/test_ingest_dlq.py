@@ -136,7 +136,7 @@ def _assert_nothing_raw(dlq: list[Any]) -> None:
 
 
 def test_dlq_with_sealing(services: Settings, unique_name: str, tmp_path: Path) -> None:
-    from privacy.sealing import PayloadSealer
+    from privacy.keys.sealing import PayloadSealer
 
     s = _settings(services, unique_name, tmp_path)
     mix = _produce(s)

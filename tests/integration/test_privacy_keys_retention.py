@@ -13,7 +13,7 @@ import pytest
 from hexpulse.settings import Settings
 from hexpulse.store import connect
 from hexpulse.store.scratch import scratch_database
-from privacy.retention import enforce_retention
+from privacy.release.retention import enforce_retention
 
 pytestmark = pytest.mark.integration
 

@@ -26,10 +26,10 @@ from hexpulse.kafka import ensure_topics, make_producer
 from hexpulse.logs import JsonFormatter
 from hexpulse.settings import Settings
 from hexpulse.store import apply_migrations, connect
-from privacy.keyring import DAY_MS, KeyRing
-from privacy.master_key import create_master_key_file, load_master_key
-from privacy.pseudonyms import RotatingPseudonymizer
-from privacy.sealing import PayloadSealer
+from privacy.keys.keyring import DAY_MS, KeyRing
+from privacy.keys.master_key import create_master_key_file, load_master_key
+from privacy.keys.pseudonyms import RotatingPseudonymizer
+from privacy.keys.sealing import PayloadSealer
 from tests.privacy_scan import Finding, RunSecrets, scan_clickhouse, scan_lines, scan_records
 
 pytestmark = pytest.mark.integration
@@ -135,7 +135,7 @@ def _run_pipeline(s: Settings, expected_records: int, last_window_end_s: int) ->
     from aggregate.consumer import ConsumeLoop
     from hexpulse.service_area import load_service_area
     from ingest import Ingestor, KafkaDeadLetterSink
-    from privacy.releaser import Releaser
+    from privacy.release.releaser import Releaser
 
     dlq = KafkaDeadLetterSink(s, PayloadSealer.from_settings(s))
     ingestor = Ingestor(s, load_service_area(s), RotatingPseudonymizer.from_settings(s), dlq)

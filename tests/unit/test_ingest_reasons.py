@@ -22,7 +22,7 @@ OUTSIDE = (39.9, 116.4)  # Beijing
 
 
 class KeyedHashPseudonymizer:
-    """Test double of privacy.pseudonyms.RotatingPseudonymizer: keyed BLAKE2b per (device, day)."""
+    """Test double of privacy.keys.pseudonyms.RotatingPseudonymizer: keyed BLAKE2b per (device, day)."""
 
     def __init__(self, key: bytes = b"test-key") -> None:
         self.key = key
@@ -283,9 +283,9 @@ class ForgetfulPseudonymizer(KeyedHashPseudonymizer):
 
     def pseudonymize(self, device: bytes, day: int) -> int:
         if day < self.first_day:
-            from hexpulse.errors import HexpulseError
+            from privacy.keys.exceptions import KeyDestroyedError
 
-            raise HexpulseError(f"key of day {day} destroyed")
+            raise KeyDestroyedError(f"key of day {day} destroyed")
         return super().pseudonymize(device, day)
 
 

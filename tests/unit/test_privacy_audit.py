@@ -22,14 +22,14 @@ import numpy as np
 import pytest
 from scipy import stats
 
-import privacy.releaser
+import privacy.release.releaser
 from aggregate.bounding import Bounds, compute_partials
 from aggregate.columns import Pings
 from hexpulse.service_area import load_service_area
 from hexpulse.settings import load_settings
-from privacy.budget import ReleasePlan, eps_from_rho, plan_from_settings
-from privacy.consistency import Hierarchy, build_hierarchy
-from privacy.releaser import release_values
+from privacy.release.budget import ReleasePlan, eps_from_rho, plan_from_settings
+from privacy.release.consistency import Hierarchy, build_hierarchy
+from privacy.release.releaser import release_values
 
 ALPHA = 0.001
 DELTA = 1e-6
@@ -136,7 +136,9 @@ def test_release_path_does_not_leak_more_than_claimed() -> None:
 def test_audit_catches_a_path_without_noise(monkeypatch: pytest.MonkeyPatch) -> None:
     plan, tree, target = _setup()
     claimed = eps_from_rho(plan.rho_per_device_day, DELTA)
-    monkeypatch.setattr(privacy.releaser, "add_noise", lambda values, _params: values.astype(np.int64))
+    monkeypatch.setattr(
+        privacy.release.releaser, "add_noise", lambda values, _params: values.astype(np.int64)
+    )
     x0 = _samples(plan, tree, target, False, 10)
     x1 = _samples(plan, tree, target, True, 10)
     assert epsilon_lower_bound(x0, x1, DELTA) > claimed

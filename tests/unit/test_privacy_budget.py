@@ -10,9 +10,9 @@ import pytest
 from dp_accounting import rdp
 
 from hexpulse.settings import load_settings
-from privacy.budget import eps_from_rho, fits_day, plan_from_settings, speed_bound_kmh
-from privacy.exceptions import BudgetError
-from privacy.ledger import ledger_rows
+from privacy.release.budget import eps_from_rho, fits_day, plan_from_settings, speed_bound_kmh
+from privacy.release.exceptions import BudgetError
+from privacy.release.ledger import ledger_rows
 
 
 def test_default_plan_spends_exactly_the_daily_budget() -> None:

@@ -8,8 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from privacy.keyring import KeyRing
-from privacy.master_key import decode_key_text
+from privacy.keys.keyring import KeyRing
+from privacy.keys.master_key import decode_key_text
 
 
 def hexpulse(state: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:

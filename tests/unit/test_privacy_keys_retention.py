@@ -9,7 +9,7 @@ import pytest
 
 from hexpulse.errors import StoreError
 from hexpulse.settings import load_settings
-from privacy.retention import RetentionSchedule, enforce_retention, release_cutoff
+from privacy.release.retention import RetentionSchedule, enforce_retention, release_cutoff
 
 
 def test_release_cutoff_keeps_whole_months_at_least_the_retention() -> None:

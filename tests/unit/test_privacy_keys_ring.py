@@ -14,15 +14,15 @@ from hypothesis import strategies as st
 
 from hexpulse.errors import ConfigError
 from hexpulse.settings import Settings, load_settings
-from privacy.exceptions import (
+from privacy.keys.exceptions import (
     KeyDestroyedError,
     KeyringError,
     KeyUnavailableError,
     MasterKeyError,
 )
-from privacy.keyring import DAY_MS, PURPOSE_PSEUDONYM, KeyRing, utc_day
-from privacy.master_key import create_master_key_file, decode_key_text, load_master_key
-from privacy.pseudonyms import RotatingPseudonymizer
+from privacy.keys.keyring import DAY_MS, PURPOSE_PSEUDONYM, KeyRing, utc_day
+from privacy.keys.master_key import create_master_key_file, decode_key_text, load_master_key
+from privacy.keys.pseudonyms import RotatingPseudonymizer
 from tests.unit.keys_support import DAY, MASTER, FakeClock
 
 

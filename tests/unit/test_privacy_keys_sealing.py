@@ -9,9 +9,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ingest.dlq import Sealer
-from privacy.exceptions import KeyDestroyedError, KeyUnavailableError, SealError
-from privacy.keyring import DAY_MS, KeyRing
-from privacy.sealing import NONCE_BYTES, PayloadSealer
+from privacy.keys.exceptions import KeyDestroyedError, KeyUnavailableError, SealError
+from privacy.keys.keyring import DAY_MS, KeyRing
+from privacy.keys.sealing import NONCE_BYTES, PayloadSealer
 from tests.unit.keys_support import DAY, MASTER, FakeClock
 
 

@@ -16,10 +16,10 @@ from scipy import stats
 
 from hexpulse.service_area import load_service_area
 from hexpulse.settings import load_settings
-from privacy.budget import plan_from_settings
-from privacy.consistency import build_hierarchy
-from privacy.mechanisms import NoiseParams, add_noise, params_for_rho
-from privacy.releaser import release_values
+from privacy.release.budget import plan_from_settings
+from privacy.release.consistency import build_hierarchy
+from privacy.release.mechanisms import NoiseParams, add_noise, params_for_rho
+from privacy.release.releaser import release_values
 
 ALPHA = 0.001
 WINDOWS = 4  # × 5146 base cells of the bundled area ≈ 20,600 draws per test

@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from hexpulse.service_area import service_area_from_geojson
-from privacy.consistency import Hierarchy, build_hierarchy, reconcile, sum_by
+from privacy.release.consistency import Hierarchy, build_hierarchy, reconcile, sum_by
 
 # A small polygon (~40 res-9 cells, a handful of res-8 and res-7 parents) in the bundled area.
 _POLY = {

@@ -9,9 +9,9 @@ import numpy as np
 
 from hexpulse.service_area import load_service_area
 from hexpulse.settings import load_settings
-from privacy.budget import plan_from_settings
-from privacy.consistency import build_hierarchy
-from privacy.releaser import SPEED_MIN_MOVING_SIGMAS, cell_rows, release_values
+from privacy.release.budget import plan_from_settings
+from privacy.release.consistency import build_hierarchy
+from privacy.release.releaser import SPEED_MIN_MOVING_SIGMAS, cell_rows, release_values
 
 
 def test_rows_cover_every_cell_with_sane_intervals_and_speeds() -> None:

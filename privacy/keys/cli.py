@@ -12,9 +12,9 @@ import typer
 
 from hexpulse.logs import log_event
 from hexpulse.settings import get_settings
-from privacy.exceptions import MasterKeyError
-from privacy.keyring import KeyRing
-from privacy.master_key import create_master_key_file
+from privacy.keys.exceptions import MasterKeyError
+from privacy.keys.keyring import KeyRing
+from privacy.keys.master_key import create_master_key_file
 
 keyring_app = typer.Typer(
     no_args_is_help=True, add_completion=False, help="Pseudonym and DLQ key ring (docs/KEYS.md)."
@@ -87,7 +87,7 @@ def retention(
     dry_run: bool = typer.Option(False, "--dry-run", help="List what would be dropped, drop nothing."),
 ) -> None:
     """Drop exact partials past release + grace and release data past retention; destroy old keys."""
-    from privacy.retention import enforce_retention
+    from privacy.release.retention import enforce_retention
 
     settings = get_settings()
     report = enforce_retention(settings, dry_run=dry_run)

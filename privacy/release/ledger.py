@@ -14,7 +14,7 @@ from datetime import date, datetime
 
 from clickhouse_driver import Client
 
-from privacy.budget import ReleasePlan
+from privacy.release.budget import ReleasePlan
 
 DERIVED = "derived"
 _COLUMNS = "day, window_start, res, metric, mechanism, sensitivity, scale, rho, recorded_at"

@@ -38,8 +38,8 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from hexpulse.settings import Settings
-from privacy.exceptions import KeyDestroyedError, KeyringError, KeyUnavailableError
-from privacy.master_key import load_master_key
+from privacy.keys.exceptions import KeyDestroyedError, KeyringError, KeyUnavailableError
+from privacy.keys.master_key import load_master_key
 
 MAGIC = b"HXRING1\n"
 _SALT_BYTES = 16

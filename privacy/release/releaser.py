@@ -5,7 +5,7 @@ with ``horizon`` > window start (a partition with no row blocks). For each compl
 yet in ``release_windows``, in time order: read its exact partials (``FINAL``), sum partitions per
 base cell, lay them on the public partitions (every cell of the service area, zeros included),
 noise each (metric, measured resolution) vector once with OpenDP, reconcile the resolutions
-(:mod:`privacy.consistency`), then write ``release_cells``, then ``budget_ledger``, then the
+(:mod:`privacy.release.consistency`), then write ``release_cells``, then ``budget_ledger``, then the
 ``release_windows`` row that makes the window public.
 
 Crash safety: the cells of a window are one INSERT (one part, atomic). If a run dies after it
@@ -30,11 +30,11 @@ from hexpulse.logs import log_event
 from hexpulse.service_area import ServiceArea, load_service_area
 from hexpulse.settings import Settings
 from hexpulse.store import connect
-from privacy.budget import ReleasePlan, fits_day, plan_from_settings, speed_bound_kmh
-from privacy.consistency import Estimate, Hierarchy, build_hierarchy, reconcile, sum_by
-from privacy.exceptions import BudgetError, ReleaseError
-from privacy.ledger import ledger_rows, spent_on, write_ledger
-from privacy.mechanisms import Z95, IntVector, add_noise
+from privacy.release.budget import ReleasePlan, fits_day, plan_from_settings, speed_bound_kmh
+from privacy.release.consistency import Estimate, Hierarchy, build_hierarchy, reconcile, sum_by
+from privacy.release.exceptions import BudgetError, ReleaseError
+from privacy.release.ledger import ledger_rows, spent_on, write_ledger
+from privacy.release.mechanisms import Z95, IntVector, add_noise
 
 log = logging.getLogger("hexpulse.privacy.releaser")
 

@@ -26,9 +26,9 @@ def release(
 ) -> None:
     """Release complete windows (noise once per window) into the public release tables."""
     from hexpulse.errors import StoreError
-    from privacy.exceptions import ReleaseError
-    from privacy.releaser import Releaser
-    from privacy.retention import RetentionSchedule
+    from privacy.release.exceptions import ReleaseError
+    from privacy.release.releaser import Releaser
+    from privacy.release.retention import RetentionSchedule
 
     settings = get_settings()
     ping_clickhouse(settings)

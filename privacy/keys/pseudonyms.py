@@ -2,7 +2,7 @@
 
 The key rotates at 00:00 UTC, so one device has unrelated pseudonyms on different days (the
 privacy unit is the device-day) and, once a day's key is destroyed, nobody can recompute that
-day's pseudonyms (privacy/keyring.py, docs/KEYS.md).
+day's pseudonyms (privacy/keys/keyring.py, docs/KEYS.md).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from hexpulse.settings import Settings
-from privacy.keyring import PURPOSE_PSEUDONYM, KeyRing
+from privacy.keys.keyring import PURPOSE_PSEUDONYM, KeyRing
 
 PSEUDONYM_BYTES = 8
 
@@ -21,8 +21,8 @@ PSEUDONYM_BYTES = 8
 class RotatingPseudonymizer:
     """``pseudonymize(device, day)`` → uint64; per-day hashers are cached (~0.7 µs per call).
 
-    Raises :class:`privacy.exceptions.KeyDestroyedError` for a day past the key retention and
-    :class:`privacy.exceptions.KeyUnavailableError` for a day after tomorrow (UTC).
+    Raises :class:`privacy.keys.exceptions.KeyDestroyedError` for a day past the key retention and
+    :class:`privacy.keys.exceptions.KeyUnavailableError` for a day after tomorrow (UTC).
     """
 
     def __init__(self, ring: KeyRing) -> None:

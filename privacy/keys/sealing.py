@@ -16,8 +16,8 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from hexpulse.settings import Settings
-from privacy.exceptions import SealError
-from privacy.keyring import PURPOSE_SEAL, KeyRing
+from privacy.keys.exceptions import SealError
+from privacy.keys.keyring import PURPOSE_SEAL, KeyRing
 
 NONCE_BYTES = 12
 

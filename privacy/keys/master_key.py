@@ -14,7 +14,7 @@ import secrets
 from pathlib import Path
 
 from hexpulse.settings import Settings
-from privacy.exceptions import MasterKeyError
+from privacy.keys.exceptions import MasterKeyError
 
 KEY_BYTES = 32
 

@@ -16,8 +16,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from hexpulse.settings import Settings
-from privacy.exceptions import BudgetError
-from privacy.mechanisms import Mechanism, NoiseParams, params_for_rho
+from privacy.release.exceptions import BudgetError
+from privacy.release.mechanisms import Mechanism, NoiseParams, params_for_rho
 
 METRICS = ("count", "moving", "speed")
 
