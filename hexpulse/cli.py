@@ -1,21 +1,95 @@
 """The ``hexpulse`` command line: one entry point, one sub-command per job.
 
-Each stage owns its commands (``ingest``/``aggregate``: consume; ``privacy``: release, keys of the
-pseudonym ring; ``api``: api, api keys; ``simulator``: simulate). This module only wires
-them together and turns every HexpulseError into one sentence and a non-zero exit code.
+Each stage owns its commands (``aggregate``: consume; ``privacy``: release, keys of the pseudonym
+ring; ``api``: api, api keys; ``simulator``: simulate). This module only names them in
+:data:`STAGE_COMMANDS` and imports one when it runs (or when help lists it), so the ground floor
+never imports a stage; it also turns every HexpulseError into one sentence and a non-zero exit code.
 """
 
 from __future__ import annotations
 
+import importlib
 import sys
+from collections.abc import Iterator, MutableMapping
+from typing import Any
 
 import typer
+from typer.core import TyperGroup
 
 from hexpulse.errors import HexpulseError
 from hexpulse.logs import configure_logging
 from hexpulse.settings import get_settings
 
-app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
+#: Sub-command name → ``"module:attribute"`` of a command function or a ``typer.Typer`` group,
+#: in the order ``hexpulse --help`` lists them (after the ground floor's own commands).
+STAGE_COMMANDS: dict[str, str] = {
+    "simulate": "simulator.cli:simulate",
+    "consume": "aggregate.cli:consume",
+    "release": "privacy.release.cli:release",
+    "api": "api.cli:serve",
+    "keyring": "privacy.keys.cli:keyring_app",
+    "keys": "api.cli:keys_app",
+}
+
+
+def load_stage_command(name: str) -> Any:
+    """The click command of stage command ``name`` (imports its module)."""
+    module, _, attribute = STAGE_COMMANDS[name].partition(":")
+    target = getattr(importlib.import_module(module), attribute)
+    command: Any
+    if isinstance(target, typer.Typer):
+        command = typer.main.get_group(target)  # a sub-group: no completion options of its own
+    else:
+        single = typer.Typer(add_completion=False)
+        single.command(name=name)(target)
+        command = typer.main.get_command(single)
+    command.name = name
+    return command
+
+
+class _StageCommands(MutableMapping[str, Any]):
+    """The root group's command table: its own commands, then the stage commands, each imported
+    the first time it is looked up (click and typer read a group's commands only through it)."""
+
+    def __init__(self, own: MutableMapping[str, Any]) -> None:
+        self._own = own
+        self._loaded: dict[str, Any] = {}
+
+    def __getitem__(self, name: str) -> Any:
+        if name in self._own:
+            return self._own[name]
+        if name not in STAGE_COMMANDS:
+            raise KeyError(name)
+        if name not in self._loaded:
+            self._loaded[name] = load_stage_command(name)
+        return self._loaded[name]
+
+    def __setitem__(self, name: str, command: Any) -> None:
+        self._own[name] = command
+
+    def __delitem__(self, name: str) -> None:
+        del self._own[name]
+
+    def __iter__(self) -> Iterator[str]:
+        yield from self._own
+        yield from (name for name in STAGE_COMMANDS if name not in self._own)
+
+    def __len__(self) -> int:
+        return len(self._own) + sum(name not in self._own for name in STAGE_COMMANDS)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._own or name in STAGE_COMMANDS
+
+
+class _StageGroup(TyperGroup):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.commands = _StageCommands(self.commands)
+
+
+app = typer.Typer(
+    cls=_StageGroup, no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False
+)
 
 
 @app.command()
@@ -45,25 +119,6 @@ def topics() -> None:
         + (f"created {created}" if created else "already present")
         + f" ({settings.topic_partitions} partitions)"
     )
-
-
-def _mount() -> None:
-    """Mount every stage's commands (imported here so this module stays the only wiring)."""
-    from aggregate.cli import consume
-    from api.cli import keys_app, serve
-    from privacy.keys.cli import keyring_app
-    from privacy.release.cli import release
-    from simulator.cli import simulate
-
-    app.command(name="simulate")(simulate)
-    app.command(name="consume")(consume)
-    app.command(name="release")(release)
-    app.add_typer(keyring_app, name="keyring")
-    app.command(name="api")(serve)
-    app.add_typer(keys_app, name="keys")
-
-
-_mount()
 
 
 def main() -> None:
