@@ -10,7 +10,7 @@ cost of ingesting a batch (BENCHMARKS.md: 715 k → 1.27 M batched pings/s, inge
 Anything else — a type or range error, a ``null``, a version other than 1, a bad or mismatched
 device, an empty or oversized batch, a backslash escape where it could hide a ``pings`` key — gets
 ``None`` from :meth:`TypedDecoder.decode`, and the message takes the general path, which finds the
-exact reason. The two paths agree on every input (``tests/unit/test_ingest_fast_path.py``).
+exact reason. The two paths agree on every input (``tests/unit/ingest/test_fast_path.py``).
 """
 
 from __future__ import annotations

@@ -20,7 +20,7 @@ from hexpulse.settings import Settings, load_settings
 RUN_ID = uuid.uuid4().hex[:8]
 
 # Record every statement the store issues (this process and the subprocesses tests start), so
-# test_zz_modern_dialect.py can replay them on current ClickHouse.
+# tests/integration/hexpulse/test_modern_dialect.py can replay them on current ClickHouse.
 if "HEXPULSE_SQL_CAPTURE" not in os.environ:
     os.environ["HEXPULSE_SQL_CAPTURE"] = os.path.join(tempfile.mkdtemp(prefix="hexpulse-sql-"), "sql.jsonl")
 
@@ -31,6 +31,14 @@ def _port_open(host: str, port: int) -> bool:
             return True
     except OSError:
         return False
+
+
+MODERN_DIALECT = "test_modern_dialect.py"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Run the modern-dialect replay last, whatever the directory order, so its capture is whole."""
+    items.sort(key=lambda item: item.path.name == MODERN_DIALECT)
 
 
 @pytest.fixture(scope="session")

@@ -8,8 +8,8 @@ plain v2 batch (the format every broker since Kafka 0.11 writes) in one tight lo
 same ``ConsumerRecord`` tuples, so offsets, positions, pausing and rebalances stay kafka-python's.
 Any batch it does not handle byte for byte (the legacy v0/v1 formats, control batches,
 transactional batches under read_committed, custom deserializers) makes it hand the whole fetch to
-kafka-python's own decoder. ``tests/unit/test_kafka_records.py`` (generated and corrupted batches)
-and ``tests/integration/test_kafka_records.py`` (a real broker) check that both decoders return
+kafka-python's own decoder. ``tests/unit/aggregate/test_kafka_records.py`` (generated and corrupted batches)
+and ``tests/integration/aggregate/test_kafka_records.py`` (a real broker) check that both decoders return
 identical records and positions. One difference is deliberate: a batch is decoded whole before its
 first record is yielded, so a corrupt record makes the fetch fail without first delivering the
 records ahead of it in that batch (both raise ``CorruptRecordError``).

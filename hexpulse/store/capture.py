@@ -2,7 +2,7 @@
 
 When ``HEXPULSE_SQL_CAPTURE`` names a file, :func:`hexpulse.store.connect` returns a client that
 appends each distinct statement (parameters substituted; an INSERT with its first data row as a
-literal) to that file as JSON lines. tests/integration/test_zz_modern_dialect.py replays them on
+literal) to that file as JSON lines. tests/integration/hexpulse/test_modern_dialect.py replays them on
 current ClickHouse (chdb), so SQL that only works on the old CI server cannot land unnoticed.
 """
 

@@ -1,7 +1,7 @@
 """ClickHouse connections (native protocol, clickhouse-driver).
 
 SQL issued anywhere in hexpulse must run on ClickHouse 18.16 (CI) and on current ClickHouse
-(production); tests/integration/test_modern_dialect.py replays it through chdb.
+(production); tests/integration/hexpulse/test_modern_dialect.py replays it through chdb.
 """
 
 from __future__ import annotations
