@@ -23,10 +23,11 @@ from kafka.structs import OffsetAndMetadata
 from aggregate import metrics
 from aggregate.columns import Pings
 from aggregate.exceptions import SinkUnavailableError
-from aggregate.kafka.client import open_group_consumer
+from aggregate.kafka.client import open_group_consumer, partition_count_mismatch
 from aggregate.kafka.records import prefetch
 from aggregate.sink import PartialsSink
 from aggregate.state import Aggregator
+from hexpulse.errors import ConfigError
 from hexpulse.logs import log_event
 from hexpulse.settings import Settings
 from ingest import Ingestor
@@ -88,6 +89,7 @@ class ConsumeLoop:
         self._dlq_backoff_s = 0.0
         self._deadline: float | None = None  # set at shutdown: every wait after it ends by then
         self._run_thread: threading.Thread | None = None
+        self._fatal: ConfigError | None = None  # raised by run() once it has shut down
 
     # ---- Kafka ---------------------------------------------------------------------------------
     def _tp(self, p: int) -> TopicPartition:
@@ -113,7 +115,20 @@ class ConsumeLoop:
         log_event(log, "partitions revoked", partitions=sorted(partitions), lost=lost)
 
     def on_assigned(self, partitions: list[int]) -> None:
-        """Pause new partitions until their progress row is read (see :meth:`_init_partitions`)."""
+        """Pause new partitions until their progress row is read (see :meth:`_init_partitions`).
+
+        A partition beyond the configured count means partitions were added while running: stop
+        rather than dead-letter every record keyed under the new count (docs/DEPLOY.md).
+        """
+        beyond = [p for p in partitions if p >= self.settings.topic_partitions]
+        if beyond:
+            msg = partition_count_mismatch(
+                self.topic, max(beyond) + 1, self.settings.topic_partitions, at_least=True
+            )
+            self._fatal = ConfigError(msg)
+            log_event(log, "partition count changed; stopping", logging.ERROR, partitions=sorted(beyond))
+            self.stop.set()
+            partitions = [p for p in partitions if p not in beyond]
         with self._lock:
             self._generation += 1
             fresh = [p for p in partitions if p not in self.agg.partitions]
@@ -372,6 +387,8 @@ class ConsumeLoop:
                     break
         finally:
             self._shutdown()
+        if self._fatal is not None:
+            raise self._fatal
         return self.stats
 
     def _shutdown(self) -> None:

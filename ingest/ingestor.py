@@ -19,6 +19,7 @@ from ingest.contract import ACCEPTED, MS_PER_DAY, Limits, Reason
 from ingest.decode import Decoded, RecordLike, decode
 from ingest.dlq import DeadLetter, DeadLetterSink
 from ingest.metrics import BATCH_SIZES, MESSAGES, record_outcomes
+from ingest.partitioning import PartitionMap
 from ingest.pseudonyms import Pseudonymizer
 from ingest.validate import CODE, OK, REASON_OF_CODE, validate
 from privacy.keys.exceptions import KeyUnavailableError
@@ -26,13 +27,16 @@ from privacy.keys.exceptions import KeyUnavailableError
 _log = logging.getLogger(__name__)
 _offset_of = attrgetter("offset")
 _timestamp_of = attrgetter("timestamp")
+_ELSEWHERE = -1
+"""Verdict code of a ping whose whole message was rejected for ``wrong_partition``."""
 
 
 class Ingestor:
     """Decode, validate, bin, filter to the service area and pseudonymize; dead-letter the rest.
 
     One instance per consumer process; it keeps no per-partition state, so a rebalance needs
-    nothing from it.
+    nothing from it. Records must sit in the partition their key maps to among
+    ``settings.topic_partitions`` (:mod:`ingest.partitioning`); others are ``wrong_partition``.
     """
 
     def __init__(
@@ -47,6 +51,7 @@ class Ingestor:
         self._limits = Limits.from_settings(settings)
         self._fast_path = fast_path
         self._binner = CellBinner(area, settings.base_resolution)
+        self._partitions = PartitionMap(settings.topic_partitions)
         self._pseudonymizer = pseudonymizer
         self._dlq = dlq
 
@@ -113,6 +118,12 @@ class Ingestor:
             ref = np.full(msg_of_ping.size, now_ms, dtype=np.int64)
         cols = validate(d, ref, self._limits, self._binner)
         code = cols.code
+        expected = self._partitions.expected(d.msg_device)
+        elsewhere = np.flatnonzero(expected != partition)
+        if elsewhere.size:
+            # One device in two partitions would be bounded twice per window (issue #9, hole 2).
+            code[np.isin(msg_of_ping, elsewhere)] = _ELSEWHERE
+            self._reject_elsewhere(d, elsewhere, expected, outcome_counts, topic, partition)
 
         ok_pos = np.flatnonzero(code == OK)
         if mixed:  # back to record order: stable by message, and a message's pings are in order
@@ -189,7 +200,7 @@ class Ingestor:
         topic: str,
         partition: int,
     ) -> None:
-        bad = np.flatnonzero(code != OK)
+        bad = np.flatnonzero(code > OK)
         bad = bad[np.argsort(msg_of_ping[bad], kind="stable")]  # record order, whatever the layout
         reasons = [REASON_OF_CODE[c] for c in code[bad].tolist()]
         counts.update(reasons)
@@ -202,3 +213,22 @@ class Ingestor:
             letters_of.setdefault(m, []).append(DeadLetter(reason, topic, partition, offset, idx))
         for m, letters in letters_of.items():
             self._dlq.send(letters, d.msg_records[m].value)
+
+    def _reject_elsewhere(
+        self,
+        d: Decoded,
+        messages: npt.NDArray[np.int64],
+        expected: npt.NDArray[np.int64],
+        counts: Counter[str],
+        topic: str,
+        partition: int,
+    ) -> None:
+        """Dead-letter whole messages found in ``partition`` whose key belongs in another one."""
+        reason = Reason.WRONG_PARTITION.value
+        for m in messages.tolist():
+            pings = d.msg_pings[m]
+            counts[reason] += pings
+            if self._dlq is not None:
+                rec = d.msg_records[m]
+                letter = DeadLetter(reason, topic, partition, rec.offset, None, pings, int(expected[m]))
+                self._dlq.send([letter], rec.value)
