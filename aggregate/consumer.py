@@ -341,7 +341,9 @@ class ConsumeLoop:
             metrics.CONSUMER_LAG.labels(partition=str(p)).set(lag)
         accepted = self.ingestor.ingest(self.topic, p, records, None)
         pings_in = accepted.pings_in
-        self.agg.add(p, Pings.of(accepted), records[-1].offset + 1, pings_in, accepted.rejected)
+        self.agg.add(
+            p, Pings.of(accepted), accepted.record_ts, records[-1].offset + 1, pings_in, accepted.rejected
+        )
         now = time.monotonic()
         self._last_seen[p] = now
         st = self.stats

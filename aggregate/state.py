@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from aggregate import metrics
 from aggregate.bounding import Bounds
-from aggregate.columns import Pings
+from aggregate.columns import I64, Pings
 from aggregate.exceptions import SinkUnavailableError
 from aggregate.sink import PartialsSink
 from aggregate.windows import Closing, PartitionWindows
@@ -78,10 +78,13 @@ class Aggregator:
         self.pending = deque(c for c in self.pending if c.partition != partition)
         self._gauge()
 
-    def add(self, partition: int, pings: Pings, next_offset: int, pings_in: int, rejected: int) -> None:
-        """Feed one poll of one partition (accepted pings from ingest plus its counts)."""
+    def add(
+        self, partition: int, pings: Pings, record_ts: I64, next_offset: int, pings_in: int, rejected: int
+    ) -> None:
+        """Feed one poll of one partition: accepted pings from ingest, the record timestamp (ms) of
+        each ping's record, and the poll's counts."""
         pw = self.partitions[partition]
-        res = pw.add(pings, next_offset)
+        res = pw.add(pings, record_ts, next_offset)
         self.stats.pings_in += pings_in
         self.stats.rejected += rejected
         self.stats.late += res.late

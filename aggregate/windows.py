@@ -1,9 +1,16 @@
-"""Per-partition event-time windows: watermark, horizon, late pings, closing decisions.
+"""Per-partition windows: the partition clock, horizon, late pings, closing decisions.
 
-Everything here is driven by the partition's own event times (plus idle closes that the caller
-records in ``progress``), so a replay of the same offsets from the same resumed horizon makes the
-same decisions whatever the poll chunking: the horizon in force for each ping is computed from
-the running maximum of the event times before it (docs/ARCHITECTURE.md, counting semantics 7).
+A ping's event time (``ts``, set by the device) picks its window; *when* a window closes is decided
+by the partition clock, the running maximum of the Kafka record timestamps of the records that
+carried accepted pings. Record timestamps are set by the broker (LogAppendTime) or by the trusted
+gateway that produces (CreateTime), never by a device, so one device's clock cannot close windows
+early for the others (issue #9, hole 1): with non-decreasing record timestamps a ping is late
+exactly when its window ended at least ``lateness`` before its own record's timestamp.
+
+The horizon in force at each ping is computed from the clock *including* that ping's record, and
+the clock and horizon carry over between polls and from ``progress`` (plus idle closes that the
+caller records there), so a replay of the same offsets from the same resumed horizon makes the
+same decisions whatever the poll chunking (docs/ARCHITECTURE.md, counting semantics 7).
 """
 
 from __future__ import annotations
@@ -23,7 +30,7 @@ NO_TIME = -(2**62)
 class Closing:
     """One closing decision of a partition: every window starting before ``horizon_ms`` is closed.
 
-    ``close_offsets`` is aligned with ``partials`` rows: the offset of the record whose event time
+    ``close_offsets`` is aligned with ``partials`` rows: the offset of the record whose timestamp
     closed that row's window (or, for an idle close, the next offset to consume), so a replay
     writes the very same row. ``first_offset`` is the smallest offset of the rows it closed.
     """
@@ -56,7 +63,11 @@ class AddResult:
 
 @dataclass
 class PartitionWindows:
-    """Open windows of one partition, stored as columnar chunks (one per poll)."""
+    """Open windows of one partition, stored as columnar chunks (one per poll).
+
+    ``watermark_ms`` is the partition clock (largest record timestamp seen, ms) minus the lateness;
+    ``horizon_ms`` the start of the oldest window still open (every earlier one is closed).
+    """
 
     partition: int
     window_ms: int
@@ -88,20 +99,21 @@ class PartitionWindows:
             return min(c.min_offset for c in self._chunks)
         return self.next_offset
 
-    def add(self, pings: Pings, next_offset: int) -> AddResult:
-        """Add one poll's accepted pings (offset order); ``next_offset`` = last record offset + 1."""
+    def add(self, pings: Pings, record_ts: I64, next_offset: int) -> AddResult:
+        """Add one poll's accepted pings (offset order); ``next_offset`` = last record offset + 1.
+
+        ``record_ts`` holds, per ping, the Kafka record timestamp (ms) of the record carrying it.
+        """
         self.next_offset = next_offset
         n = len(pings)
         if n == 0:
             return AddResult(0, 0)
         w = self.window_ms
         win = window_start(pings.ts_ms, w)
-        wm_after = np.maximum(np.maximum.accumulate(pings.ts_ms) - self.lateness_ms, self.watermark_ms)
+        wm_after = np.maximum(np.maximum.accumulate(record_ts) - self.lateness_ms, self.watermark_ms)
         h_after = np.maximum(window_start(wm_after, w), self.horizon_ms)
-        h_before = np.empty_like(h_after)
-        h_before[0] = self.horizon_ms
-        h_before[1:] = h_after[:-1]
-        late = win < h_before
+        # Judged with the ping's own record in the clock: a device's clock never decides.
+        late = win < h_after
         n_late = int(np.count_nonzero(late))
         new_h = int(h_after[-1])
         if new_h > self.horizon_ms:

@@ -20,7 +20,9 @@ class AcceptedPings:
     - ``ts_ms`` int64: event time, ms since the epoch, UTC;
     - ``lat``, ``lon`` float64: WGS84 degrees;
     - ``speed`` float64: reported speed in m/s, NaN when the ping had none;
-    - ``cell`` uint64: H3 cell at the base resolution (inside the service area).
+    - ``cell`` uint64: H3 cell at the base resolution (inside the service area);
+    - ``record_ts`` int64: Kafka record timestamp of the message that carried the ping, ms since
+      the epoch (set by the broker or the producing gateway, not by the device).
 
     ``counts`` maps outcome (``"accepted"`` or a :class:`ingest.contract.Reason` value) to pings,
     so ``pings_in == sum(counts.values())``. ``messages`` is the number of records seen.
@@ -34,6 +36,7 @@ class AcceptedPings:
     lon: npt.NDArray[np.float64] = field(default_factory=lambda: np.empty(0, np.float64))
     speed: npt.NDArray[np.float64] = field(default_factory=lambda: np.empty(0, np.float64))
     cell: npt.NDArray[np.uint64] = field(default_factory=lambda: np.empty(0, np.uint64))
+    record_ts: npt.NDArray[np.int64] = field(default_factory=lambda: np.empty(0, np.int64))
     counts: Counter[str] = field(default_factory=Counter)
     messages: int = 0
 

@@ -111,11 +111,8 @@ class Ingestor:
         msg_of_ping = np.repeat(msgs, counts)
         starts = np.repeat(np.cumsum(counts) - counts, counts)
         index = (np.arange(msg_of_ping.size, dtype=np.int64) - starts).astype(np.int32)
-        if now_ms is None:
-            stamps = list(map(_timestamp_of, d.msg_records))
-            ref = np.asarray(stamps, dtype=np.int64)[msg_of_ping]
-        else:
-            ref = np.full(msg_of_ping.size, now_ms, dtype=np.int64)
+        stamps = np.fromiter(map(_timestamp_of, d.msg_records), dtype=np.int64, count=n_msgs)
+        ref = stamps[msg_of_ping] if now_ms is None else np.full(msg_of_ping.size, now_ms, dtype=np.int64)
         cols = validate(d, ref, self._limits, self._binner)
         code = cols.code
         expected = self._partitions.expected(d.msg_device)
@@ -138,8 +135,9 @@ class Ingestor:
             self._reject(d, code, msg_of_ping, index, outcome_counts, topic, partition)
 
         offsets = np.asarray(list(map(_offset_of, d.msg_records)), dtype=np.int64)
+        msg_ok = msg_of_ping[ok_pos]
         return AcceptedPings(
-            offset=offsets[msg_of_ping[ok_pos]],
+            offset=offsets[msg_ok],
             index=index[ok_pos],
             device=devices,
             ts_ms=ts_ok,
@@ -147,6 +145,7 @@ class Ingestor:
             lon=cols.lon[ok_pos],
             speed=cols.spd[ok_pos].astype(np.float64),
             cell=cols.cell[ok_pos],
+            record_ts=stamps[msg_ok],
         )
 
     def _pseudonyms(

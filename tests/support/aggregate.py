@@ -97,7 +97,10 @@ class Stream:
 
 def produce_stream(s: Settings, *, devices: int, span_s: int, seed: int, step_s: float = 3.0) -> Stream:
     """Produce a city's worth of pings ending ~5 minutes ago: single and batched messages, ~8 % late
-    re-sends of old pings, ~3 % exact duplicates, speed missing on ~30 %, ~5 % malformed messages."""
+    re-sends of old pings, ~3 % exact duplicates, speed missing on ~30 %, ~5 % malformed messages.
+
+    Each record's timestamp is the time it was sent, as a gateway stamps it (CreateTime), in send
+    order: so the partition clock is what a live broker's LogAppendTime would have given."""
     rng = random.Random(seed)
     area = load_service_area(s)
     end_ms = (int(time.time()) - 300) * 1000
@@ -149,11 +152,14 @@ def produce_stream(s: Settings, *, devices: int, span_s: int, seed: int, step_s:
                     msgs.append((sent, b"other", orjson.dumps({"v": 1, "device": dev, **chunk[0]}), None))
     msgs.sort(key=lambda m: m[0])
     producer = make_producer(s, linger_ms=5, batch_size=256 * 1024)
-    futures = [(producer.send(s.topic_pings, key=k, value=v), chunk, k) for _, k, v, chunk in msgs]
+    futures = [
+        (producer.send(s.topic_pings, key=k, value=v, timestamp_ms=int(sent)), chunk, k, int(sent))
+        for sent, k, v, chunk in msgs
+    ]
     producer.flush()
     out = Stream()
     dev_id: dict[bytes, int] = {}
-    for fut, chunk, key in futures:
+    for fut, chunk, key, sent_ms in futures:
         md = fut.get(timeout=30)
         out.messages += 1
         if chunk is None:
@@ -170,7 +176,7 @@ def produce_stream(s: Settings, *, devices: int, span_s: int, seed: int, step_s:
                 continue  # outside_area: rejected by ingest
             spd = float(p["spd"]) if "spd" in p else math.nan  # type: ignore[arg-type]
             ts = int(p["ts"])  # type: ignore[call-overload]
-            out.by_partition[md.partition].append(Ping(md.offset, dev, ts, lat, lon, spd, cell_int))
+            out.by_partition[md.partition].append(Ping(md.offset, dev, ts, lat, lon, spd, cell_int, sent_ms))
             out.max_ts_ms = max(out.max_ts_ms, ts)
     producer.close()
     return out
