@@ -23,7 +23,7 @@ from kafka.structs import OffsetAndMetadata
 from aggregate import metrics
 from aggregate.columns import Pings
 from aggregate.exceptions import SinkUnavailableError
-from aggregate.kafka.client import open_group_consumer, partition_count_mismatch
+from aggregate.kafka.client import group_generation, open_group_consumer, partition_count_mismatch
 from aggregate.kafka.records import prefetch
 from aggregate.sink import PartialsSink
 from aggregate.state import Aggregator
@@ -73,6 +73,7 @@ class ConsumeLoop:
         self.closers: list[Callable[[], None]] = []  # run by the owner after run() returns
         self.consumer: KafkaConsumer | None = None
         self._uninit: set[int] = set()
+        self._group_generation = 0  # the Kafka group generation of the latest assignment
         self._last_seen: dict[int, float] = {}
         self._committed: dict[int, int] = {}
         self._sink_down_until = 0.0
@@ -133,6 +134,8 @@ class ConsumeLoop:
             self._generation += 1
             fresh = [p for p in partitions if p not in self.agg.partitions]
             self._uninit.update(fresh)
+            if self.consumer is not None:
+                self._group_generation = group_generation(self.consumer)
             if fresh and self.consumer is not None:
                 self.consumer.pause(*[self._tp(p) for p in fresh])
         log_event(log, "partitions assigned", partitions=sorted(partitions))
@@ -161,7 +164,7 @@ class ConsumeLoop:
                 if self._generation != generation or p not in self._uninit:
                     return
                 try:
-                    self.agg.init_partition(p)
+                    self.agg.init_partition(p, self._group_generation)
                 except SinkUnavailableError:
                     self._init_retry_at = time.monotonic() + 1.0
                     return

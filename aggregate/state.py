@@ -16,7 +16,7 @@ from aggregate.bounding import Bounds
 from aggregate.columns import I64, Pings
 from aggregate.exceptions import SinkUnavailableError
 from aggregate.sink import PartialsSink
-from aggregate.windows import Closing, PartitionWindows
+from aggregate.windows import NO_TIME, Closing, PartitionWindows
 from hexpulse.logs import log_event
 from hexpulse.settings import Settings
 
@@ -51,21 +51,26 @@ class Aggregator:
     def __post_init__(self) -> None:
         self.bounds = Bounds.from_settings(self.settings)
 
-    def init_partition(self, partition: int) -> PartitionWindows:
-        """Resume a newly owned partition from its latest progress row (raises SinkUnavailableError)."""
+    def init_partition(self, partition: int, generation: int = 0) -> PartitionWindows:
+        """Take a newly owned partition over: resume from progress and claim it with a new epoch
+        (``generation``: the Kafka group generation it was assigned in). Raises
+        SinkUnavailableError, and then owns nothing: the caller retries."""
         resume = self.sink.load_resume(self.topic, partition)
-        pw = PartitionWindows(partition, self.settings.window_ms, self.settings.lateness_ms, self.bounds)
-        if resume is not None:
-            pw = PartitionWindows(
-                partition,
-                self.settings.window_ms,
-                self.settings.lateness_ms,
-                self.bounds,
-                horizon_ms=resume.horizon_ms,
-                watermark_ms=resume.watermark_ms,
-            )
+        epoch = self.sink.claim(self.topic, partition, resume, generation)
+        pw = PartitionWindows(
+            partition,
+            self.settings.window_ms,
+            self.settings.lateness_ms,
+            self.bounds,
+            horizon_ms=NO_TIME if resume.horizon_ms is None else resume.horizon_ms,
+            watermark_ms=NO_TIME if resume.watermark_ms is None else resume.watermark_ms,
+            epoch=epoch,
+            generation=generation,
+        )
         self.partitions[partition] = pw
-        log_event(log, "partition resumed", partition=partition, resumed=resume is not None)
+        log_event(
+            log, "partition resumed", partition=partition, resumed=resume.horizon_ms is not None, epoch=epoch
+        )
         return pw
 
     def drop_partition(self, partition: int) -> None:

@@ -15,6 +15,8 @@ same decisions whatever the poll chunking (docs/ARCHITECTURE.md, counting semant
 
 from __future__ import annotations
 
+import hashlib
+import struct
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -28,7 +30,8 @@ NO_TIME = -(2**62)
 
 @dataclass(frozen=True)
 class Closing:
-    """One closing decision of a partition: every window starting before ``horizon_ms`` is closed.
+    """One closing decision of a partition: every window in ``[from_horizon_ms, horizon_ms)`` is
+    closed, by the owner ``(epoch, generation)`` (see hexpulse/store/progress.py).
 
     ``close_offsets`` is aligned with ``partials`` rows: the offset of the record whose timestamp
     closed that row's window (or, for an idle close, the next offset to consume), so a replay
@@ -44,6 +47,28 @@ class Closing:
     close_offsets: I64
     first_offset: int | None
     pings: int
+    from_horizon_ms: int = NO_TIME
+    epoch: int = 0
+    generation: int = 0
+
+    @property
+    def closing_id(self) -> int:
+        """The id its partial rows and its progress row share (never 0, which marks legacy rows).
+
+        A function of the decision only, so a replay of the same closing by the same owner writes
+        the same id; another owner, or a replay that closes differently, gets another one.
+        """
+        fields = struct.pack(
+            "<iqqqqq",
+            self.partition,
+            self.from_horizon_ms,
+            self.horizon_ms,
+            self.close_offset,
+            self.epoch,
+            self.generation,
+        )
+        digest = hashlib.blake2b(fields + self.closed_by.encode(), digest_size=8).digest()
+        return int.from_bytes(digest, "little") or 1
 
 
 @dataclass
@@ -75,6 +100,8 @@ class PartitionWindows:
     bounds: Bounds
     horizon_ms: int = NO_TIME
     watermark_ms: int = NO_TIME
+    epoch: int = 0
+    generation: int = 0
     next_offset: int | None = None
     _chunks: list[_Chunk] = field(default_factory=list)
     _emitted_horizon: int = NO_TIME
@@ -176,8 +203,7 @@ class PartitionWindows:
             dtype=np.int64,
         )
         self._close_at = {k: v for k, v in self._close_at.items() if k >= h}
-        self._emitted_horizon = h
-        return Closing(
+        closing = Closing(
             partition=self.partition,
             horizon_ms=h,
             watermark_ms=self.watermark_ms,
@@ -187,4 +213,9 @@ class PartitionWindows:
             close_offsets=offsets,
             first_offset=int(rows.offset.min()) if len(rows) else None,
             pings=len(rows),
+            from_horizon_ms=self._emitted_horizon,
+            epoch=self.epoch,
+            generation=self.generation,
         )
+        self._emitted_horizon = h
+        return closing

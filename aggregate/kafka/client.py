@@ -62,3 +62,14 @@ def partition_count_mismatch(topic: str, found: int, configured: int, *, at_leas
         "must map to one partition, so change the partition count only as docs/DEPLOY.md describes "
         "and set the setting to match"
     )
+
+
+def group_generation(consumer: KafkaConsumer) -> int:
+    """The consumer group generation this member last joined in, 0 if unknown.
+
+    It orders two owners of a partition whose claims raced (hexpulse/store/progress.py). Read from
+    kafka-python 3.0's coordinator (pinned for aggregate/kafka/records.py as well).
+    """
+    generation = getattr(getattr(consumer, "_coordinator", None), "_generation", None)
+    value = getattr(generation, "generation_id", 0)
+    return value if isinstance(value, int) and value > 0 else 0

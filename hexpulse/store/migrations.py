@@ -3,7 +3,9 @@
 Files live in ``hexpulse/store/migrations/NNNN_name.sql``; statements are separated by lines
 holding only ``;``-terminated SQL. ``{db}`` in a file is replaced by the target database name.
 Applying twice is a no-op: each version is recorded after all its statements succeed, and every
-statement is itself ``IF NOT EXISTS`` so a crash mid-file can be resumed.
+statement is itself ``IF NOT EXISTS`` so a crash mid-file can be resumed. ``ALTER TABLE ... ADD
+COLUMN`` has no ``IF NOT EXISTS`` on ClickHouse 18.16, so such a statement that fails because its
+column already exists counts as applied (an ALTER's changes land together or not at all).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from clickhouse_driver.errors import Error as DriverError
 from hexpulse.errors import StoreError
 
 _NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
+_ADD_COLUMN = re.compile(r"^\s*ALTER\s+TABLE\b.*\bADD\s+COLUMN\b", re.IGNORECASE | re.DOTALL)
 
 
 @dataclass(frozen=True)
@@ -74,6 +77,8 @@ def apply_migrations(client: Client, database: str) -> list[int]:
             try:
                 client.execute(render(statement, database))
             except DriverError as exc:
+                if _ADD_COLUMN.match(statement) and "already exists" in exc.message:
+                    continue  # applied before a crash (see the module docstring)
                 raise StoreError(
                     f"migration {migration.version:04d}_{migration.name} failed: {exc.message}"
                 ) from None

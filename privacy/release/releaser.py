@@ -1,8 +1,10 @@
 """The releaser: every complete window → noise once → release tables + budget ledger.
 
-A window is *complete* when every partition 0..P−1 of the pings topic has a ``progress`` row
-with ``horizon`` > window start (a partition with no row blocks). For each complete window not
-yet in ``release_windows``, in time order: read its exact partials (``FINAL``), sum partitions per
+A window is *complete* when every partition 0..P−1 of the pings topic has a counted closing
+for it in ``progress`` (hexpulse/store/progress.py: a closing no later owner's claim cut short;
+a partition with none blocks). For each complete window not yet in ``release_windows``, in time
+order: read its exact partials (``FINAL``) — per partition only the rows of that one counted
+closing, so orphan rows and a fenced-off consumer's rows never count —, sum partitions per
 base cell, lay them on the public partitions (every cell of the service area, zeros included),
 noise each (metric, measured resolution) vector once with OpenDP, reconcile the resolutions
 (:mod:`privacy.release.consistency`), then write ``release_cells``, then ``budget_ledger``, then the
@@ -30,6 +32,7 @@ from hexpulse.logs import log_event
 from hexpulse.service_area import ServiceArea, load_service_area
 from hexpulse.settings import Settings
 from hexpulse.store import connect
+from hexpulse.store.progress import CLAIM, COLUMNS, Coverage, ProgressRow
 from privacy.release.budget import ReleasePlan, fits_day, plan_from_settings, speed_bound_kmh
 from privacy.release.consistency import Estimate, Hierarchy, build_hierarchy, reconcile, sum_by
 from privacy.release.exceptions import BudgetError, ReleaseError
@@ -151,30 +154,33 @@ class Releaser:
 
     # -- reading ---------------------------------------------------------------------------
 
-    def complete_before(self) -> int | None:
-        """Epoch s: every window starting before it is complete (None while a partition is silent).
-
-        A progress row's claim stays true forever, so the largest horizon of each partition counts.
-        """
+    def coverage(self, after_s: int | None = None) -> Coverage:
+        """The counted closings of every partition, for windows starting at or after ``after_s``
+        (epoch s; None: all). Claims are few (one per takeover) and all are read."""
         rows = self.client.execute(
-            f"SELECT partition, toUInt32(max(horizon)) FROM {self.db}.progress FINAL "
-            "WHERE topic = %(topic)s GROUP BY partition",
-            {"topic": self.settings.topic_pings},
+            f"SELECT {COLUMNS} FROM {self.db}.progress FINAL WHERE topic = %(topic)s "
+            "AND (closed_by = %(claim)s OR horizon > %(after)s)",
+            {"topic": self.settings.topic_pings, "claim": CLAIM, "after": _ts(max(after_s or 0, 0))},
         )
-        horizons = {int(p): int(h) for p, h in rows}
-        parts = range(self.settings.topic_partitions)
-        if any(p not in horizons for p in parts):
+        return Coverage([ProgressRow.of(r) for r in rows])
+
+    def complete_before(self, coverage: Coverage | None = None) -> int | None:
+        """Epoch s: every window starting before it is complete (None while a partition has no
+        counted closing)."""
+        cov = coverage or self.coverage()
+        horizons = [cov.horizon(p) for p in range(self.settings.topic_partitions)]
+        if any(h is None for h in horizons):
             return None
-        return min(horizons[p] for p in parts)
+        return min(h for h in horizons if h is not None) // 1000
 
     def pending_windows(self) -> list[int]:
         """Window starts (epoch s) that are complete and not yet public, oldest first."""
-        horizon = self.complete_before()
-        if horizon is None:
-            return []
         ((last, n_released),) = self.client.execute(
             f"SELECT toUInt32(max(window_start)), count() FROM {self.db}.release_windows FINAL"
         )
+        horizon = self.complete_before(self.coverage(int(last) if n_released else None))
+        if horizon is None:
+            return []
         if n_released:
             start = int(last) + self.window_s
         else:
@@ -189,15 +195,22 @@ class Releaser:
         return list(range(start, horizon, self.window_s))
 
     def read_exact(self, w: int) -> dict[str, IntVector]:
-        """The window's exact totals per base cell of the area (zeros for quiet cells)."""
-        rows = self.client.execute(
-            f"SELECT cell, sum(devices), sum(moving), sum(speed_sum) FROM {self.db}.partials FINAL "
-            "WHERE window_start = %(w)s GROUP BY cell",
-            {"w": _ts(w)},
-        )
+        """The window's exact totals per base cell of the area (zeros for quiet cells), summed over
+        partitions from each partition's counted closing only (a partition that has not closed the
+        window yet adds nothing: only a complete window gives its whole total)."""
+        cov = self.coverage(w)
+        counted = ((p, cov.counted(p, w * 1000)) for p in range(self.settings.topic_partitions))
+        pairs = tuple((p, c.closing) for p, c in counted if c is not None)
         base = self.tree.cells[0]
         n = base.size
         out = {m: np.zeros(n, dtype=np.int64) for m in ("count", "moving", "speed")}
+        if not pairs:
+            return out
+        rows = self.client.execute(
+            f"SELECT cell, sum(devices), sum(moving), sum(speed_sum) FROM {self.db}.partials FINAL "
+            "WHERE window_start = %(w)s AND (partition, closing) IN %(pairs)s GROUP BY cell",
+            {"w": _ts(w), "pairs": pairs},
+        )
         if not rows:
             return out
         cells = np.array([r[0] for r in rows], dtype=np.uint64)

@@ -24,6 +24,7 @@ from hexpulse.kafka import ensure_topics, make_producer
 from hexpulse.service_area import load_service_area
 from hexpulse.settings import Settings
 from hexpulse.store import connect
+from hexpulse.store.progress import COLUMNS, Coverage, ProgressRow
 from hexpulse.store.scratch import create_database
 from tests.support.aggregate_reference import Ping, reference
 
@@ -197,25 +198,42 @@ def expected(
     return out, late, dup
 
 
-def read_partials(s: Settings) -> dict[tuple[int, int, int], tuple[int, int, int]]:
+def coverage(s: Settings) -> Coverage:
+    """The counted closings of every partition (the releaser's rule, hexpulse/store/progress.py)."""
+    client = connect(s)
+    rows = client.execute(f"SELECT {COLUMNS} FROM progress FINAL WHERE topic = %(t)s", {"t": s.topic_pings})
+    client.disconnect()
+    return Coverage([ProgressRow.of(r) for r in rows])
+
+
+def read_rows(s: Settings) -> dict[tuple[int, int, int], tuple[int, int, int, int]]:
+    """The partials the releaser counts, with their close_offset:
+    {(window_ms, cell, partition): (devices, moving, speed_sum, close_offset)}."""
+    cov = coverage(s)
     client = connect(s)
     rows = client.execute(
-        "SELECT toUnixTimestamp(window_start), cell, partition, devices, moving, speed_sum "
-        "FROM partials FINAL"
+        "SELECT toUnixTimestamp(window_start), cell, partition, closing, devices, moving, speed_sum, "
+        "close_offset FROM partials FINAL"
     )
     client.disconnect()
-    return {(int(w) * 1000, int(c), int(p)): (int(d), int(m), int(sp)) for w, c, p, d, m, sp in rows}
+    out = {}
+    for w, c, p, closing, d, m, sp, o in rows:
+        counted = cov.counted(int(p), int(w) * 1000)
+        if counted is not None and counted.closing == int(closing):
+            out[(int(w) * 1000, int(c), int(p))] = (int(d), int(m), int(sp), int(o))
+    return out
+
+
+def read_partials(s: Settings) -> dict[tuple[int, int, int], tuple[int, int, int]]:
+    """The partials the releaser counts: {(window_ms, cell, partition): (devices, moving, speed_sum)}."""
+    return {k: v[:3] for k, v in read_rows(s).items()}
 
 
 def read_horizons(s: Settings) -> dict[int, int]:
-    client = connect(s)
-    rows = client.execute(
-        "SELECT partition, max(toUnixTimestamp(horizon)) FROM progress "
-        "WHERE topic = %(t)s GROUP BY partition",
-        {"t": s.topic_pings},
-    )
-    client.disconnect()
-    return {int(p): int(h) * 1000 for p, h in rows}
+    """Per partition, the start (ms) of the first window without a counted closing."""
+    cov = coverage(s)
+    found = {p: cov.horizon(p) for p in range(s.topic_partitions)}
+    return {p: h for p, h in found.items() if h is not None}
 
 
 def all_closed(s: Settings, stream: Stream | int) -> bool:
@@ -232,9 +250,13 @@ def state_dir(tmp: Path) -> Path:
 
 
 def run_in_process(
-    s: Settings, stream: Stream, timeout_s: float = 60.0, *, messages: int = 0, max_ts_ms: int = 0
+    s: Settings, stream: Stream | None, timeout_s: float = 60.0, *, messages: int = 0, max_ts_ms: int = 0
 ) -> tuple[Any, Any]:
-    """Consume the whole stream in this process (fault-free); return (loop stats, aggregate stats)."""
+    """Consume the whole stream in this process (fault-free); return (loop stats, aggregate stats).
+
+    Without a ``stream``, ``messages`` and ``max_ts_ms`` say what to wait for."""
+    messages = messages or (stream.messages if stream is not None else 0)
+    max_ts_ms = max_ts_ms or (stream.max_ts_ms if stream is not None else 0)
     from pydantic import SecretStr
 
     from aggregate.consumer import ConsumeLoop
@@ -251,30 +273,17 @@ def run_in_process(
     def done(loop: ConsumeLoop) -> bool:
         if time.monotonic() > deadline:
             return True
-        if loop.stats.records < (messages or stream.messages) or loop.agg.pending:
+        if loop.stats.records < messages or loop.agg.pending:
             return False
         if time.monotonic() - checked["at"] < 0.5:
             return False
         checked["at"] = time.monotonic()
-        return all_closed(s, max_ts_ms or stream)
+        return all_closed(s, max_ts_ms)
 
     loop = ConsumeLoop(s, ingestor, stop_when=done)
     loop.run()
     dlq.close()
     return loop.stats, loop.agg.stats
-
-
-def read_rows(s: Settings) -> dict[tuple[int, int, int], tuple[int, int, int, int]]:
-    """Partials with their close_offset: {(window_ms, cell, partition): (devices, moving, speed_sum, off)}."""
-    client = connect(s)
-    rows = client.execute(
-        "SELECT toUnixTimestamp(window_start), cell, partition, devices, moving, speed_sum, close_offset "
-        "FROM partials FINAL"
-    )
-    client.disconnect()
-    return {
-        (int(w) * 1000, int(c), int(p)): (int(d), int(m), int(sp), int(o)) for w, c, p, d, m, sp, o in rows
-    }
 
 
 def free_port() -> int:
