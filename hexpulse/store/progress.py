@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
+from typing import Any
 
 CLAIM = "claim"
 """``closed_by`` of a claim row (the other values, ``watermark`` and ``idle``, are closings)."""
@@ -46,9 +47,10 @@ class ProgressRow:
     closed_by: str
 
     @classmethod
-    def of(cls, row: tuple[object, ...]) -> ProgressRow:
+    def of(cls, row: tuple[Any, ...]) -> ProgressRow:
+        """A row as the driver returns :data:`COLUMNS`."""
         p, f, t, wm, closing, epoch, gen, by = row
-        return cls(int(p), int(f), int(t), int(wm), int(closing), int(epoch), int(gen), str(by))  # type: ignore[call-overload]
+        return cls(int(p), int(f), int(t), int(wm), int(closing), int(epoch), int(gen), str(by))
 
     @property
     def is_claim(self) -> bool:
