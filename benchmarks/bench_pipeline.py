@@ -16,6 +16,10 @@ Figures (last printed line, JSON):
   the pipeline against that faster ceiling;
 - ``scaleout_ratio_2_vs_1``: two ``hexpulse consume`` processes (one group, 2 partitions) vs one.
 
+Records are stamped as a gateway would (CreateTime = the message's last ping + 1 s) and keyed so
+the default partitioner places them: windows close on record time and ingest dead-letters a
+record outside its key's partition (issue #9).
+
 Every rate is the best of ``--repeat`` runs (default 2; the machine is shared), RSS the worst.
 Usage: ``.venv/bin/python benchmarks/bench_pipeline.py [--single N] [--batched-messages N]
 [--repeat N] [--profile batched|single]``. ``--profile`` runs that case in-process under
@@ -46,6 +50,7 @@ import h3
 import orjson
 import psutil
 from kafka import KafkaConsumer, TopicPartition
+from kafka.partitioner.default import murmur2
 
 from aggregate.kafka.records import use_fast_records
 from hexpulse.kafka import ensure_topics, make_producer
@@ -68,12 +73,22 @@ def _window0() -> int:
     return (int(time.time() * 1000) - 40 * 60_000) // WINDOW_MS * WINDOW_MS
 
 
+UPLOAD_MS = 1000
+"""Record timestamp − last ping ``ts`` of every message (the gateway's receive delay), ms."""
+
+
+def _closer_device(p: int) -> str:
+    """A device id the default partitioner (murmur2) places in partition ``p``."""
+    names = (f"closer-{p}-{k}" for k in range(1000))
+    return next(d for d in names if (murmur2(d.encode()) & 0x7FFFFFFF) % PARTITIONS == p)
+
+
 def _closers(producer: Any, topic: str, ts: int) -> None:
-    """One message per partition whose event time closes every earlier window by watermark."""
+    """One message per partition whose record timestamp closes every earlier window."""
     for p in range(PARTITIONS):
-        dev = f"closer-{p}"
+        dev = _closer_device(p)
         body = orjson.dumps({"v": 1, "device": dev, "ts": ts, "lat": 23.13, "lon": 113.32})
-        producer.send(topic, key=dev.encode(), value=body, partition=p)
+        producer.send(topic, key=dev.encode(), value=body, partition=p, timestamp_ms=ts + UPLOAD_MS)
 
 
 def produce_batched(s: Settings, topic: str, messages: int) -> tuple[int, int]:
@@ -100,7 +115,10 @@ def produce_batched(s: Settings, topic: str, messages: int) -> tuple[int, int]:
             pos[d] = (lat, lon)
             dev = f"dev-{d}"
             producer.send(
-                topic, key=dev.encode(), value=orjson.dumps({"v": 1, "device": dev, "pings": pings})
+                topic,
+                key=dev.encode(),
+                value=orjson.dumps({"v": 1, "device": dev, "pings": pings}),
+                timestamp_ms=start + 49 * 1000 + UPLOAD_MS,
             )
             sent += 1
     _closers(producer, topic, w0 + per_dev * 50_000 + 2 * WINDOW_MS)
@@ -117,15 +135,16 @@ def produce_single(s: Settings, topic: str, n: int) -> int:
     send = producer.send
     for d in range(n):
         dev = f"d{d}"
+        ts = w0 + rng.randrange(WINDOW_MS)
         body = {
             "v": 1,
             "device": dev,
-            "ts": w0 + rng.randrange(WINDOW_MS),
+            "ts": ts,
             "lat": round(rng.uniform(*LAT), 6),
             "lon": round(rng.uniform(*LON), 6),
             "spd": round(rng.uniform(0, 20), 2),
         }
-        send(topic, key=dev.encode(), value=orjson.dumps(body))
+        send(topic, key=dev.encode(), value=orjson.dumps(body), timestamp_ms=ts + UPLOAD_MS)
     _closers(producer, topic, w0 + 3 * WINDOW_MS)
     producer.flush()
     producer.close()
@@ -199,6 +218,7 @@ def _env(s: Settings, topic: str, group: str, state: Path) -> dict[str, str]:
         {
             "HEXPULSE_TOPIC_PINGS": topic,
             "HEXPULSE_TOPIC_DLQ": topic + ".dlq",
+            "HEXPULSE_TOPIC_PARTITIONS": str(PARTITIONS),
             "HEXPULSE_CONSUMER_GROUP": group,
             "HEXPULSE_CLICKHOUSE_DATABASE": s.clickhouse_database,
             "HEXPULSE_CLICKHOUSE_PORT": str(s.clickhouse_port),

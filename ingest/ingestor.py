@@ -115,12 +115,11 @@ class Ingestor:
         ref = stamps[msg_of_ping] if now_ms is None else np.full(msg_of_ping.size, now_ms, dtype=np.int64)
         cols = validate(d, ref, self._limits, self._binner)
         code = cols.code
-        expected = self._partitions.expected(d.msg_device)
-        elsewhere = np.flatnonzero(expected != partition)
+        elsewhere, belongs = self._partitions.misplaced(d.msg_device, partition)
         if elsewhere.size:
             # One device in two partitions would be bounded twice per window (issue #9, hole 2).
             code[np.isin(msg_of_ping, elsewhere)] = _ELSEWHERE
-            self._reject_elsewhere(d, elsewhere, expected, outcome_counts, topic, partition)
+            self._reject_elsewhere(d, elsewhere, belongs, outcome_counts, topic, partition)
 
         ok_pos = np.flatnonzero(code == OK)
         if mixed:  # back to record order: stable by message, and a message's pings are in order
@@ -217,17 +216,17 @@ class Ingestor:
         self,
         d: Decoded,
         messages: npt.NDArray[np.int64],
-        expected: npt.NDArray[np.int64],
+        belongs: npt.NDArray[np.int64],
         counts: Counter[str],
         topic: str,
         partition: int,
     ) -> None:
         """Dead-letter whole messages found in ``partition`` whose key belongs in another one."""
         reason = Reason.WRONG_PARTITION.value
-        for m in messages.tolist():
+        for m, home in zip(messages.tolist(), belongs.tolist(), strict=True):
             pings = d.msg_pings[m]
             counts[reason] += pings
             if self._dlq is not None:
                 rec = d.msg_records[m]
-                letter = DeadLetter(reason, topic, partition, rec.offset, None, pings, int(expected[m]))
+                letter = DeadLetter(reason, topic, partition, rec.offset, None, pings, home)
                 self._dlq.send([letter], rec.value)

@@ -7,15 +7,14 @@ modulo the partition count: the Java client's and kafka-python's default; librdk
 (docs/PINGS.md), so one device can never be counted in two partitions of one window.
 
 The check runs on every message, so it must cost little next to decoding one (~2.7 µs for a
-single ping): a bounded dict answers repeat keys (a device sends many messages), and the misses
-of a poll are hashed together with numpy, one array operation per 4-byte block for all keys of
-the same length.
+single ping): a bounded set per partition remembers the keys found at home (a device sends many
+messages), so a poll of known keys costs one C-level set look-up per key; the other keys of a poll
+are hashed together with numpy, one array operation per 4-byte block for all keys of one length.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from itertools import repeat
 
 import numpy as np
 import numpy.typing as npt
@@ -31,7 +30,7 @@ _S15 = np.uint32(15)
 _POSITIVE = np.uint32(0x7FFFFFFF)
 
 CACHE_ENTRIES = 1 << 17
-"""Most keys remembered (a few MB); the cache starts over when full, which costs one poll's hashing."""
+"""Most keys remembered (a few MB); the sets start over when full, which costs one poll's hashing."""
 
 
 def _hash_rows(buf: npt.NDArray[np.uint8], length: int) -> U32:
@@ -84,25 +83,37 @@ def partition_of(keys: Sequence[bytes], partitions: int) -> I64:
 
 
 class PartitionMap:
-    """Expected partition of keys for one partition count, with a bounded cache of answers."""
+    """Checks keys against one partition count, remembering the keys already found at home."""
 
     def __init__(self, partitions: int, cache_entries: int = CACHE_ENTRIES) -> None:
         if partitions < 1:
             raise ValueError("a topic has at least one partition")
         self.partitions = partitions
-        self._cache: dict[bytes, int] = {}
+        self._home: dict[int, set[bytes]] = {}  # keys known to map to each partition
+        self._size = 0
         self._limit = cache_entries
 
-    def expected(self, keys: Sequence[bytes]) -> I64:
-        """The partition each key belongs in (one entry per key, same order)."""
-        n = len(keys)
-        cached = np.fromiter(map(self._cache.get, keys, repeat(-1)), dtype=np.int64, count=n)
-        missing = np.flatnonzero(cached < 0)
-        if missing.size:
-            todo = [keys[i] for i in missing.tolist()]
-            found = partition_of(todo, self.partitions)
-            cached[missing] = found
-            if len(self._cache) + len(todo) > self._limit:
-                self._cache.clear()
-            self._cache.update(zip(todo, found.tolist(), strict=True))
-        return cached
+    def misplaced(self, keys: Sequence[bytes], partition: int) -> tuple[I64, I64]:
+        """Positions of the keys that do not map to ``partition``, and where each belongs.
+
+        The common poll is all keys seen before, at home: one set look-up per key, no arrays.
+        """
+        home = self._home.setdefault(partition, set())
+        if home.issuperset(keys):
+            return _NONE, _NONE
+        known = np.fromiter(map(home.__contains__, keys), dtype=bool, count=len(keys))
+        unknown = np.flatnonzero(~known)
+        todo = [keys[i] for i in unknown.tolist()]
+        found = partition_of(todo, self.partitions)
+        here = found == partition
+        if self._size + len(todo) > self._limit:
+            for keys_of in self._home.values():
+                keys_of.clear()
+            self._size = 0
+        fresh = [k for k, ok in zip(todo, here.tolist(), strict=True) if ok]
+        home.update(fresh)
+        self._size += len(fresh)
+        return unknown[~here], found[~here]
+
+
+_NONE = np.empty(0, dtype=np.int64)

@@ -67,6 +67,7 @@ def env_for(s: Settings) -> dict[str, str]:
         "clickhouse_port",
         "topic_pings",
         "topic_dlq",
+        "topic_partitions",
         "consumer_group",
         "window_s",
         "lateness_s",

@@ -80,6 +80,16 @@ def _coord(rng: np.random.Generator, lo: float, hi: float) -> float:
     return (micro + (micro % 1000 == 0)) / 1e6
 
 
+def _upload_ms(value: bytes, fallback_ms: int) -> int:
+    """1 s after the last ping of a message (``fallback_ms`` + 1 s for one that does not parse)."""
+    try:
+        doc = orjson.loads(value)
+    except orjson.JSONDecodeError:
+        return fallback_ms + 1000
+    stamps = [p["ts"] for p in doc.get("pings", [doc])]
+    return max(max(stamps), fallback_ms) + 1000
+
+
 def _produce(s: Settings, now_ms: int) -> tuple[RunSecrets, int, list[tuple[str, int]]]:
     """Send good batches and a few bad messages; return the secrets, record count, (device, day)s."""
     rng = np.random.default_rng(20261127)
@@ -124,8 +134,11 @@ def _produce(s: Settings, now_ms: int) -> tuple[RunSecrets, int, list[tuple[str,
     ]
     secrets.add(devices=[*devices, *bad_devs])
     producer = make_producer(s)
-    for dev, value in messages:
-        producer.send(s.topic_pings, key=dev.encode(), value=value)
+    # Stamped as the gateway would (upload time: the batch's last ping + 1 s), in that order:
+    # windows close on record time, so these pings are judged as if sent live.
+    stamped = sorted((_upload_ms(value, base), dev, value) for dev, value in messages)
+    for stamp, dev, value in stamped:
+        producer.send(s.topic_pings, key=dev.encode(), value=value, timestamp_ms=stamp)
     producer.flush(30)
     producer.close()
     return secrets, len(messages), device_days
