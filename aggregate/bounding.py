@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from aggregate.columns import F64, I64, U64, Bool, Pings
+from hexpulse.pings import F64, I64, U64, Bool, PingColumns
 from hexpulse.settings import Settings
 
 MS_PER_DAY = 86_400_000
@@ -99,7 +99,7 @@ def _starts(*keys: np.ndarray) -> Bool:
     return start
 
 
-def _device_ts_offset_order(pings: Pings) -> I64:
+def _device_ts_offset_order(pings: PingColumns) -> I64:
     """The permutation that sorts rows by (device, ts, offset).
 
     Rows usually arrive in offset order with each device's pings in time order; then a stable sort
@@ -115,7 +115,7 @@ def _device_ts_offset_order(pings: Pings) -> I64:
     return full
 
 
-def compute_partials(pings: Pings, bounds: Bounds) -> Partials:
+def compute_partials(pings: PingColumns, bounds: Bounds) -> Partials:
     """Exact partials of every window present in ``pings`` (all assumed closed, none late)."""
     n = len(pings)
     if n == 0:

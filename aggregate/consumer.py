@@ -21,7 +21,6 @@ from kafka.errors import KafkaError
 from kafka.structs import OffsetAndMetadata
 
 from aggregate import metrics
-from aggregate.columns import Pings
 from aggregate.exceptions import SinkUnavailableError
 from aggregate.kafka.client import open_group_consumer
 from aggregate.kafka.records import prefetch
@@ -326,7 +325,7 @@ class ConsumeLoop:
             metrics.CONSUMER_LAG.labels(partition=str(p)).set(lag)
         accepted = self.ingestor.ingest(self.topic, p, records, None)
         pings_in = accepted.pings_in
-        self.agg.add(p, Pings.of(accepted), records[-1].offset + 1, pings_in, accepted.rejected)
+        self.agg.add(p, accepted, records[-1].offset + 1, pings_in, accepted.rejected)
         now = time.monotonic()
         self._last_seen[p] = now
         st = self.stats

@@ -13,11 +13,11 @@ from dataclasses import dataclass, field
 
 from aggregate import metrics
 from aggregate.bounding import Bounds
-from aggregate.columns import Pings
 from aggregate.exceptions import SinkUnavailableError
 from aggregate.sink import PartialsSink
 from aggregate.windows import Closing, PartitionWindows
 from hexpulse.logs import log_event
+from hexpulse.pings import PingColumns
 from hexpulse.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -78,7 +78,7 @@ class Aggregator:
         self.pending = deque(c for c in self.pending if c.partition != partition)
         self._gauge()
 
-    def add(self, partition: int, pings: Pings, next_offset: int, pings_in: int, rejected: int) -> None:
+    def add(self, partition: int, pings: PingColumns, next_offset: int, pings_in: int, rejected: int) -> None:
         """Feed one poll of one partition (accepted pings from ingest plus its counts)."""
         pw = self.partitions[partition]
         res = pw.add(pings, next_offset)

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from aggregate.bounding import Bounds, Partials, compute_partials, window_start
-from aggregate.columns import I64, Pings
+from hexpulse.pings import I64, PingColumns
 
 NO_TIME = -(2**62)
 """Horizon/watermark of a partition that has seen nothing yet (ms)."""
@@ -41,7 +41,7 @@ class Closing:
 
 @dataclass
 class _Chunk:
-    pings: Pings
+    pings: PingColumns
     win: I64
     min_win: int
     max_win: int
@@ -88,7 +88,7 @@ class PartitionWindows:
             return min(c.min_offset for c in self._chunks)
         return self.next_offset
 
-    def add(self, pings: Pings, next_offset: int) -> AddResult:
+    def add(self, pings: PingColumns, next_offset: int) -> AddResult:
         """Add one poll's accepted pings (offset order); ``next_offset`` = last record offset + 1."""
         self.next_offset = next_offset
         n = len(pings)
@@ -140,7 +140,7 @@ class PartitionWindows:
         if not self.due():
             return None
         h = self.horizon_ms
-        closed: list[Pings] = []
+        closed: list[PingColumns] = []
         closed_win: list[I64] = []
         keep: list[_Chunk] = []
         for c in self._chunks:
@@ -156,7 +156,7 @@ class PartitionWindows:
                 rest, rwin = c.pings.take(~m), c.win[~m]
                 keep.append(_Chunk(rest, rwin, int(rwin.min()), int(rwin.max()), int(rest.offset.min())))
         self._chunks = keep
-        rows = Pings.concat(closed)
+        rows = PingColumns.concat(closed)
         partials = compute_partials(rows, self.bounds)
         idle_offset = self._advance_offset
         offsets = np.array(

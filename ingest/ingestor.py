@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from collections.abc import Sequence
+from dataclasses import replace
 from operator import attrgetter
 
 import numpy as np
@@ -73,11 +74,9 @@ class Ingestor:
             if self._dlq is not None:
                 letter = DeadLetter(rej.reason.value, topic, partition, rej.offset, None, rej.pings)
                 self._dlq.send([letter], rej.value)
-        out.counts = counts
-        out.messages = len(records)
         MESSAGES.inc(len(records))
         record_outcomes(counts)
-        return out
+        return replace(out, counts=counts, messages=len(records))
 
     def warm(self) -> None:
         """Do start-up work now rather than on the first polls (see :meth:`CellBinner.warm`)."""
@@ -94,7 +93,7 @@ class Ingestor:
     ) -> AcceptedPings:
         n_msgs = len(d.msg_records)
         if n_msgs == 0:
-            return AcceptedPings()
+            return AcceptedPings.none()
         per_msg = np.asarray(d.msg_pings, dtype=np.int64)
         BATCH_SIZES.observe_many(per_msg)
         # Pings are laid out as decode keeps them: the typed messages' first, then the others'.

@@ -9,8 +9,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from aggregate.bounding import Bounds, _device_ts_offset_order, compute_partials, window_start
-from aggregate.columns import Pings
 from aggregate.windows import PartitionWindows
+from hexpulse.pings import PingColumns
 from tests.support.aggregate_reference import Ping, reference
 
 W = 10_000
@@ -19,8 +19,8 @@ ALL = 86_400_000 // W  # windows per day: the day cap drops nothing
 CELLS = [0x89283082803FFFF + k * 0x1000000 for k in range(4)]
 
 
-def to_columns(pings: list[Ping]) -> Pings:
-    return Pings(
+def to_columns(pings: list[Ping]) -> PingColumns:
+    return PingColumns(
         offset=np.array([p.offset for p in pings], np.int64),
         device=np.array([p.device for p in pings], np.uint64),
         ts_ms=np.array([p.ts_ms for p in pings], np.int64),

@@ -24,7 +24,7 @@ from scipy import stats
 
 import privacy.release.releaser
 from aggregate.bounding import Bounds, compute_partials
-from aggregate.columns import Pings
+from hexpulse.pings import PingColumns
 from hexpulse.service_area import load_service_area
 from hexpulse.settings import load_settings
 from privacy.release.budget import ReleasePlan, eps_from_rho, plan_from_settings
@@ -77,7 +77,7 @@ def _bounded(tree: Hierarchy, target: np.ndarray, heavy: bool) -> np.ndarray:
         ts = np.concatenate([ts, W0_MS + np.arange(h_cell.size) % 38 * 1000])
         speed = np.concatenate([speed, np.full(h_cell.size, 200.0, dtype=np.float32)])
     n = cell.size
-    pings = Pings(
+    pings = PingColumns(
         np.arange(n, dtype=np.int64), device, ts.astype(np.int64), np.zeros(n), np.zeros(n), speed, cell
     )
     part = compute_partials(pings, Bounds(window_ms=60_000))
