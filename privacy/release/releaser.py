@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 import math
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -57,6 +58,28 @@ class WindowValues:
     """Released estimates of one window per metric (only the released metrics are present)."""
 
     metrics: dict[str, Estimate]
+
+
+def exact_totals(
+    base: npt.NDArray[np.uint64], rows: Sequence[tuple[int, int, int, int]]
+) -> tuple[dict[str, IntVector], int]:
+    """A window's exact totals per metric in the order of ``base`` (zeros for quiet cells).
+
+    ``rows`` are partials ``(cell, devices, moving, speed_sum)`` in any order; a cell may appear
+    once per Kafka partition and its rows are summed. Also returns how many rows name a cell
+    outside ``base`` (they are left out).
+    """
+    n = base.size
+    out = {m: np.zeros(n, dtype=np.int64) for m in ("count", "moving", "speed")}
+    if not rows:
+        return out, 0
+    cells = np.array([r[0] for r in rows], dtype=np.uint64)
+    idx = np.minimum(np.searchsorted(base, cells), n - 1)
+    inside = base[idx] == cells
+    for col, metric in enumerate(("count", "moving", "speed"), start=1):
+        vals = np.array([r[col] for r in rows], dtype=np.int64)
+        np.add.at(out[metric], idx[inside], vals[inside])
+    return out, int((~inside).sum())
 
 
 def release_values(plan: ReleasePlan, tree: Hierarchy, exact: dict[str, IntVector]) -> WindowValues:
@@ -195,20 +218,10 @@ class Releaser:
             "WHERE window_start = %(w)s GROUP BY cell",
             {"w": _ts(w)},
         )
-        base = self.tree.cells[0]
-        n = base.size
-        out = {m: np.zeros(n, dtype=np.int64) for m in ("count", "moving", "speed")}
-        if not rows:
-            return out
-        cells = np.array([r[0] for r in rows], dtype=np.uint64)
-        idx = np.minimum(np.searchsorted(base, cells), n - 1)
-        inside = base[idx] == cells
-        if not inside.all():
+        out, outside = exact_totals(self.tree.cells[0], rows)
+        if outside:
             log_event(log, "partials outside the service area ignored", logging.WARNING,
-                      window_start=w, cells=int((~inside).sum()))  # fmt: skip
-        for col, metric in enumerate(("count", "moving", "speed"), start=1):
-            vals = np.array([r[col] for r in rows], dtype=np.int64)
-            np.add.at(out[metric], idx[inside], vals[inside])
+                      window_start=w, cells=outside)  # fmt: skip
         return out
 
     def _completed_at(self, w: int) -> int:
