@@ -1,5 +1,8 @@
 """ClickHouse writes of aggregate: exact partials, then the progress row that vouches for them.
 
+Both tables live in the restricted exact database (``Settings.exact_database``), which only the
+pipeline user can read.
+
 Order matters: a progress row says "every window before ``horizon`` is written", so it goes in
 after the partials; a crash between the two only makes the next owner replay and rewrite the same
 rows (same ReplacingMergeTree key, same values).
@@ -37,6 +40,7 @@ class PartialsSink:
 
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
+        self._exact = settings.exact_database
         self._client: Client | None = None
 
     def _conn(self) -> Client:
@@ -75,16 +79,16 @@ class PartialsSink:
             ]
             self._execute(
                 "insert into partials",
-                "INSERT INTO partials (window_start, cell, partition, devices, moving, speed_sum, "
-                "close_offset) VALUES",
+                f"INSERT INTO {self._exact}.partials (window_start, cell, partition, devices, moving, "
+                "speed_sum, close_offset) VALUES",
                 columns,
                 columnar=True,
             )
         now_s = int(time.time())
         self._execute(
             "insert into progress",
-            "INSERT INTO progress (topic, partition, horizon, watermark_ms, close_offset, closed_by, "
-            "written_at) VALUES",
+            f"INSERT INTO {self._exact}.progress (topic, partition, horizon, watermark_ms, close_offset, "
+            "closed_by, written_at) VALUES",
             [
                 (
                     topic,
@@ -103,7 +107,7 @@ class PartialsSink:
         """The latest closing decision recorded for a partition, or None for a fresh partition."""
         rows = self._execute(
             "read progress",
-            "SELECT toUnixTimestamp(horizon), watermark_ms FROM progress "
+            f"SELECT toUnixTimestamp(horizon), watermark_ms FROM {self._exact}.progress "
             "WHERE topic = %(topic)s AND partition = %(partition)s "
             "ORDER BY horizon DESC, watermark_ms DESC, close_offset DESC LIMIT 1",
             {"topic": topic, "partition": partition},

@@ -23,7 +23,7 @@ def serve(
     import uvicorn
 
     settings = get_settings()
-    ping_clickhouse(settings)
+    ping_clickhouse(settings, role="api")
     bind_host, bind_port = host or settings.api_host, port or settings.api_port
     typer.echo(f"hexpulse API and dashboard on http://{bind_host}:{bind_port}/ (OpenAPI at /docs)")
     uvicorn.run(
@@ -39,7 +39,7 @@ def serve(
 
 def _store() -> KeyStore:
     settings = get_settings()
-    ping_clickhouse(settings)
+    ping_clickhouse(settings, role="api")
     return KeyStore(ClickHousePool(settings, size=1), cache_s=0.0)
 
 

@@ -20,13 +20,17 @@ from hexpulse.store import connect
 
 
 class ClickHousePool:
-    """``size`` lazily connected clients bound to the configured database."""
+    """``size`` lazily connected clients of the API user, bound to the public database.
+
+    The API user's ``allow_databases`` lists the public database only, so the exact partials are
+    out of its reach whatever SQL runs here (docs/DEPLOY.md, "ClickHouse users").
+    """
 
     def __init__(self, settings: Settings, size: int | None = None) -> None:
         self._settings = settings
         self._idle: queue.LifoQueue[Client] = queue.LifoQueue()
         for _ in range(size or settings.api_db_pool):
-            self._idle.put(connect(settings))
+            self._idle.put(connect(settings, role="api"))
 
     def query(self, sql: str, params: dict[str, Any] | None = None) -> list[tuple[Any, ...]]:
         """Run one SELECT in the calling thread; driver errors become hexpulse errors."""

@@ -254,8 +254,12 @@ async def sse_test(
 
 def main() -> None:
     database = f"hexpulse_bench_api_{uuid.uuid4().hex[:6]}"
-    settings = load_settings(clickhouse_database=database)
-    apply_migrations(connect(settings, use_db=False), database)
+    # A throw-away database that the development API user (deploy/local/services.sh) is not allowed
+    # into: the API under test reads it as the pipeline's user, which development settings permit.
+    dev = load_settings()
+    settings = load_settings(clickhouse_database=database, api_clickhouse_user=dev.clickhouse_user,
+                             api_clickhouse_password=dev.clickhouse_password)  # fmt: skip
+    apply_migrations(connect(settings, use_db=False), database, settings.exact_database)
     now = datetime.fromtimestamp(int(time.time()) // 60 * 60, UTC)
     windows = [
         now - timedelta(minutes=N_WINDOWS + SSE_NEW_WINDOWS - k) for k in range(N_WINDOWS + SSE_NEW_WINDOWS)
@@ -267,7 +271,8 @@ def main() -> None:
     _, token = KeyStore(ClickHousePool(settings, size=1), cache_s=0).create("bench", ["admin"])
     port = 18000 + random.randint(0, 999)
     env = {**os.environ, "HEXPULSE_CLICKHOUSE_DATABASE": database, "HEXPULSE_RATE_LIMIT_PER_MIN": "100000000",
-           "HEXPULSE_API_STREAM_POLL_S": "0.5"}  # fmt: skip
+           "HEXPULSE_API_STREAM_POLL_S": "0.5", "HEXPULSE_API_CLICKHOUSE_USER": settings.clickhouse_user,
+           "HEXPULSE_API_CLICKHOUSE_PASSWORD": settings.clickhouse_password.get_secret_value()}  # fmt: skip
     server = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "api.app:create_app", "--factory", "--host", "127.0.0.1",
          "--port", str(port), "--log-level", "warning", "--no-access-log", "--workers", str(WORKERS)],
@@ -305,7 +310,9 @@ def main() -> None:
     finally:
         server.terminate()
         server.wait(timeout=30)
-        connect(settings, use_db=False).execute(f"DROP DATABASE IF EXISTS {database}")
+        admin = connect(settings, use_db=False)
+        for db in (database, settings.exact_database):
+            admin.execute(f"DROP DATABASE IF EXISTS {db}")
     print(json.dumps(figures))
 
 

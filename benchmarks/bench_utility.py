@@ -240,7 +240,7 @@ def release_lag(settings: Settings, windows: Windows, tree: Hierarchy) -> dict[s
     db = f"hexpulse_bench_utility_{os.getpid()}"
     s = settings.model_copy(update={"clickhouse_database": db, "topic_pings": f"bench-util-{os.getpid()}"})
     admin = connect(s, use_db=False)
-    apply_migrations(admin, db)
+    apply_migrations(admin, db, s.exact_database)
     client = connect(s)
     n = 12 if QUICK else 20
     rows = []
@@ -250,7 +250,7 @@ def release_lag(settings: Settings, windows: Windows, tree: Hierarchy) -> dict[s
         rows += [(w, int(tree.cells[0][i]), int(i % 3), int(exact["count"][i]), int(exact["moving"][i]),
                   int(exact["speed"][i]), 1) for i in nz]  # fmt: skip
     client.execute(
-        f"INSERT INTO {db}.partials "
+        f"INSERT INTO {s.exact_database}.partials "
         "(window_start, cell, partition, devices, moving, speed_sum, close_offset) VALUES",
         rows,
     )
@@ -266,7 +266,7 @@ def release_lag(settings: Settings, windows: Windows, tree: Hierarchy) -> dict[s
             now = datetime.now(UTC).replace(tzinfo=None, microsecond=0)
             t0 = time.time()
             client.execute(
-                f"INSERT INTO {db}.progress "
+                f"INSERT INTO {s.exact_database}.progress "
                 "(topic, partition, horizon, watermark_ms, close_offset, closed_by, written_at) VALUES",
                 [(s.topic_pings, p, horizon, w_ms + 60_000, w_ms, "watermark", now) for p in range(3)],
             )
@@ -285,7 +285,8 @@ def release_lag(settings: Settings, windows: Windows, tree: Hierarchy) -> dict[s
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=30)
-        admin.execute(f"DROP DATABASE IF EXISTS {db}")
+        for name in (db, s.exact_database):
+            admin.execute(f"DROP DATABASE IF EXISTS {name}")
     return {
         "windows": len(seen),
         "observed_lag_s_p50": round(float(np.percentile(seen, 50)), 3),

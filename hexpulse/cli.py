@@ -87,9 +87,7 @@ class _StageGroup(TyperGroup):
         self.commands = _StageCommands(self.commands)
 
 
-app = typer.Typer(
-    cls=_StageGroup, no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False
-)
+app = typer.Typer(cls=_StageGroup, no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
 
 
 @app.command()
@@ -100,9 +98,9 @@ def migrate() -> None:
     settings = get_settings()
     ping_clickhouse(settings)
     client = connect(settings, use_db=False)
-    applied = apply_migrations(client, settings.clickhouse_database)
+    applied = apply_migrations(client, settings.clickhouse_database, settings.exact_database)
     typer.echo(
-        f"database {settings.clickhouse_database}: "
+        f"databases {settings.clickhouse_database}, {settings.exact_database}: "
         + (f"applied migrations {applied}" if applied else "up to date")
     )
 

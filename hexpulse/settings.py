@@ -16,6 +16,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from hexpulse.errors import ConfigError
 
 IntList = Annotated[tuple[int, ...], NoDecode]
+_DB_NAME = r"^[A-Za-z_][A-Za-z0-9_]{0,62}$"
 StrList = Annotated[tuple[str, ...], NoDecode]
 
 
@@ -43,10 +44,16 @@ class Settings(BaseSettings):
     # ClickHouse
     clickhouse_host: str = "127.0.0.1"
     clickhouse_port: int = Field(19000, ge=1, le=65535)
-    clickhouse_database: str = Field("hexpulse", pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
+    clickhouse_database: str = Field("hexpulse", pattern=_DB_NAME)
+    # The exact partials and progress (restricted: only the pipeline user may read them).
+    clickhouse_exact_database: str | None = Field(None, pattern=_DB_NAME)
     clickhouse_user: str = "default"
     clickhouse_password: SecretStr = SecretStr("")
     clickhouse_password_file: Path | None = None  # e.g. a Docker secret; used when no password is set
+    # The API and every product read as this user, whose allow_databases is the public database only.
+    api_clickhouse_user: str = "hexpulse_api"
+    api_clickhouse_password: SecretStr = SecretStr("")
+    api_clickhouse_password_file: Path | None = None
     clickhouse_secure: bool = False
     clickhouse_ca_certs: Path | None = None
 
@@ -132,18 +139,20 @@ class Settings(BaseSettings):
 
     @model_validator(mode="before")
     @classmethod
-    def _password_from_file(cls, data: object) -> object:
-        if not isinstance(data, dict) or data.get("clickhouse_password"):
+    def _passwords_from_files(cls, data: object) -> object:
+        if not isinstance(data, dict):
             return data
-        file = data.get("clickhouse_password_file")
-        if not file:
-            return data
-        try:
-            secret = Path(str(file)).read_text(encoding="utf-8").strip()
-        except OSError as exc:
-            msg = f"cannot read HEXPULSE_CLICKHOUSE_PASSWORD_FILE {file}: {exc.strerror}"
-            raise ValueError(msg) from None
-        return {**data, "clickhouse_password": secret}
+        for name in ("clickhouse_password", "api_clickhouse_password"):
+            file = data.get(f"{name}_file")
+            if data.get(name) or not file:
+                continue
+            try:
+                secret = Path(str(file)).read_text(encoding="utf-8").strip()
+            except OSError as exc:
+                msg = f"cannot read HEXPULSE_{name.upper()}_FILE {file}: {exc.strerror}"
+                raise ValueError(msg) from None
+            data = {**data, name: secret}
+        return data
 
     @model_validator(mode="after")
     def _consistent(self) -> Settings:
@@ -171,16 +180,25 @@ class Settings(BaseSettings):
             )
         if self.max_clock_skew_s > 86_400:
             raise ValueError("max_clock_skew_s must be at most 86400 (pseudonym keys exist up to tomorrow)")
-        # The master key is checked where it is used (privacy.keys.master_key), so the API, which never
-        # needs it, runs without one.
-        if self.environment == "production" and self.clickhouse_password.get_secret_value() in (
-            "",
-            "changethis",
-        ):
+        if self.exact_database == self.clickhouse_database:
             raise ValueError(
-                "production needs a real HEXPULSE_CLICKHOUSE_PASSWORD or HEXPULSE_CLICKHOUSE_PASSWORD_FILE"
+                "clickhouse_exact_database must differ from clickhouse_database: the API user may read "
+                "all of the public database"
+            )
+        # Secrets are checked where they are used (the master key in privacy.keys.master_key, each
+        # ClickHouse password when its user connects, hexpulse.store.client), so a process holds only
+        # its own: the API runs without the master key and without the pipeline's password.
+        if self.environment == "production" and self.api_clickhouse_user == self.clickhouse_user:
+            raise ValueError(
+                "in production the API needs its own ClickHouse user (HEXPULSE_API_CLICKHOUSE_USER), "
+                "one that cannot read the exact partials"
             )
         return self
+
+    @property
+    def exact_database(self) -> str:
+        """The restricted database of the exact partials and progress (default ``<database>_exact``)."""
+        return self.clickhouse_exact_database or f"{self.clickhouse_database}_exact"
 
     @property
     def window_ms(self) -> int:

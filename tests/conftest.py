@@ -61,8 +61,15 @@ def base_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
 
 
 @pytest.fixture(scope="session")
-def services(base_settings: Settings) -> Settings:
-    """Fail (not skip) when the services that `make test` should have started are down."""
+def services(base_settings: Settings) -> Iterator[Settings]:
+    """Fail (not skip) when the services that `make test` should have started are down.
+
+    The settings carry a per-run API user (tests/support/clickhouse_users.py), which each public
+    database the tests create is allowed to (``allow_api``) and nothing else: the API under test
+    reads ClickHouse the way production does. Subprocesses inherit it through the environment.
+    """
+    from tests.support.clickhouse_users import provision
+
     host, _, port = base_settings.kafka_bootstrap.partition(":")
     missing = []
     if not _port_open(base_settings.clickhouse_host, base_settings.clickhouse_port):
@@ -71,15 +78,30 @@ def services(base_settings: Settings) -> Settings:
         missing.append(f"Kafka at {base_settings.kafka_bootstrap}")
     if missing:
         pytest.fail(f"services down: {', '.join(missing)}; run the suite with 'make test'")
-    return base_settings
+    try:
+        user = provision(base_settings, f"hexpulse_api_{RUN_ID}")
+    except RuntimeError as exc:
+        pytest.fail(str(exc))
+    env = {"HEXPULSE_API_CLICKHOUSE_USER": user.name, "HEXPULSE_API_CLICKHOUSE_PASSWORD": user.password}
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    yield user.settings_for(base_settings)
+    user.remove()
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
 
 
 @pytest.fixture(scope="session")
 def migrated(services: Settings) -> Iterator[Settings]:
     """A fresh database with every migration applied; dropped at the end of the session."""
     from hexpulse.store.scratch import create_database, drop_database
+    from tests.support.clickhouse_users import allow_api
 
     create_database(services)
+    allow_api(services)
     yield services
     drop_database(services)
 

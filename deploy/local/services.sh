@@ -80,6 +80,31 @@ start_clickhouse() {
   say "ClickHouse ready"
 }
 
+# The API's ClickHouse user (docs/DEPLOY.md "ClickHouse users"): loopback only, allowed the public
+# database alone, so it cannot read the exact partials in <database>_exact. ClickHouse 18.16 has no
+# GRANT; it re-reads users.d within seconds, so this also works on a server that is already up.
+provision_api_user() {
+  local dir=$STATE/clickhouse
+  if [ ! -f "$dir/users.xml" ]; then
+    say "the ClickHouse on port $CH_PORT was not started from $STATE: not adding the API user"
+    return 0
+  fi
+  local user=${HEXPULSE_API_CLICKHOUSE_USER:-hexpulse_api} db=${HEXPULSE_CLICKHOUSE_DATABASE:-hexpulse}
+  local password=${HEXPULSE_API_CLICKHOUSE_PASSWORD:-} auth="<password></password>"
+  if [ -n "$password" ]; then
+    auth="<password_sha256_hex>$(printf '%s' "$password" | sha256sum | cut -d' ' -f1)</password_sha256_hex>"
+  fi
+  mkdir -p "$dir/users.d"
+  printf '%s\n' '<?xml version="1.0"?>' \
+    "<!-- written by deploy/local/services.sh: the API's user may use database $db only -->" \
+    "<yandex><users><$user>$auth<networks><ip>::1</ip><ip>127.0.0.1</ip></networks>" \
+    "<profile>default</profile><quota>default</quota>" \
+    "<allow_databases><database>$db</database></allow_databases></$user></users></yandex>" \
+    > "$dir/users.d/$user.xml.tmp"
+  mv "$dir/users.d/$user.xml.tmp" "$dir/users.d/$user.xml"
+  say "API user '$user' may use database '$db' only"
+}
+
 start_kafka() {
   if port_open "$KAFKA_HOST" "$KAFKA_PORT"; then say "Kafka broker already answering on $KAFKA_BOOTSTRAP"; return 0; fi
   [ -x "$PY" ] || die "$PY not found: run 'make venv' first."
@@ -115,7 +140,7 @@ stop_pidfile() {
 }
 
 case "${1:-}" in
-  up) mkdir -p "$STATE"; start_clickhouse; start_kafka ;;
+  up) mkdir -p "$STATE"; start_clickhouse; provision_api_user; start_kafka ;;
   down) stop_pidfile kafka; stop_pidfile clickhouse ;;
   status)
     port_open 127.0.0.1 "$CH_PORT" && say "ClickHouse up on $CH_PORT" || say "ClickHouse down"

@@ -1,9 +1,12 @@
 """Versioned SQL migrations, applied in order and recorded in ``schema_migrations``.
 
 Files live in ``hexpulse/store/migrations/NNNN_name.sql``; statements are separated by lines
-holding only ``;``-terminated SQL. ``{db}`` in a file is replaced by the target database name.
-Applying twice is a no-op: each version is recorded after all its statements succeed, and every
-statement is itself ``IF NOT EXISTS`` so a crash mid-file can be resumed.
+holding only ``;``-terminated SQL. ``{db}`` in a file is replaced by the public database name and
+``{exact}`` by the restricted one (exact partials and progress; ``Settings.exact_database``).
+Applying twice is a no-op: each version is recorded (in the public database) after all its
+statements succeed, and every statement is itself ``IF NOT EXISTS`` so a crash mid-file can be
+resumed; a ``RENAME TABLE a TO b`` whose ``a`` is gone and ``b`` exists was done by such a run and
+is skipped.
 """
 
 from __future__ import annotations
@@ -50,11 +53,31 @@ def load_migrations() -> list[Migration]:
     return found
 
 
-def render(statement: str, database: str) -> str:
-    return statement.replace("{db}", database)
+_RENAME = re.compile(r"^RENAME\s+TABLE\s+(\w+)\.(\w+)\s+TO\s+(\w+)\.(\w+)$", re.IGNORECASE)
 
 
-def apply_migrations(client: Client, database: str) -> list[int]:
+def render(statement: str, database: str, exact_database: str) -> str:
+    return statement.replace("{db}", database).replace("{exact}", exact_database)
+
+
+def _exists(client: Client, database: str, table: str) -> bool:
+    rows = client.execute(
+        "SELECT count() FROM system.tables WHERE database = %(d)s AND name = %(t)s",
+        {"d": database, "t": table},
+    )
+    return bool(rows[0][0])
+
+
+def _already_done(client: Client, statement: str) -> bool:
+    """True for a table move that an interrupted run of the same migration already made."""
+    move = _RENAME.match(statement.strip())
+    if move is None:
+        return False
+    src_db, src, dst_db, dst = move.groups()
+    return not _exists(client, src_db, src) and _exists(client, dst_db, dst)
+
+
+def apply_migrations(client: Client, database: str, exact_database: str) -> list[int]:
     """Create ``database`` if needed and apply pending migrations; return the versions applied."""
     try:
         client.execute(f"CREATE DATABASE IF NOT EXISTS {database}")
@@ -71,8 +94,10 @@ def apply_migrations(client: Client, database: str) -> list[int]:
         if migration.version in done:
             continue
         for statement in migration.statements:
+            sql = render(statement, database, exact_database)
             try:
-                client.execute(render(statement, database))
+                if not _already_done(client, sql):
+                    client.execute(sql)
             except DriverError as exc:
                 raise StoreError(
                     f"migration {migration.version:04d}_{migration.name} failed: {exc.message}"

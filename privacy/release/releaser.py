@@ -169,6 +169,7 @@ class Releaser:
         self.area = area or load_service_area(settings)
         self.tree = build_hierarchy(self.area, self.plan.resolutions)
         self.db = settings.clickhouse_database
+        self.exact = settings.exact_database  # partials and progress: the pipeline user's only
         self.client = client or connect(settings)
         self.window_s = settings.window_s
 
@@ -180,7 +181,7 @@ class Releaser:
         A progress row's claim stays true forever, so the largest horizon of each partition counts.
         """
         rows = self.client.execute(
-            f"SELECT partition, toUInt32(max(horizon)) FROM {self.db}.progress FINAL "
+            f"SELECT partition, toUInt32(max(horizon)) FROM {self.exact}.progress FINAL "
             "WHERE topic = %(topic)s GROUP BY partition",
             {"topic": self.settings.topic_pings},
         )
@@ -202,7 +203,7 @@ class Releaser:
             start = int(last) + self.window_s
         else:
             ((first, n_partials),) = self.client.execute(
-                f"SELECT toUInt32(min(window_start)), count() FROM {self.db}.partials "
+                f"SELECT toUInt32(min(window_start)), count() FROM {self.exact}.partials "
                 "WHERE window_start < %(h)s",
                 {"h": _ts(horizon)},
             )
@@ -214,7 +215,7 @@ class Releaser:
     def read_exact(self, w: int) -> dict[str, IntVector]:
         """The window's exact totals per base cell of the area (zeros for quiet cells)."""
         rows = self.client.execute(
-            f"SELECT cell, sum(devices), sum(moving), sum(speed_sum) FROM {self.db}.partials FINAL "
+            f"SELECT cell, sum(devices), sum(moving), sum(speed_sum) FROM {self.exact}.partials FINAL "
             "WHERE window_start = %(w)s GROUP BY cell",
             {"w": _ts(w)},
         )
@@ -226,7 +227,7 @@ class Releaser:
 
     def _completed_at(self, w: int) -> int:
         rows = self.client.execute(
-            f"SELECT partition, toUInt32(min(written_at)) FROM {self.db}.progress FINAL "
+            f"SELECT partition, toUInt32(min(written_at)) FROM {self.exact}.progress FINAL "
             "WHERE topic = %(topic)s AND horizon > %(w)s GROUP BY partition",
             {"topic": self.settings.topic_pings, "w": _ts(w)},
         )

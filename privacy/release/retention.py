@@ -58,12 +58,14 @@ def _drop(client: Client, db: str, table: str, partition: str) -> None:
         raise StoreError(f"dropping partition {partition} of {db}.{table} failed: {exc}") from None
 
 
-def _unreleased_windows(client: Client, db: str, day: dt.date, released_before: dt.datetime) -> int:
+def _unreleased_windows(
+    client: Client, db: str, exact: str, day: dt.date, released_before: dt.datetime
+) -> int:
     """Windows with partials on ``day`` that were not released before ``released_before``."""
     # Epoch seconds, not datetime literals: a literal would be read in the server's time zone.
     lo = int(dt.datetime(day.year, day.month, day.day, tzinfo=_UTC).timestamp())
     rows = client.execute(
-        f"SELECT uniqExact(window_start) FROM {db}.partials "
+        f"SELECT uniqExact(window_start) FROM {exact}.partials "
         "WHERE window_start >= toDateTime(%(lo)s) AND window_start < toDateTime(%(hi)s) "
         "AND window_start NOT IN ("
         f"  SELECT window_start FROM {db}.release_windows WHERE window_start >= toDateTime(%(lo)s) "
@@ -95,21 +97,21 @@ def enforce_retention(
     """
     own = client is None
     cl = client or connect(settings)
-    db = settings.clickhouse_database
+    db, exact = settings.clickhouse_database, settings.exact_database
     now = dt.datetime.fromtimestamp((now_ms if now_ms is not None else time.time() * 1000) / 1000, _UTC)
     grace_edge = now - dt.timedelta(hours=settings.partials_grace_h)
     try:
         dropped: list[str] = []
         kept: list[str] = []
-        for part in _partitions(cl, db, "partials"):
+        for part in _partitions(cl, exact, "partials"):
             day = dt.datetime.strptime(part, "%Y%m%d").replace(tzinfo=_UTC)
             if day + dt.timedelta(days=1) > grace_edge:
                 continue  # the day (or its grace) is not over: windows may still be written
-            if _unreleased_windows(cl, db, day.date(), grace_edge):
+            if _unreleased_windows(cl, db, exact, day.date(), grace_edge):
                 kept.append(part)  # never drop exact data the releaser has not published yet
                 continue
             if not dry_run:
-                _drop(cl, db, "partials", part)
+                _drop(cl, exact, "partials", part)
             dropped.append(part)
 
         cutoff = release_cutoff(settings, now)

@@ -195,7 +195,7 @@ def read_partials(s: Settings) -> dict[tuple[int, int, int], tuple[int, int, int
     client = connect(s)
     rows = client.execute(
         "SELECT toUnixTimestamp(window_start), cell, partition, devices, moving, speed_sum "
-        "FROM partials FINAL"
+        f"FROM {s.exact_database}.partials FINAL"
     )
     client.disconnect()
     return {(int(w) * 1000, int(c), int(p)): (int(d), int(m), int(sp)) for w, c, p, d, m, sp in rows}
@@ -204,7 +204,7 @@ def read_partials(s: Settings) -> dict[tuple[int, int, int], tuple[int, int, int
 def read_horizons(s: Settings) -> dict[int, int]:
     client = connect(s)
     rows = client.execute(
-        "SELECT partition, max(toUnixTimestamp(horizon)) FROM progress "
+        f"SELECT partition, max(toUnixTimestamp(horizon)) FROM {s.exact_database}.progress "
         "WHERE topic = %(t)s GROUP BY partition",
         {"t": s.topic_pings},
     )
@@ -263,7 +263,7 @@ def read_rows(s: Settings) -> dict[tuple[int, int, int], tuple[int, int, int, in
     client = connect(s)
     rows = client.execute(
         "SELECT toUnixTimestamp(window_start), cell, partition, devices, moving, speed_sum, close_offset "
-        "FROM partials FINAL"
+        f"FROM {s.exact_database}.partials FINAL"
     )
     client.disconnect()
     return {

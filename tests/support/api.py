@@ -14,16 +14,19 @@ from api.keys import KeyStore
 from hexpulse.settings import Settings
 from hexpulse.store import connect
 from hexpulse.store.scratch import create_database
+from tests.support.clickhouse_users import allow_api
 
 CENTER = (23.13, 113.32)  # lat, lon inside the demo service area
 
 
 def private_settings(migrated: Settings, suffix: str, **update: Any) -> Settings:
-    """A migrated database of the API tests' own, so other layers' rows never mix in."""
+    """A migrated database of the API tests' own, so other layers' rows never mix in; the suite's
+    API user may read it (and nothing of the exact database)."""
     settings = migrated.model_copy(
         update={"clickhouse_database": f"{migrated.clickhouse_database}_{suffix}", **update}
     )
     create_database(settings)
+    allow_api(settings)
     return settings
 
 

@@ -30,6 +30,7 @@ from privacy.keys.keyring import DAY_MS, KeyRing
 from privacy.keys.master_key import create_master_key_file, load_master_key
 from privacy.keys.pseudonyms import RotatingPseudonymizer
 from privacy.keys.sealing import PayloadSealer
+from tests.support.clickhouse_users import allow_api
 from tests.support.privacy_scan import Finding, RunSecrets, scan_clickhouse, scan_lines, scan_records
 
 pytestmark = pytest.mark.integration
@@ -58,11 +59,13 @@ def scan_settings(migrated: Settings, tmp_path: Path, unique_name: str) -> Itera
         }
     )
     admin = connect(s, use_db=False)
-    apply_migrations(admin, s.clickhouse_database)
+    apply_migrations(admin, s.clickhouse_database, s.exact_database)
+    allow_api(s)
     create_master_key_file(s.resolved_master_key_file())
     ensure_topics(s)
     yield s
-    admin.execute(f"DROP DATABASE IF EXISTS {s.clickhouse_database}")
+    for db in (s.clickhouse_database, s.exact_database):
+        admin.execute(f"DROP DATABASE IF EXISTS {db}")
     admin.disconnect()
 
 
@@ -248,12 +251,15 @@ def test_nothing_raw_persists_after_a_run(scan_settings: Settings, migrated: Set
     findings: list[Finding] = []
     client = connect(s, use_db=False)
     try:
-        ch, counts = scan_clickhouse(secrets, client, [s.clickhouse_database, migrated.clickhouse_database])
+        scanned = [db for x in (s, migrated) for db in (x.clickhouse_database, x.exact_database)]
+        ch, counts = scan_clickhouse(secrets, client, scanned)
     finally:
         client.disconnect()
     findings += ch
-    db = s.clickhouse_database
-    for table in ("partials", "progress", "release_windows", "release_cells", "budget_ledger"):
+    db, exact = s.clickhouse_database, s.exact_database
+    for table in ("partials", "progress"):
+        assert counts[f"{exact}.{table}"] > 0, f"{table} is empty: the run wrote nothing to scan"
+    for table in ("release_windows", "release_cells", "budget_ledger"):
         assert counts[f"{db}.{table}"] > 0, f"{table} is empty: the run wrote nothing to scan"
 
     log_lines = buf.getvalue().splitlines()

@@ -6,12 +6,15 @@ import re
 import shlex
 from pathlib import Path
 from typing import Any
+from xml.etree import ElementTree
 
 import pytest
 import typer
 
 from hexpulse.cli import app
+from hexpulse.errors import ConfigError
 from hexpulse.settings import Settings, load_settings
+from hexpulse.store.client import client_kwargs
 from tests.support.paths import REPO
 
 yaml = pytest.importorskip("yaml")  # PyYAML is in the dev extra
@@ -96,7 +99,13 @@ def test_compose_settings_are_valid_production_settings(
 ) -> None:
     (tmp_path / "master_key").write_text("ab" * 32)
     (tmp_path / "clickhouse_password").write_text("a-real-password\n")
+    (tmp_path / "clickhouse_api_password").write_text("the-api-password\n")
     for name, service in _hexpulse_services(compose).items():
+        mounted = set(service.get("secrets") or [])
+        for key, value in _env(service).items():
+            if key.endswith("PASSWORD_FILE"):  # read when the settings load, unlike the master key
+                secret = value.removeprefix("/run/secrets/")
+                assert secret in mounted, f"{name}: {key} names a secret it does not mount"
         env = {k: v.replace("/run/secrets/", f"{tmp_path}/") for k, v in _env(service).items()}
         for key in list(Settings.model_fields):
             monkeypatch.delenv(f"HEXPULSE_{key.upper()}", raising=False)
@@ -104,9 +113,36 @@ def test_compose_settings_are_valid_production_settings(
             monkeypatch.setenv(key, value)
         settings = load_settings()
         assert settings.environment == "production", name
-        assert settings.clickhouse_password.get_secret_value() == "a-real-password", name
-        mounted = set(service.get("secrets") or [])
-        assert "clickhouse_password" in mounted, f"{name} reads the ClickHouse password file"
+        if name == "api":
+            # Hole 6 of issue #9: the API holds its own ClickHouse login only, never the pipeline's
+            # (which reads the exact partials) nor the master key or the key ring.
+            assert mounted == {"clickhouse_api_password"}, name
+            assert not service.get("volumes"), "the API needs no key ring"
+            assert client_kwargs(settings, None, "api")["password"] == "the-api-password"  # noqa: S105
+            with pytest.raises(ConfigError, match="HEXPULSE_CLICKHOUSE_PASSWORD"):
+                client_kwargs(settings, None, "pipeline")
+        else:
+            assert "clickhouse_password" in mounted, f"{name} reads the ClickHouse password file"
+            assert client_kwargs(settings, None, "pipeline")["password"] == "a-real-password", name  # noqa: S105
+
+
+def test_the_api_clickhouse_user_may_use_the_public_database_only(compose: dict[str, Any]) -> None:
+    users_d = DEPLOY / "clickhouse" / "users.d" / "hexpulse.xml"
+    users = ElementTree.parse(users_d).getroot().find("users")  # noqa: S314 - our own file
+    assert users is not None
+    api_env = _env(compose["services"]["api"])
+    pipeline_env = _env(compose["services"]["consumer"])
+    api = users.find(api_env["HEXPULSE_API_CLICKHOUSE_USER"])
+    pipeline = users.find(pipeline_env["HEXPULSE_CLICKHOUSE_USER"])
+    assert api is not None and pipeline is not None
+    allowed = [db.text for db in api.findall("allow_databases/database")]
+    assert allowed == [api_env["HEXPULSE_CLICKHOUSE_DATABASE"]]  # not <database>_exact
+    assert pipeline.find("allow_databases") is None  # the pipeline reads both databases
+    for user in (api, pipeline):
+        password = user.find("password")
+        assert password is not None and password.get("from_env") and not (password.text or "").strip()
+    mounted = set(compose["services"]["clickhouse"]["secrets"])
+    assert {"clickhouse_password", "clickhouse_api_password"} <= mounted
 
 
 def test_partitions_cover_the_consumers(compose: dict[str, Any]) -> None:

@@ -43,7 +43,7 @@ def unique_name() -> str:  # module scope: one database for the whole story belo
 
 def _progress(client: Client, s: Settings, partition: int, horizon: int) -> None:
     client.execute(
-        f"INSERT INTO {s.clickhouse_database}.progress "
+        f"INSERT INTO {s.exact_database}.progress "
         "(topic, partition, horizon, watermark_ms, close_offset, closed_by, written_at) VALUES",
         [(s.topic_pings, partition, _ts(horizon), horizon * 1000, horizon, "watermark", _ts(horizon))],
     )
@@ -67,7 +67,7 @@ def test_release_story(rel_settings: Settings) -> None:
     busy, quiet = int(base[100]), int(base[200])
     # Window W0: a crowd of 1200 split over two partitions, 700 of them moving at ~30 km/h.
     client.execute(
-        f"INSERT INTO {db}.partials "
+        f"INSERT INTO {s.exact_database}.partials "
         "(window_start, cell, partition, devices, moving, speed_sum, close_offset) VALUES",
         [(_ts(W0), busy, 0, 700, 400, 400 * 30, 10), (_ts(W0), busy, 1, 500, 300, 300 * 30, 20)],
     )
