@@ -22,13 +22,18 @@ def common_config(settings: Settings) -> dict[str, Any]:
         # Fail start-up within seconds (one sentence) instead of kafka-python's 30 s default.
         "bootstrap_timeout_ms": 10_000,
     }
-    if settings.kafka_security_protocol == "SSL":
+    if settings.kafka_security_protocol in ("SSL", "SASL_SSL"):
         if settings.kafka_ssl_cafile:
             config["ssl_cafile"] = str(settings.kafka_ssl_cafile)
         if settings.kafka_ssl_certfile:
             config["ssl_certfile"] = str(settings.kafka_ssl_certfile)
         if settings.kafka_ssl_keyfile:
             config["ssl_keyfile"] = str(settings.kafka_ssl_keyfile)
+    if settings.kafka_security_protocol == "SASL_SSL":
+        # kafka-python names the credentials "plain" for the SCRAM mechanisms too.
+        config["sasl_mechanism"] = settings.kafka_sasl_mechanism
+        config["sasl_plain_username"] = settings.kafka_sasl_username
+        config["sasl_plain_password"] = settings.kafka_sasl_password.get_secret_value()
     return config
 
 

@@ -31,10 +31,14 @@ class Settings(BaseSettings):
 
     # Kafka
     kafka_bootstrap: str = "127.0.0.1:19092"
-    kafka_security_protocol: Literal["PLAINTEXT", "SSL"] = "PLAINTEXT"
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_SSL"] = "PLAINTEXT"
     kafka_ssl_cafile: Path | None = None
     kafka_ssl_certfile: Path | None = None
     kafka_ssl_keyfile: Path | None = None
+    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = "SCRAM-SHA-512"
+    kafka_sasl_username: str = ""
+    kafka_sasl_password: SecretStr = SecretStr("")
+    kafka_sasl_password_file: Path | None = None
     topic_pings: str = "pings"
     topic_dlq: str = "pings.dlq"
     topic_partitions: int = Field(3, ge=1, le=10_000)
@@ -142,7 +146,7 @@ class Settings(BaseSettings):
     def _passwords_from_files(cls, data: object) -> object:
         if not isinstance(data, dict):
             return data
-        for name in ("clickhouse_password", "api_clickhouse_password"):
+        for name in ("clickhouse_password", "api_clickhouse_password", "kafka_sasl_password"):
             file = data.get(f"{name}_file")
             if data.get(name) or not file:
                 continue
@@ -180,6 +184,13 @@ class Settings(BaseSettings):
             )
         if self.max_clock_skew_s > 86_400:
             raise ValueError("max_clock_skew_s must be at most 86400 (pseudonym keys exist up to tomorrow)")
+        if self.kafka_security_protocol == "SASL_SSL" and not (
+            self.kafka_sasl_username and self.kafka_sasl_password.get_secret_value()
+        ):
+            raise ValueError(
+                "kafka_security_protocol SASL_SSL needs HEXPULSE_KAFKA_SASL_USERNAME and "
+                "HEXPULSE_KAFKA_SASL_PASSWORD (or _FILE)"
+            )
         if self.exact_database == self.clickhouse_database:
             raise ValueError(
                 "clickhouse_exact_database must differ from clickhouse_database: the API user may read "

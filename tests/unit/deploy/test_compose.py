@@ -126,6 +126,38 @@ def test_compose_settings_are_valid_production_settings(
             assert client_kwargs(settings, None, "pipeline")["password"] == "a-real-password", name  # noqa: S105
 
 
+def _listeners(env: dict[str, str]) -> dict[str, tuple[str, int]]:
+    """Kafka listener name → (security protocol, port)."""
+    protocols = dict(item.split(":") for item in env["KAFKA_LISTENER_SECURITY_PROTOCOL_MAP"].split(","))
+    out = {}
+    for item in env["KAFKA_LISTENERS"].split(","):
+        name, _, address = item.partition("://")
+        out[name] = (protocols[name], int(address.rsplit(":", 1)[1]))
+    return out
+
+
+def test_kafka_publishes_no_plaintext_listener(compose: dict[str, Any]) -> None:
+    """Pings carry raw device ids: whatever port leaves the host takes TLS and a SASL login."""
+    kafka = compose["services"]["kafka"]
+    env = _env(kafka)
+    listeners = _listeners(env)
+    published = {int(str(p).split(":")[-1]) for p in kafka.get("ports") or []}
+    assert published, "the gateways need a published listener"
+    for name, (protocol, port) in listeners.items():
+        if port in published:
+            assert protocol == "SASL_SSL", f"listener {name} on published port {port} is {protocol}"
+    advertised = {item.partition("://")[0] for item in env["KAFKA_ADVERTISED_LISTENERS"].split(",")}
+    assert advertised <= set(listeners)
+    assert env["KAFKA_SASL_ENABLED_MECHANISMS"] in ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
+    # The keystore, its password and the logins come from secrets, not from this file.
+    targets = {s["target"] for s in kafka["secrets"]}
+    jaas = re.search(r"java\.security\.auth\.login\.config=(\S+)", env["KAFKA_OPTS"])
+    assert jaas and jaas.group(1) in targets
+    for key in ("KAFKA_SSL_KEYSTORE_FILENAME", "KAFKA_SSL_KEYSTORE_CREDENTIALS", "KAFKA_SSL_KEY_CREDENTIALS"):
+        assert f"/etc/kafka/secrets/{env[key]}" in targets, key
+    assert not any("PASSWORD" in k or "JAAS_CONFIG" in k for k in env), "no secret in the environment"
+
+
 def test_the_api_clickhouse_user_may_use_the_public_database_only(compose: dict[str, Any]) -> None:
     users_d = DEPLOY / "clickhouse" / "users.d" / "hexpulse.xml"
     users = ElementTree.parse(users_d).getroot().find("users")  # noqa: S314 - our own file
