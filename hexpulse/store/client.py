@@ -10,11 +10,11 @@ import os
 from typing import Any
 
 from clickhouse_driver import Client
-from clickhouse_driver.errors import Error as DriverError
 
 from hexpulse.errors import ServiceUnavailableError
 from hexpulse.settings import Settings
 from hexpulse.store.capture import CAPTURE_ENV, RecordingClient
+from hexpulse.store.errors import DRIVER_FAILURES
 
 
 def client_kwargs(settings: Settings, database: str | None) -> dict[str, Any]:
@@ -50,7 +50,7 @@ def ping_clickhouse(settings: Settings) -> None:
     client = connect(settings, use_db=False)
     try:
         client.execute("SELECT 1")
-    except (DriverError, OSError, EOFError) as exc:
+    except DRIVER_FAILURES as exc:
         raise ServiceUnavailableError(
             f"ClickHouse is not reachable at {settings.clickhouse_host}:{settings.clickhouse_port} "
             f"({type(exc).__name__}); start it with 'make services' or set HEXPULSE_CLICKHOUSE_HOST/PORT."
