@@ -1,6 +1,6 @@
 """Reads of the public release tables (``release_windows``, ``release_cells``, ``budget_ledger``).
 
-Only windows that have a ``release_windows`` row are ever read (DESIGN-NOTES invariant 6):
+Only windows that have a ``release_windows`` row are ever read (only released data is served):
 every cell query is keyed by a window start taken from that table. Released windows are
 immutable, so their cells are cached in process (LRU) and fetched once even when many requests
 arrive together (single flight).
