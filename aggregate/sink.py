@@ -17,14 +17,13 @@ from typing import Any
 
 import numpy as np
 from clickhouse_driver import Client
-from clickhouse_driver.errors import Error as DriverError
 
 from aggregate.exceptions import ProgressError, SinkUnavailableError
 from aggregate.windows import Closing
+from hexpulse.errors import HexpulseError
 from hexpulse.settings import Settings
 from hexpulse.store import connect
-
-_NET_ERRORS = (DriverError, OSError, EOFError)
+from hexpulse.store.errors import DRIVER_FAILURES, store_failure
 
 
 @dataclass(frozen=True)
@@ -48,17 +47,17 @@ class PartialsSink:
             self._client = connect(self._settings)
         return self._client
 
-    def _fail(self, what: str, exc: BaseException) -> SinkUnavailableError:
+    def _fail(self, what: str, exc: BaseException) -> HexpulseError:
         if self._client is not None:
-            with contextlib.suppress(*_NET_ERRORS):  # already broken; dropping it is all we want
+            with contextlib.suppress(*DRIVER_FAILURES):  # already broken; dropping it is all we want
                 self._client.disconnect()
             self._client = None
-        return SinkUnavailableError(f"ClickHouse {what} failed ({type(exc).__name__})")
+        return store_failure(exc, what, unavailable=SinkUnavailableError, rejected=SinkUnavailableError)
 
     def _execute(self, what: str, sql: str, params: Any = None, *, columnar: bool = False) -> Any:
         try:
             return self._conn().execute(sql, params, columnar=columnar)
-        except _NET_ERRORS as exc:
+        except DRIVER_FAILURES as exc:
             raise self._fail(what, exc) from None
 
     def write(self, topic: str, closings: list[Closing]) -> None:
@@ -121,6 +120,6 @@ class PartialsSink:
 
     def close(self) -> None:
         if self._client is not None:
-            with contextlib.suppress(*_NET_ERRORS):
+            with contextlib.suppress(*DRIVER_FAILURES):
                 self._client.disconnect()
             self._client = None

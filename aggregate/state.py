@@ -19,6 +19,7 @@ from aggregate.windows import Closing, PartitionWindows
 from hexpulse.logs import log_event
 from hexpulse.pings import PingColumns
 from hexpulse.settings import Settings
+from hexpulse.times import window_start
 
 log = logging.getLogger(__name__)
 
@@ -93,7 +94,7 @@ class Aggregator:
         """Close windows of a quiet partition up to the wall-clock floor of ``now_ms`` − lateness."""
         pw = self.partitions[partition]
         w = self.settings.window_ms
-        if pw.idle_advance((now_ms - self.settings.lateness_ms) // w * w):
+        if pw.idle_advance(window_start(now_ms - self.settings.lateness_ms, w)):
             self._take(pw)
 
     def _take(self, pw: PartitionWindows) -> None:

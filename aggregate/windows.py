@@ -12,8 +12,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from aggregate.bounding import Bounds, Partials, compute_partials, window_start
+from aggregate.bounding import Bounds, Partials, compute_partials
 from hexpulse.pings import I64, PingColumns
+from hexpulse.times import window_start
 
 NO_TIME = -(2**62)
 """Horizon/watermark of a partition that has seen nothing yet (ms)."""

@@ -12,11 +12,11 @@ from typing import Any
 
 import anyio.to_thread
 from clickhouse_driver import Client
-from clickhouse_driver.errors import Error as DriverError
 
-from hexpulse.errors import ServiceUnavailableError, StoreError
+from hexpulse.errors import ServiceUnavailableError
 from hexpulse.settings import Settings
 from hexpulse.store import connect
+from hexpulse.store.errors import DRIVER_FAILURES, store_failure
 
 
 class ClickHousePool:
@@ -38,14 +38,9 @@ class ClickHousePool:
         try:
             rows: list[tuple[Any, ...]] = client.execute(sql, params or {})
             return rows
-        except (OSError, EOFError) as exc:
+        except DRIVER_FAILURES as exc:
             client.disconnect()
-            raise ServiceUnavailableError(f"ClickHouse is not reachable ({type(exc).__name__})") from None
-        except DriverError as exc:
-            client.disconnect()
-            if getattr(exc, "code", None) in (209, 210):  # socket timeout, connection refused
-                raise ServiceUnavailableError("ClickHouse is not reachable") from None
-            raise StoreError(f"ClickHouse rejected an API query: {type(exc).__name__}") from None
+            raise store_failure(exc, "an API query") from None
         finally:
             self._idle.put(client)
 
@@ -53,9 +48,9 @@ class ClickHousePool:
         client = self._idle.get()
         try:
             client.execute(sql, rows)
-        except (OSError, EOFError, DriverError) as exc:
+        except DRIVER_FAILURES as exc:
             client.disconnect()
-            raise ServiceUnavailableError(f"ClickHouse insert failed ({type(exc).__name__})") from None
+            raise store_failure(exc, "an API insert", rejected=ServiceUnavailableError) from None
         finally:
             self._idle.put(client)
 

@@ -1,6 +1,6 @@
 """Reads of the public release tables (``release_windows``, ``release_cells``, ``budget_ledger``).
 
-Only windows that have a ``release_windows`` row are ever read (DESIGN-NOTES invariant 6):
+Only windows that have a ``release_windows`` row are ever read (only released data is served):
 every cell query is keyed by a window start taken from that table. Released windows are
 immutable, so their cells are cached in process (LRU) and fetched once even when many requests
 arrive together (single flight).
@@ -12,20 +12,15 @@ import asyncio
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import Any
 
 from api.db import ClickHousePool
+from hexpulse.store.tables import RELEASE_CELL_VALUES, RELEASE_WINDOW_COLUMNS, column_list
+from hexpulse.times import S_PER_DAY, epoch_s, utc
 
-_WINDOW_COLS = "window_start, window_end, released_at, lag_s, rho, mechanism, base_cells"
-
-
-def utc(value: datetime) -> datetime:
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
-def epoch_s(value: datetime) -> int:
-    return int(utc(value).timestamp())
+_WINDOW_COLS = column_list(RELEASE_WINDOW_COLUMNS)
+_CELL_VALUES = column_list(RELEASE_CELL_VALUES)
 
 
 @dataclass(frozen=True)
@@ -175,8 +170,7 @@ class ReleaseReader:
         async def load() -> dict[int, CellRow]:
             self.cell_queries += 1
             rows = await self.pool.aquery(
-                "SELECT cell, count, count_sigma, count_lo, count_hi, moving, moving_sigma, moving_lo,"
-                " moving_hi, speed_kmh, speed_lo_kmh, speed_hi_kmh FROM release_cells FINAL"
+                f"SELECT cell, {_CELL_VALUES} FROM release_cells FINAL"
                 " WHERE window_start = toDateTime(%(w)s) AND res = %(res)s",
                 {"w": epoch_s(window.start), "res": res},
             )
@@ -198,7 +192,7 @@ class ReleaseReader:
                 " AND window_start > toDateTime(%(w)s) - %(span)s AND window_start <= toDateTime(%(w)s)"
                 " AND window_start IN (SELECT window_start FROM release_windows)"
                 " GROUP BY cell",
-                {"q": quantile, "res": res, "w": epoch_s(window.start), "span": days * 86_400},
+                {"q": quantile, "res": res, "w": epoch_s(window.start), "span": days * S_PER_DAY},
             )
             return {int(r[0]): (float(r[1]), int(r[2])) for r in rows}
 

@@ -26,7 +26,7 @@ import subprocess
 import sys
 import time
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -38,6 +38,7 @@ from api.keys import KeyStore
 from hexpulse.service_area import load_service_area
 from hexpulse.settings import Settings, load_settings
 from hexpulse.store import apply_migrations, connect
+from hexpulse.times import utc_from_ms, window_start
 
 CONCURRENCY = 50
 N_REQUESTS = 6000
@@ -260,7 +261,7 @@ def main() -> None:
     settings = load_settings(clickhouse_database=database, api_clickhouse_user=dev.clickhouse_user,
                              api_clickhouse_password=dev.clickhouse_password)  # fmt: skip
     apply_migrations(connect(settings, use_db=False), database, settings.exact_database)
-    now = datetime.fromtimestamp(int(time.time()) // 60 * 60, UTC)
+    now = utc_from_ms(window_start(int(time.time() * 1000), 60_000))
     windows = [
         now - timedelta(minutes=N_WINDOWS + SSE_NEW_WINDOWS - k) for k in range(N_WINDOWS + SSE_NEW_WINDOWS)
     ]

@@ -32,6 +32,7 @@ import numpy as np
 from hexpulse.service_area import load_service_area
 from hexpulse.settings import Settings, load_settings
 from hexpulse.store import apply_migrations, connect
+from hexpulse.times import naive_utc, windows_per_day
 from privacy.release.budget import ReleasePlan, eps_from_rho, plan_from_settings
 from privacy.release.consistency import Hierarchy, build_hierarchy, sum_by
 from privacy.release.mechanisms import NoiseParams, add_noise
@@ -184,7 +185,7 @@ def laplace_basic(settings: Settings, tree: Hierarchy, windows: Windows) -> dict
     of pure ε at the same device-day ε as our ρ gives at δ."""
     eps_day = eps_from_rho(settings.budget_rho_per_day, settings.report_delta)
     draws_per_day = (
-        (86_400 // settings.window_s) * len(settings.release_resolutions) * len(settings.release_metrics)
+        windows_per_day(settings.window_s) * len(settings.release_resolutions) * len(settings.release_metrics)
     )
     eps_draw = eps_day / draws_per_day
     p = NoiseParams("laplace", 1, 1, 1.0 / eps_draw)
@@ -245,7 +246,7 @@ def release_lag(settings: Settings, windows: Windows, tree: Hierarchy) -> dict[s
     n = 12 if QUICK else 20
     rows = []
     for w_ms, exact in windows[:n]:
-        w = datetime.fromtimestamp(w_ms / 1000, UTC).replace(tzinfo=None)
+        w = naive_utc(w_ms / 1000)
         nz = np.flatnonzero(exact["count"])
         rows += [(w, int(tree.cells[0][i]), int(i % 3), int(exact["count"][i]), int(exact["moving"][i]),
                   int(exact["speed"][i]), 1) for i in nz]  # fmt: skip
@@ -262,7 +263,7 @@ def release_lag(settings: Settings, windows: Windows, tree: Hierarchy) -> dict[s
     try:
         time.sleep(4)  # start-up (imports, service area, plan)
         for w_ms, _ in windows[:n]:
-            horizon = datetime.fromtimestamp(w_ms / 1000 + 60, UTC).replace(tzinfo=None)
+            horizon = naive_utc(w_ms / 1000 + 60)
             now = datetime.now(UTC).replace(tzinfo=None, microsecond=0)
             t0 = time.time()
             client.execute(
@@ -271,7 +272,7 @@ def release_lag(settings: Settings, windows: Windows, tree: Hierarchy) -> dict[s
                 [(s.topic_pings, p, horizon, w_ms + 60_000, w_ms, "watermark", now) for p in range(3)],
             )
             deadline = t0 + 20
-            w = datetime.fromtimestamp(w_ms / 1000, UTC).replace(tzinfo=None)
+            w = naive_utc(w_ms / 1000)
             while time.time() < deadline:
                 ((c,),) = client.execute(
                     f"SELECT count() FROM {db}.release_windows WHERE window_start = %(w)s", {"w": w}

@@ -119,6 +119,15 @@ def topics() -> None:
     )
 
 
+def _usage_errors() -> type[Any]:
+    """The usage-error class of the click that typer runs (recent typer bundles its own copy)."""
+    try:
+        from typer._click.exceptions import ClickException
+    except ImportError:  # typer on the click package
+        from click.exceptions import ClickException  # type: ignore[assignment]
+    return ClickException
+
+
 def main() -> None:
     """Console entry point: run the app, turning hexpulse errors into one sentence."""
     try:
@@ -131,10 +140,6 @@ def main() -> None:
         sys.exit(130)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
-    except Exception as exc:  # click usage errors arrive here in non-standalone mode
-        from click.exceptions import ClickException
-
-        if isinstance(exc, ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
-        raise
+    except _usage_errors() as exc:  # click usage errors arrive here in non-standalone mode
+        exc.show()
+        sys.exit(exc.exit_code)

@@ -14,6 +14,7 @@ from pydantic import Field, SecretStr, ValidationError, field_validator, model_v
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from hexpulse.errors import ConfigError
+from hexpulse.times import S_PER_DAY, windows_per_day
 
 IntList = Annotated[tuple[int, ...], NoDecode]
 _DB_NAME = r"^[A-Za-z_][A-Za-z0-9_]{0,62}$"
@@ -168,21 +169,21 @@ class Settings(BaseSettings):
             )
         if self.base_resolution not in res:
             raise ValueError("release_resolutions must include the base resolution")
-        if 86_400 % self.window_s:
+        if S_PER_DAY % self.window_s:
             raise ValueError(f"window_s={self.window_s} must divide a day (86400 s) evenly")
-        if self.windows_per_device_day > 86_400 // self.window_s:
+        if self.windows_per_device_day > windows_per_day(self.window_s):
             raise ValueError(
                 f"windows_per_device_day={self.windows_per_device_day} exceeds the "
-                f"{86_400 // self.window_s} windows in a day"
+                f"{windows_per_day(self.window_s)} windows in a day"
             )
         # Pseudonym keys exist for days today-key_retention_days .. today+1 (docs/KEYS.md): every
         # ping that passes the age and skew checks must fall on a day that has a key.
-        if self.max_ping_age_s > self.key_retention_days * 86_400:
+        if self.max_ping_age_s > self.key_retention_days * S_PER_DAY:
             raise ValueError(
                 f"max_ping_age_s={self.max_ping_age_s} exceeds the pseudonym key retention of "
                 f"{self.key_retention_days} days; raise key_retention_days or lower max_ping_age_s"
             )
-        if self.max_clock_skew_s > 86_400:
+        if self.max_clock_skew_s > S_PER_DAY:
             raise ValueError("max_clock_skew_s must be at most 86400 (pseudonym keys exist up to tomorrow)")
         if self.kafka_security_protocol == "SASL_SSL" and not (
             self.kafka_sasl_username and self.kafka_sasl_password.get_secret_value()

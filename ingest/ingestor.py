@@ -14,9 +14,10 @@ import numpy.typing as npt
 from hexpulse.logs import log_event
 from hexpulse.service_area import ServiceArea
 from hexpulse.settings import Settings
+from hexpulse.times import MS_PER_DAY
 from ingest.accepted import AcceptedPings
 from ingest.binning import CellBinner
-from ingest.contract import ACCEPTED, MS_PER_DAY, Limits, Reason
+from ingest.contract import ACCEPTED, Limits, Reason
 from ingest.decode import Decoded, RecordLike, decode
 from ingest.dlq import DeadLetter, DeadLetterSink
 from ingest.metrics import BATCH_SIZES, MESSAGES, record_outcomes

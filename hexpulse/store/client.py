@@ -10,11 +10,11 @@ import os
 from typing import Any, Literal
 
 from clickhouse_driver import Client
-from clickhouse_driver.errors import Error as DriverError
 
 from hexpulse.errors import ConfigError, ServiceUnavailableError
 from hexpulse.settings import Settings
 from hexpulse.store.capture import CAPTURE_ENV, RecordingClient
+from hexpulse.store.errors import DRIVER_FAILURES
 
 Role = Literal["pipeline", "api"]
 """Who connects: the pipeline user may read everything; the API user only the public database."""
@@ -72,15 +72,14 @@ def ping_clickhouse(settings: Settings, role: Role = "pipeline") -> None:
     client = connect(settings, use_db=role == "api", role=role)
     try:
         client.execute("SELECT 1")
-    except DriverError as exc:
+    except DRIVER_FAILURES as exc:
         if getattr(exc, "code", None) in _REFUSED:
             user = credentials(settings, role)[0]
             raise ServiceUnavailableError(
-                f"ClickHouse refused user {user!r} (code {exc.code}); check its password and, for the API "
-                f"user, that its allow_databases lists {settings.clickhouse_database} (docs/DEPLOY.md)."
+                f"ClickHouse refused user {user!r} (code {getattr(exc, 'code', '?')}); check its password "
+                f"and, for the API user, that its allow_databases lists {settings.clickhouse_database} "
+                "(docs/DEPLOY.md)."
             ) from None
-        raise _unreachable(settings, exc) from None
-    except (OSError, EOFError) as exc:
         raise _unreachable(settings, exc) from None
     finally:
         client.disconnect()

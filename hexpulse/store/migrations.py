@@ -16,9 +16,10 @@ from dataclasses import dataclass
 from importlib import resources
 
 from clickhouse_driver import Client
-from clickhouse_driver.errors import Error as DriverError
 
 from hexpulse.errors import StoreError
+from hexpulse.store.errors import DRIVER_FAILURES, store_failure
+from hexpulse.times import naive_utc_now
 
 _NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
 
@@ -87,8 +88,8 @@ def apply_migrations(client: Client, database: str, exact_database: str) -> list
             "ENGINE = MergeTree() ORDER BY version"
         )
         done = {row[0] for row in client.execute(f"SELECT version FROM {database}.schema_migrations")}
-    except DriverError as exc:
-        raise StoreError(f"could not prepare database {database}: {exc.message}") from None
+    except DRIVER_FAILURES as exc:
+        raise store_failure(exc, f"preparing database {database}") from None
     applied: list[int] = []
     for migration in load_migrations():
         if migration.version in done:
@@ -98,19 +99,11 @@ def apply_migrations(client: Client, database: str, exact_database: str) -> list
             try:
                 if not _already_done(client, sql):
                     client.execute(sql)
-            except DriverError as exc:
-                raise StoreError(
-                    f"migration {migration.version:04d}_{migration.name} failed: {exc.message}"
-                ) from None
+            except DRIVER_FAILURES as exc:
+                raise store_failure(exc, f"migration {migration.version:04d}_{migration.name}") from None
         client.execute(
             f"INSERT INTO {database}.schema_migrations (version, name, applied_at) VALUES",
-            [(migration.version, migration.name, _now())],
+            [(migration.version, migration.name, naive_utc_now())],
         )
         applied.append(migration.version)
     return applied
-
-
-def _now() -> object:
-    from datetime import UTC, datetime
-
-    return datetime.now(UTC).replace(microsecond=0, tzinfo=None)

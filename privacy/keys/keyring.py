@@ -38,6 +38,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from hexpulse.settings import Settings
+from hexpulse.times import utc_day
 from privacy.keys.exceptions import KeyDestroyedError, KeyringError, KeyUnavailableError
 from privacy.keys.master_key import load_master_key
 
@@ -45,15 +46,9 @@ MAGIC = b"HXRING1\n"
 _SALT_BYTES = 16
 _NONCE_BYTES = 12
 _HEADER_BYTES = len(MAGIC) + _SALT_BYTES
-DAY_MS = 86_400_000
 
 PURPOSE_PSEUDONYM = b"pseudonym"
 PURPOSE_SEAL = b"dlq-seal"
-
-
-def utc_day(ts_ms: int) -> int:
-    """The UTC day number (days since 1970-01-01) of an epoch-millisecond timestamp."""
-    return ts_ms // DAY_MS
 
 
 def _hkdf(ikm: bytes, salt: bytes, info: bytes) -> bytes:
@@ -112,7 +107,7 @@ class KeyRing:
 
     # ---- time --------------------------------------------------------------------------------
     def today(self) -> int:
-        return int(self._clock() * 1000) // DAY_MS
+        return utc_day(int(self._clock() * 1000))
 
     def oldest_allowed(self) -> int:
         return self.today() - self.retention_days

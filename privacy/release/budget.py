@@ -16,6 +16,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from hexpulse.settings import Settings
+from hexpulse.times import windows_per_day
+from hexpulse.units import whole_kmh
 from privacy.release.exceptions import BudgetError
 from privacy.release.mechanisms import Mechanism, NoiseParams, params_for_rho
 
@@ -36,8 +38,8 @@ def eps_from_rho(rho: float, delta: float) -> float:
 
 
 def speed_bound_kmh(speed_clamp_mps: float) -> int:
-    """Largest whole km/h one moving device adds to a cell's speed_sum (same rounding as aggregate)."""
-    return math.floor(speed_clamp_mps * 3.6 + 0.5)
+    """Largest whole km/h one moving device adds to a cell's speed_sum."""
+    return whole_kmh(speed_clamp_mps)
 
 
 @dataclass(frozen=True)
@@ -140,7 +142,7 @@ def plan_from_settings(settings: Settings) -> ReleasePlan:
         raise BudgetError("budget_count_share must leave a share for the other released metrics")
     metric_shares = {"count": count_share} | {m: (1 - count_share) / len(others) for m in others}
 
-    windows_per_day = 86_400 // settings.window_s
+    per_day = windows_per_day(settings.window_s)
     w = settings.windows_per_device_day
     rho_window = settings.budget_rho_per_day / w
     bounds = {"count": 1, "moving": 1, "speed": speed_bound_kmh(settings.speed_clamp_mps)}
@@ -155,13 +157,13 @@ def plan_from_settings(settings: Settings) -> ReleasePlan:
             except ValueError as exc:
                 raise BudgetError(f"cannot derive noise for {metric} at resolution {res}: {exc}") from None
             rho = params.rho
-            draws.append(Draw(metric, res, params, rho, rho * w / windows_per_day))
+            draws.append(Draw(metric, res, params, rho, rho * w / per_day))
     plan = ReleasePlan(
         mechanism=settings.noise_mechanism,
         rho_per_day=settings.budget_rho_per_day,
         delta=settings.report_delta,
         window_s=settings.window_s,
-        windows_per_day=windows_per_day,
+        windows_per_day=per_day,
         windows_per_device_day=w,
         base_resolution=base,
         resolutions=resolutions,

@@ -40,15 +40,15 @@ def ledger_rows(plan: ReleasePlan, window_start: datetime, recorded_at: datetime
     return rows
 
 
-def write_ledger(client: Client, database: str, rows: list[tuple[object, ...]]) -> None:
-    client.execute(f"INSERT INTO {database}.budget_ledger ({_COLUMNS}) VALUES", rows)
+def write_ledger(client: Client, rows: list[tuple[object, ...]]) -> None:
+    client.execute(f"INSERT INTO budget_ledger ({_COLUMNS}) VALUES", rows)
 
 
-def spent_on(client: Client, database: str, day: date, *, excluding: datetime | None = None) -> float:
+def spent_on(client: Client, day: date, *, excluding: datetime | None = None) -> float:
     """ρ already charged to each device-day of ``day`` (every recorded row, published or not),
     leaving out the rows of window ``excluding`` (a window about to be written again)."""
     rows = client.execute(
-        f"SELECT sum(rho) FROM {database}.budget_ledger FINAL "
+        "SELECT sum(rho) FROM budget_ledger FINAL "
         "WHERE day = %(day)s AND window_start != %(skip)s",
         {"day": day, "skip": excluding or datetime(1970, 1, 1)},
     )

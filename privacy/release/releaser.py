@@ -25,12 +25,14 @@ from datetime import UTC, datetime
 import numpy as np
 import numpy.typing as npt
 from clickhouse_driver import Client
-from clickhouse_driver.errors import Error as DriverError
 
 from hexpulse.logs import log_event
 from hexpulse.service_area import ServiceArea, load_service_area
 from hexpulse.settings import Settings
 from hexpulse.store import connect
+from hexpulse.store.errors import DRIVER_FAILURES, store_failure
+from hexpulse.store.tables import RELEASE_CELL_COLUMNS, RELEASE_WINDOW_COLUMNS, column_list
+from hexpulse.times import naive_utc
 from privacy.release.budget import ReleasePlan, fits_day, plan_from_settings, speed_bound_kmh
 from privacy.release.consistency import Estimate, Hierarchy, build_hierarchy, reconcile, sum_by
 from privacy.release.exceptions import BudgetError, ReleaseError
@@ -39,18 +41,10 @@ from privacy.release.mechanisms import Z95, IntVector, add_noise
 
 log = logging.getLogger("hexpulse.privacy.releaser")
 
-_CELL_COLUMNS = (
-    "window_start, res, cell, count, count_sigma, count_lo, count_hi, moving, moving_sigma, "
-    "moving_lo, moving_hi, speed_kmh, speed_lo_kmh, speed_hi_kmh"
-)
+_CELL_COLUMNS = column_list(RELEASE_CELL_COLUMNS)
 #: Mean speed is published only where the released moving count is at least this many of its
 #: own standard deviations (so its relative error is ≤ 1/3 at one σ); otherwise it is null.
 SPEED_MIN_MOVING_SIGMAS = 3.0
-
-
-def _ts(epoch_s: int) -> datetime:
-    """Naive UTC datetime, the form clickhouse-driver writes into DateTime('UTC') columns."""
-    return datetime.fromtimestamp(epoch_s, UTC).replace(tzinfo=None)
 
 
 @dataclass(frozen=True)
@@ -197,7 +191,7 @@ class Releaser:
         if horizon is None:
             return []
         ((last, n_released),) = self.client.execute(
-            f"SELECT toUInt32(max(window_start)), count() FROM {self.db}.release_windows FINAL"
+            "SELECT toUInt32(max(window_start)), count() FROM release_windows FINAL"
         )
         if n_released:
             start = int(last) + self.window_s
@@ -205,7 +199,7 @@ class Releaser:
             ((first, n_partials),) = self.client.execute(
                 f"SELECT toUInt32(min(window_start)), count() FROM {self.exact}.partials "
                 "WHERE window_start < %(h)s",
-                {"h": _ts(horizon)},
+                {"h": naive_utc(horizon)},
             )
             if not n_partials:
                 return []
@@ -217,7 +211,7 @@ class Releaser:
         rows = self.client.execute(
             f"SELECT cell, sum(devices), sum(moving), sum(speed_sum) FROM {self.exact}.partials FINAL "
             "WHERE window_start = %(w)s GROUP BY cell",
-            {"w": _ts(w)},
+            {"w": naive_utc(w)},
         )
         out, outside = exact_totals(self.tree.cells[0], rows)
         if outside:
@@ -229,7 +223,7 @@ class Releaser:
         rows = self.client.execute(
             f"SELECT partition, toUInt32(min(written_at)) FROM {self.exact}.progress FINAL "
             "WHERE topic = %(topic)s AND horizon > %(w)s GROUP BY partition",
-            {"topic": self.settings.topic_pings, "w": _ts(w)},
+            {"topic": self.settings.topic_pings, "w": naive_utc(w)},
         )
         return max((int(t) for _, t in rows), default=w)
 
@@ -237,7 +231,7 @@ class Releaser:
 
     def _unpublished_rows(self, w: int) -> int:
         ((n,),) = self.client.execute(
-            f"SELECT count() FROM {self.db}.release_cells FINAL WHERE window_start = %(w)s", {"w": _ts(w)}
+            "SELECT count() FROM release_cells FINAL WHERE window_start = %(w)s", {"w": naive_utc(w)}
         )
         return int(n)
 
@@ -247,7 +241,7 @@ class Releaser:
         log_event(log, "unpublished release does not match the configuration; drawing again",
                   logging.WARNING, window_start=w)  # fmt: skip
         self.client.execute(
-            f"ALTER TABLE {self.db}.release_cells DELETE WHERE window_start = %(w)s", {"w": _ts(w)}
+            "ALTER TABLE release_cells DELETE WHERE window_start = %(w)s", {"w": naive_utc(w)}
         )
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
@@ -259,19 +253,19 @@ class Releaser:
             if not pending:
                 return
             time.sleep(0.2)
-        raise ReleaseError(f"could not clear the unpublished release of window {_ts(w)} within 60 s")
+        raise ReleaseError(f"could not clear the unpublished release of window {naive_utc(w)} within 60 s")
 
     def release_window(self, w: int) -> bool:
         """Release window ``w`` (epoch s); return False if it was already public."""
-        start = _ts(w)
+        start = naive_utc(w)
         ((public,),) = self.client.execute(
-            f"SELECT count() FROM {self.db}.release_windows FINAL WHERE window_start = %(w)s", {"w": start}
+            "SELECT count() FROM release_windows FINAL WHERE window_start = %(w)s", {"w": start}
         )
         if public:
             return False
         # This window's own ledger rows (from a run that died before publishing) are rewritten
         # under the same keys below, so they do not count twice.
-        spent = spent_on(self.client, self.db, start.date(), excluding=start)
+        spent = spent_on(self.client, start.date(), excluding=start)
         expected = sum(self.tree.sizes)
         existing = self._unpublished_rows(w)
         if existing == expected:
@@ -290,15 +284,14 @@ class Releaser:
         if drawn:
             values = release_values(self.plan, self.tree, self.read_exact(w))
             rows = cell_rows(start, self.tree, values, speed_bound_kmh(self.settings.speed_clamp_mps))
-            self.client.execute(f"INSERT INTO {self.db}.release_cells ({_CELL_COLUMNS}) VALUES", rows)
+            self.client.execute(f"INSERT INTO release_cells ({_CELL_COLUMNS}) VALUES", rows)
         now = time.time()
-        write_ledger(self.client, self.db, ledger_rows(self.plan, start, _ts(int(now))))
+        write_ledger(self.client, ledger_rows(self.plan, start, naive_utc(int(now))))
         lag = max(0.0, now - self._completed_at(w))
         self.client.execute(
-            f"INSERT INTO {self.db}.release_windows "
-            "(window_start, window_end, released_at, base_cells, rho, mechanism, lag_s) VALUES",
-            [(start, _ts(w + self.window_s), _ts(int(now)), self.tree.sizes[0],
-              self.plan.charge_per_window, self.plan.mechanism, lag)],
+            f"INSERT INTO release_windows ({column_list(RELEASE_WINDOW_COLUMNS)}) VALUES",
+            [(start, naive_utc(w + self.window_s), naive_utc(int(now)), lag, self.plan.charge_per_window,
+              self.plan.mechanism, self.tree.sizes[0])],
         )  # fmt: skip
         log_event(log, "window released", window_start=w, drawn=drawn, lag_s=round(lag, 3),
                   cells=expected, rho=self.plan.charge_per_window)  # fmt: skip
@@ -308,17 +301,15 @@ class Releaser:
         """Release every pending window; return how many were published."""
         try:
             return sum(self.release_window(w) for w in self.pending_windows())
-        except DriverError as exc:
-            raise ReleaseError(f"ClickHouse refused a release statement: {exc.message}") from None
-        except (OSError, EOFError) as exc:
-            raise ReleaseError(
-                f"ClickHouse connection failed during a release ({type(exc).__name__})"
+        except DRIVER_FAILURES as exc:
+            raise store_failure(
+                exc, "a release statement", unavailable=ReleaseError, rejected=ReleaseError
             ) from None
 
     def check_budget_today(self) -> None:
         """Refuse to start if today's ledger leaves no room for one more window."""
         today = datetime.now(UTC).date()
-        spent = spent_on(self.client, self.db, today)
+        spent = spent_on(self.client, today)
         if not fits_day(spent, self.plan):
             raise BudgetError(
                 f"today's ledger already holds rho={spent:.6g} per device-day; one more window "

@@ -1,6 +1,6 @@
 """Crash and rebalance: ``kill -9`` of ``hexpulse consume`` at random instants, restarts, and a group
 scaled 1 → 3 → 1 mid-stream all leave exactly the partials of a fault-free run (close offsets
-included) — invariant 1 of DESIGN-NOTES."""
+included): exactly-once aggregates over at-least-once Kafka (docs/ARCHITECTURE.md)."""
 
 from __future__ import annotations
 

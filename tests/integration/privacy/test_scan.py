@@ -26,7 +26,8 @@ from hexpulse.kafka import ensure_topics, make_producer
 from hexpulse.logs import JsonFormatter
 from hexpulse.settings import Settings
 from hexpulse.store import apply_migrations, connect
-from privacy.keys.keyring import DAY_MS, KeyRing
+from hexpulse.times import MS_PER_DAY as DAY_MS
+from privacy.keys.keyring import KeyRing
 from privacy.keys.master_key import create_master_key_file, load_master_key
 from privacy.keys.pseudonyms import RotatingPseudonymizer
 from privacy.keys.sealing import PayloadSealer

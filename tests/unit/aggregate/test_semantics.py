@@ -8,9 +8,10 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from aggregate.bounding import Bounds, _device_ts_offset_order, compute_partials, window_start
+from aggregate.bounding import Bounds, _device_ts_offset_order, compute_partials
 from aggregate.windows import PartitionWindows
 from hexpulse.pings import PingColumns
+from hexpulse.times import window_start
 from tests.support.aggregate_reference import Ping, reference
 
 W = 10_000

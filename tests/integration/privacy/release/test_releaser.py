@@ -16,8 +16,9 @@ from clickhouse_driver import Client
 from hexpulse.settings import Settings
 from hexpulse.store import connect
 from hexpulse.store.scratch import scratch_database
+from hexpulse.times import naive_utc as _ts
 from privacy.release.exceptions import BudgetError
-from privacy.release.releaser import Releaser, _ts, cell_rows, release_values
+from privacy.release.releaser import Releaser, cell_rows, release_values
 
 pytestmark = pytest.mark.integration
 
