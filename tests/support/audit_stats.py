@@ -18,8 +18,9 @@ test from training draws, then measures it on fresh draws:
 The direction and threshold depend on the training draws only, so on the held-out draws they are
 one fixed post-processing of the output; a mechanism that keeps its claim then gives μ_lb > μ with
 probability at most α (the false-alarm rate; Φ⁻¹ is monotone and both bounds hold together with
-probability ≥ 1 − α). The discrete Gaussian's trade-off at σ ≥ 1 matches the continuous one that
-GDP describes to far better than these bounds resolve.
+probability ≥ 1 − α). GDP describes continuous Gaussian noise; the deployed discrete Gaussian's
+threshold tests beat it by a little (:func:`discrete_gaussian_probit_gap`: at most 1.3% in μ at
+the audit's σ ≥ 1.8, checked by the audit's tests), far less than the margins the audit works with.
 """
 
 from __future__ import annotations
@@ -101,3 +102,16 @@ def audit(train: tuple[Samples, Samples], test: tuple[Samples, Samples], mu_clai
     else:
         mu_lb = max(0.0, float(stats.norm.ppf(tpr_lb) - stats.norm.ppf(fpr_ub)))
     return AuditResult(mu_claimed, mu_lb, fpr_ub, tpr_lb, int(min(h0.size, h1.size)))
+
+
+def discrete_gaussian_probit_gap(scale: float, shift: int) -> float:
+    """Largest Φ⁻¹(TPR) − Φ⁻¹(FPR) of a threshold test telling X from X + ``shift`` for X discrete
+    Gaussian with parameter ``scale``: what GDP calls μ, ``shift``/``scale`` for continuous noise."""
+    half = int(12 * scale) + shift + 1
+    x = np.arange(-half, half + 1, dtype=np.float64)
+    pmf = np.exp(-(x**2) / (2.0 * scale * scale))
+    pmf /= pmf.sum()
+    at_least = np.cumsum(pmf[::-1])[::-1]  # P(X ≥ x)
+    fpr, tpr = at_least[shift:], at_least[: at_least.size - shift]
+    ok = (fpr > 1e-12) & (fpr < 1 - 1e-12)
+    return float(np.max(stats.norm.ppf(tpr[ok]) - stats.norm.ppf(fpr[ok])))
