@@ -6,10 +6,10 @@ from typing import Annotated
 
 import typer
 
-from api.db import ClickHousePool
 from api.keys import SCOPES, KeyStore
 from hexpulse.settings import get_settings
 from hexpulse.store import ping_clickhouse
+from hexpulse.store.pool import ClickHousePool
 
 keys_app = typer.Typer(no_args_is_help=True, help="Manage API keys (stored hashed; shown once).")
 

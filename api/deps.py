@@ -15,10 +15,10 @@ from api.auth import require
 from api.exceptions import BadRequestError
 from api.geo import BBox, check_area, parse_bbox
 from api.keys import ApiKey
-from api.releases import ReleaseReader
 from api.state import ApiState
 from hexpulse.settings import Settings
 from hexpulse.times import utc
+from releases.reader import ReleaseReader
 
 
 async def get_state(request: Request) -> ApiState:

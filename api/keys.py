@@ -18,8 +18,8 @@ from datetime import datetime
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from api.db import ClickHousePool
 from api.exceptions import AuthenticationError, BadRequestError, NotFoundError
+from hexpulse.store.pool import ClickHousePool
 from hexpulse.times import naive_utc_now
 
 SCOPES: tuple[str, ...] = ("density:read", "traffic:read", "tourism:read", "alerts:write", "admin")

@@ -33,11 +33,11 @@ from urllib.parse import urlencode
 import h3
 import httpx
 
-from api.db import ClickHousePool
 from api.keys import KeyStore
 from hexpulse.service_area import load_service_area
 from hexpulse.settings import Settings, load_settings
 from hexpulse.store import apply_migrations, connect
+from hexpulse.store.pool import ClickHousePool
 from hexpulse.times import utc_from_ms, window_start
 
 CONCURRENCY = 50

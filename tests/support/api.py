@@ -9,10 +9,10 @@ from typing import Any
 import h3
 from clickhouse_driver import Client
 
-from api.db import ClickHousePool
 from api.keys import KeyStore
 from hexpulse.settings import Settings
 from hexpulse.store import connect
+from hexpulse.store.pool import ClickHousePool
 from hexpulse.store.scratch import create_database
 from tests.support.clickhouse_users import allow_api
 

@@ -11,11 +11,11 @@ from collections.abc import Iterator
 from datetime import datetime
 
 import pytest
+from api.db import ClickHousePool
 from clickhouse_driver import Client
 from clickhouse_driver.errors import Error as DriverError
 from clickhouse_driver.errors import ServerException
 
-from api.db import ClickHousePool
 from hexpulse.errors import StoreError
 from hexpulse.settings import Settings
 from hexpulse.store import connect

@@ -22,7 +22,7 @@ def test_migrations_apply_once_and_are_recorded(services: Settings) -> None:
         recorded = client.execute(f"SELECT version FROM {database}.schema_migrations ORDER BY version")
         assert [r[0] for r in recorded] == applied
         public = {r[0] for r in client.execute(f"SHOW TABLES FROM {database}")}
-        assert {"release_windows", "release_cells", "budget_ledger", "api_keys"} <= public
+        assert {"release_windows", "release_cells", "budget_ledger", "api_keys", "feed_cursors"} <= public
         exact = {r[0] for r in client.execute(f"SHOW TABLES FROM {database}_exact")}
         assert exact == {"partials", "progress"} and not exact & public  # hole 6: nothing exact is public
     finally:

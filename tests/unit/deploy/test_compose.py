@@ -205,3 +205,13 @@ def test_clickhouse_password_file_setting(tmp_path: Path) -> None:
 
     with pytest.raises(ConfigError, match="HEXPULSE_CLICKHOUSE_PASSWORD_FILE"):
         load_settings(clickhouse_password_file=tmp_path / "missing")
+
+
+def test_the_image_holds_every_package() -> None:
+    import tomllib
+
+    include = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]["find"]
+    packages = [p.rstrip("*") for p in include["include"]]
+    text = (DEPLOY / "Dockerfile").read_text()
+    missing = [p for p in packages if not re.search(rf"^COPY {p} \./{p}$", text, re.M)]
+    assert missing == [], "the Dockerfile does not copy these packages"

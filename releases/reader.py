@@ -1,4 +1,4 @@
-"""Reads of the public release tables (``release_windows``, ``release_cells``, ``budget_ledger``).
+"""Async reads of the public release tables (``release_windows``, ``release_cells``, ``budget_ledger``).
 
 Only windows that have a ``release_windows`` row are ever read (only released data is served):
 every cell query is keyed by a window start taken from that table. Released windows are
@@ -10,69 +10,17 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections import OrderedDict
-from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from api.db import ClickHousePool
-from hexpulse.store.tables import RELEASE_CELL_VALUES, RELEASE_WINDOW_COLUMNS, column_list
-from hexpulse.times import S_PER_DAY, epoch_s, utc
+from hexpulse.store.pool import ClickHousePool
+from hexpulse.store.tables import RELEASE_CELL_VALUES, column_list
+from hexpulse.times import S_PER_DAY, epoch_s
+from releases import queries
+from releases.cache import Lru
+from releases.models import CellRow, Window
 
-_WINDOW_COLS = column_list(RELEASE_WINDOW_COLUMNS)
 _CELL_VALUES = column_list(RELEASE_CELL_VALUES)
-
-
-@dataclass(frozen=True)
-class Window:
-    """One released window; times are UTC."""
-
-    start: datetime
-    end: datetime
-    released_at: datetime
-    lag_s: float
-    rho: float
-    mechanism: str
-    base_cells: int
-
-    @classmethod
-    def from_row(cls, row: tuple[Any, ...]) -> Window:
-        return cls(utc(row[0]), utc(row[1]), utc(row[2]), float(row[3]), float(row[4]), row[5], int(row[6]))
-
-
-@dataclass(frozen=True, slots=True)
-class CellRow:
-    """Released values of one cell: counts are persons (noisy, ≥ 0), speeds km/h."""
-
-    count: int
-    count_sigma: float
-    count_lo: float
-    count_hi: float
-    moving: int
-    moving_sigma: float
-    moving_lo: float
-    moving_hi: float
-    speed_kmh: float | None
-    speed_lo_kmh: float | None
-    speed_hi_kmh: float | None
-
-
-class _Lru:
-    def __init__(self, size: int) -> None:
-        self._size = size
-        self._data: OrderedDict[Any, Any] = OrderedDict()
-
-    def get(self, key: Any) -> Any:
-        value = self._data.get(key)
-        if value is not None:
-            self._data.move_to_end(key)
-        return value
-
-    def put(self, key: Any, value: Any) -> None:
-        self._data[key] = value
-        self._data.move_to_end(key)
-        while len(self._data) > self._size:
-            self._data.popitem(last=False)
 
 
 class ReleaseReader:
@@ -80,15 +28,15 @@ class ReleaseReader:
 
     def __init__(self, pool: ClickHousePool, cache_entries: int, latest_ttl_s: float) -> None:
         self.pool = pool
-        self._cells = _Lru(cache_entries)
-        self._freeflow = _Lru(cache_entries)
+        self._cells = Lru(cache_entries)
+        self._freeflow = Lru(cache_entries)
         self._inflight: dict[Any, asyncio.Future[Any]] = {}
         self._latest: tuple[float, Window | None] = (float("-inf"), None)
         self._latest_ttl_s = latest_ttl_s
         self._latest_inflight: asyncio.Future[Window | None] | None = None
         self.cell_queries = 0  # ClickHouse reads of a window's cells (tests assert the fan-out)
 
-    async def _once(self, cache: _Lru, key: Any, load: Any) -> Any:
+    async def _once(self, cache: Lru, key: Any, load: Any) -> Any:
         hit = cache.get(key)
         if hit is not None:
             return hit
@@ -130,39 +78,19 @@ class ReleaseReader:
         return await asyncio.shield(task)
 
     async def _read_latest(self) -> Window | None:
-        rows = await self.pool.aquery(
-            f"SELECT {_WINDOW_COLS} FROM release_windows FINAL ORDER BY window_start DESC LIMIT 1"
-        )
+        rows = await self.pool.aquery(*queries.latest_window())
         window = Window.from_row(rows[0]) if rows else None
         self._latest = (time.monotonic(), window)
         return window
 
     async def at(self, when: datetime) -> Window | None:
         """The released window containing ``when``."""
-        rows = await self.pool.aquery(
-            f"SELECT {_WINDOW_COLS} FROM release_windows FINAL "
-            "WHERE window_start <= toDateTime(%(t)s) AND window_end > toDateTime(%(t)s) "
-            "ORDER BY window_start DESC LIMIT 1",
-            {"t": epoch_s(when)},
-        )
+        rows = await self.pool.aquery(*queries.window_at(when))
         return Window.from_row(rows[0]) if rows else None
 
     async def recent(self, limit: int) -> list[Window]:
         """The ``limit`` newest released windows, newest first."""
-        rows = await self.pool.aquery(
-            f"SELECT {_WINDOW_COLS} FROM release_windows FINAL ORDER BY window_start DESC LIMIT %(n)s",
-            {"n": limit},
-        )
-        return [Window.from_row(r) for r in rows]
-
-    async def since(self, after: datetime) -> list[Window]:
-        """Released windows starting after ``after``, oldest first."""
-        rows = await self.pool.aquery(
-            f"SELECT {_WINDOW_COLS} FROM release_windows FINAL "
-            "WHERE window_start > toDateTime(%(t)s) ORDER BY window_start",
-            {"t": epoch_s(after)},
-        )
-        return [Window.from_row(r) for r in rows]
+        return [Window.from_row(r) for r in await self.pool.aquery(*queries.recent_windows(limit))]
 
     async def cells(self, window: Window, res: int) -> dict[int, CellRow]:
         """Every released cell of ``window`` at ``res`` (cached; released windows never change)."""

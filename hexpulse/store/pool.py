@@ -1,8 +1,10 @@
-"""A small pool of ClickHouse clients used from async handlers.
+"""A small pool of ClickHouse clients, shared by the threads and async handlers of one process.
 
 clickhouse-driver clients are synchronous and not safe to share between threads, so each query
-borrows one client from a queue and runs in a worker thread. Every query is parameterized with
-the driver's ``%(name)s`` placeholders; no SQL is built from request strings.
+borrows one client from a queue: :meth:`ClickHousePool.query` in the calling thread (a product
+process following the release feed), :meth:`ClickHousePool.aquery` in a worker thread (the API).
+Every query is parameterized with the driver's ``%(name)s`` placeholders; no SQL is built from
+request strings.
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ class ClickHousePool:
             return rows
         except DRIVER_FAILURES as exc:
             client.disconnect()
-            raise store_failure(exc, "an API query") from None
+            raise store_failure(exc, "a query") from None
         finally:
             self._idle.put(client)
 
@@ -50,7 +52,7 @@ class ClickHousePool:
             client.execute(sql, rows)
         except DRIVER_FAILURES as exc:
             client.disconnect()
-            raise store_failure(exc, "an API insert", rejected=ServiceUnavailableError) from None
+            raise store_failure(exc, "an insert", rejected=ServiceUnavailableError) from None
         finally:
             self._idle.put(client)
 
