@@ -38,6 +38,11 @@ class Settings(BaseSettings):
     topic_dlq: str = "pings.dlq"
     topic_partitions: int = Field(3, ge=1, le=10_000)
     topic_replication: int = Field(1, ge=1, le=10)
+    # Who stamps a ping record's time, the broker (LogAppendTime) or the producer (CreateTime, a
+    # trusted gateway or a backfill acting as one); docs/DEPLOY.md "Record timestamps".
+    topic_timestamp_type: Literal["LogAppendTime", "CreateTime"] = "LogAppendTime"
+    topic_pings_retention_h: int = Field(24, ge=1, le=8760)
+    topic_dlq_retention_h: int = Field(48, ge=1, le=8760)
     consumer_group: str = "hexpulse-aggregate"
 
     # ClickHouse

@@ -1,6 +1,6 @@
 """Shared fixtures.
 
-Integration tests talk to the real ClickHouse server and Kafka-protocol broker that
+Integration tests talk to the real ClickHouse server and Apache Kafka broker that
 `make test` starts (deploy/local/services.sh). Each test session uses a fresh database and fresh
 topic names, so runs never see each other's data.
 """
@@ -49,6 +49,8 @@ def base_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
         consumer_group=f"hexpulse-test-{RUN_ID}",
         state_dir=state,
         metrics_port=0,
+        # Tests produce as the trusted gateway would: records stamped by their producer.
+        topic_timestamp_type="CreateTime",
     )
 
 
