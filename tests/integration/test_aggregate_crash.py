@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from hexpulse.kafka import ensure_topics
 from hexpulse.settings import Settings
 from hexpulse.store.scratch import drop_database
 from tests.integration.aggregate_support import (
@@ -64,6 +65,7 @@ def fault_free(s: Settings, stream: Stream, unique: str) -> dict:
         s, unique + "-ref", state_dir=s.state_dir, consumer_max_poll_records=s.consumer_max_poll_records
     )
     ref = ref.model_copy(update={"topic_pings": s.topic_pings, "topic_dlq": s.topic_dlq + ".ref"})
+    ensure_topics(ref, [ref.topic_dlq])  # the broker does not create it on first use
     try:
         run_in_process(ref, stream)
         return read_rows(ref)
