@@ -23,11 +23,12 @@ from kafka.structs import OffsetAndMetadata
 from aggregate import metrics
 from aggregate.columns import Pings
 from aggregate.exceptions import SinkUnavailableError
+from aggregate.quarantine import Quarantine
 from aggregate.rebalance import RebalanceListener
 from aggregate.sink import PartialsSink
 from aggregate.state import Aggregator
 from hexpulse.kafka import make_consumer
-from hexpulse.kafka_records import prefetch, use_fast_records
+from hexpulse.kafka_records import CorruptBatchError, guard_corrupt_batches, prefetch, use_fast_records
 from hexpulse.logs import log_event
 from hexpulse.settings import Settings
 from ingest import Ingestor
@@ -89,6 +90,7 @@ class ConsumeLoop:
         self._dlq_backoff_s = 0.0
         self._deadline: float | None = None  # set at shutdown: every wait after it ends by then
         self._run_thread: threading.Thread | None = None
+        self._quarantine = Quarantine()
 
     # ---- Kafka ---------------------------------------------------------------------------------
     def _tp(self, p: int) -> TopicPartition:
@@ -106,8 +108,8 @@ class ConsumeLoop:
             session_timeout_ms=10_000,
             heartbeat_interval_ms=1_000,
         )
-        if self.settings.consumer_fast_decode:
-            use_fast_records(c)
+        if not (self.settings.consumer_fast_decode and use_fast_records(c)):
+            guard_corrupt_batches(c)
         c.subscribe([self.topic], listener=RebalanceListener(self))
         return c
 
@@ -123,6 +125,7 @@ class ConsumeLoop:
                 # calls such as commit(); then the next owner replays from the last commit instead.
                 if threading.current_thread() is self._run_thread:
                     self._commit(force=True, only=set(partitions), rewind=False)
+            self._quarantine.forget(partitions)
             for p in partitions:
                 self.agg.drop_partition(p)
                 self._uninit.discard(p)
@@ -298,6 +301,20 @@ class ConsumeLoop:
             log_event(log, "clickhouse back; partitions resumed")
         self._commit(force=True)
 
+    # ---- corrupt batches ---------------------------------------------------------------------
+    def _hold(self, exc: CorruptBatchError) -> None:
+        """Stop the partition at the corrupt batch; the others go on (aggregate/quarantine.py)."""
+        p = self._quarantine.hold(exc)
+        if self.consumer is not None and p in self.agg.partitions:
+            self.consumer.pause(self._tp(p))
+
+    def _retry_held(self) -> None:
+        for p in self._quarantine.due():
+            # Partitions being initialised or paused for ClickHouse are resumed by that path.
+            ours = p in self.agg.partitions and p not in self._uninit
+            if self.consumer is not None and ours and not self._paused_for_sink:
+                self.consumer.resume(self._tp(p))
+
     # ---- idle close ----------------------------------------------------------------------------
     def _idle(self) -> None:
         if self.consumer is None or self._paused_for_sink:
@@ -368,6 +385,9 @@ class ConsumeLoop:
                     batch = self.consumer.poll(timeout_ms=200)
                     if batch and self.settings.consumer_fast_decode:
                         prefetch(self.consumer)
+                except CorruptBatchError as exc:
+                    self._hold(exc)
+                    continue
                 except KafkaError as exc:  # broker trouble: kafka-python reconnects; back off, no crash
                     log_event(
                         log, "poll failed", logging.WARNING, error=type(exc).__name__, detail=str(exc)[:200]
@@ -386,6 +406,7 @@ class ConsumeLoop:
                 self._idle()
                 self._flush(behind)
                 self._commit()
+                self._retry_held()
                 if self.stop_when is not None and self.stop_when(self):
                     break
         finally:
