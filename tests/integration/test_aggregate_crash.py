@@ -67,7 +67,9 @@ def fault_free(s: Settings, stream: Stream, unique: str) -> dict:
     ref = ref.model_copy(update={"topic_pings": s.topic_pings, "topic_dlq": s.topic_dlq + ".ref"})
     ensure_topics(ref, [ref.topic_dlq])  # the broker does not create it on first use
     try:
-        run_in_process(ref, stream)
+        # The timeout only guards against a hang (a loaded machine reads 8 records a poll slowly).
+        run_in_process(ref, stream, timeout_s=300)
+        assert all_closed(ref, stream), "the fault-free reference run did not finish"
         return read_rows(ref)
     finally:
         drop_database(ref)
