@@ -25,17 +25,28 @@ def common_config(settings: Settings) -> dict[str, Any]:
         # Fail start-up within seconds (one sentence) instead of kafka-python's 30 s default.
         "bootstrap_timeout_ms": 10_000,
     }
-    if settings.kafka_security_protocol == "SSL":
+    if settings.kafka_security_protocol in ("SSL", "SASL_SSL"):
         if settings.kafka_ssl_cafile:
             config["ssl_cafile"] = str(settings.kafka_ssl_cafile)
         if settings.kafka_ssl_certfile:
             config["ssl_certfile"] = str(settings.kafka_ssl_certfile)
         if settings.kafka_ssl_keyfile:
             config["ssl_keyfile"] = str(settings.kafka_ssl_keyfile)
+    if settings.kafka_security_protocol.startswith("SASL_"):
+        config["sasl_mechanism"] = settings.kafka_sasl_mechanism
+        config["sasl_plain_username"] = settings.kafka_sasl_username
+        config["sasl_plain_password"] = settings.kafka_sasl_password.get_secret_value()
     return config
 
 
 def _unreachable(settings: Settings) -> ServiceUnavailableError:
+    if settings.kafka_security_protocol.startswith("SASL_"):
+        # kafka-python 3.0 reports refused credentials only as a bootstrap timeout.
+        return ServiceUnavailableError(
+            f"no Kafka broker at {settings.kafka_bootstrap} accepted a SASL "
+            f"{settings.kafka_sasl_mechanism} login as {settings.kafka_sasl_username!r} within 10 s; "
+            "check HEXPULSE_KAFKA_BOOTSTRAP and the SASL user and password."
+        )
     return ServiceUnavailableError(
         f"the Kafka broker is not reachable at {settings.kafka_bootstrap}; start it with "
         "'make services' or set HEXPULSE_KAFKA_BOOTSTRAP."

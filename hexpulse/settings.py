@@ -30,10 +30,14 @@ class Settings(BaseSettings):
 
     # Kafka
     kafka_bootstrap: str = "127.0.0.1:19092"
-    kafka_security_protocol: Literal["PLAINTEXT", "SSL"] = "PLAINTEXT"
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
     kafka_ssl_cafile: Path | None = None
     kafka_ssl_certfile: Path | None = None
     kafka_ssl_keyfile: Path | None = None
+    kafka_sasl_mechanism: Literal["SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN"] = "SCRAM-SHA-512"
+    kafka_sasl_username: str = ""
+    kafka_sasl_password: SecretStr = SecretStr("")
+    kafka_sasl_password_file: Path | None = None  # e.g. a Docker secret; used when no password is set
     topic_pings: str = "pings"
     topic_dlq: str = "pings.dlq"
     topic_partitions: int = Field(3, ge=1, le=10_000)
@@ -138,17 +142,19 @@ class Settings(BaseSettings):
     @model_validator(mode="before")
     @classmethod
     def _password_from_file(cls, data: object) -> object:
-        if not isinstance(data, dict) or data.get("clickhouse_password"):
+        if not isinstance(data, dict):
             return data
-        file = data.get("clickhouse_password_file")
-        if not file:
-            return data
-        try:
-            secret = Path(str(file)).read_text(encoding="utf-8").strip()
-        except OSError as exc:
-            msg = f"cannot read HEXPULSE_CLICKHOUSE_PASSWORD_FILE {file}: {exc.strerror}"
-            raise ValueError(msg) from None
-        return {**data, "clickhouse_password": secret}
+        for name in ("clickhouse_password", "kafka_sasl_password"):
+            file = data.get(f"{name}_file")
+            if data.get(name) or not file:
+                continue
+            try:
+                secret = Path(str(file)).read_text(encoding="utf-8").strip()
+            except OSError as exc:
+                msg = f"cannot read HEXPULSE_{name.upper()}_FILE {file}: {exc.strerror}"
+                raise ValueError(msg) from None
+            data = {**data, name: secret}
+        return data
 
     @model_validator(mode="after")
     def _consistent(self) -> Settings:
@@ -176,6 +182,13 @@ class Settings(BaseSettings):
             )
         if self.max_clock_skew_s > 86_400:
             raise ValueError("max_clock_skew_s must be at most 86400 (pseudonym keys exist up to tomorrow)")
+        if self.kafka_security_protocol.startswith("SASL_") and not (
+            self.kafka_sasl_username and self.kafka_sasl_password.get_secret_value()
+        ):
+            raise ValueError(
+                f"HEXPULSE_KAFKA_SECURITY_PROTOCOL={self.kafka_security_protocol} needs "
+                "HEXPULSE_KAFKA_SASL_USERNAME and HEXPULSE_KAFKA_SASL_PASSWORD (or _FILE)"
+            )
         # The master key is checked where it is used (privacy.master_key), so the API, which never
         # needs it, runs without one.
         if self.environment == "production" and self.clickhouse_password.get_secret_value() in (

@@ -22,6 +22,7 @@ KAFKA_VERSION=4.4.0  # keep equal to kafka.version in deploy/local/kafka/pom.xml
 KAFKA_DIR=$STATE/kafka
 KAFKA_LIBS=${HEXPULSE_KAFKA_LIBS:-$KAFKA_DIR/libs}
 KAFKA_HEAP=${HEXPULSE_KAFKA_HEAP_OPTS:--Xms256m -Xmx768m}
+KAFKA_EXTRA_CONFIG=${HEXPULSE_KAFKA_EXTRA_CONFIG:-}
 WAIT_S=${HEXPULSE_SERVICE_WAIT_S:-60}
 
 say() { echo "services: $*"; }
@@ -156,6 +157,8 @@ log.retention.hours=48
 num.network.threads=2
 num.io.threads=4
 EOF
+  # Extra broker settings, e.g. a SASL listener for a test's private broker; later keys win.
+  if [ -n "$KAFKA_EXTRA_CONFIG" ]; then cat "$KAFKA_EXTRA_CONFIG" >>"$KAFKA_DIR/server.properties"; fi
 }
 
 # Format the log folder once: a cluster id and a standalone (single-voter, dynamic) controller

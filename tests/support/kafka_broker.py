@@ -44,11 +44,13 @@ def shared_libs() -> Path:
 class PrivateKafka:
     """One single-node KRaft broker under ``state``; ports stay the same across restarts."""
 
-    def __init__(self, state: Path, heap: str = "-Xms128m -Xmx384m") -> None:
+    def __init__(self, state: Path, heap: str = "-Xms128m -Xmx384m", extra_config: str = "") -> None:
+        """``extra_config``: server.properties lines appended to the generated ones (later keys win)."""
         self.state = state
         self.port = _free_port()
         self.controller_port = _free_port()
         self.heap = heap
+        self.extra_config = extra_config
 
     @property
     def bootstrap(self) -> str:
@@ -71,6 +73,11 @@ class PrivateKafka:
             "HEXPULSE_KAFKA_LIBS": str(shared_libs()),
             "HEXPULSE_KAFKA_HEAP_OPTS": self.heap,
         }
+        if self.extra_config:
+            self.state.mkdir(parents=True, exist_ok=True)
+            extra = self.state / "extra.properties"
+            extra.write_text(self.extra_config)
+            env["HEXPULSE_KAFKA_EXTRA_CONFIG"] = str(extra)
         done = subprocess.run(
             [str(SERVICES), command], env=env, capture_output=True, text=True, timeout=timeout_s, check=False
         )
