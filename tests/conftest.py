@@ -7,6 +7,7 @@ topic names, so runs never see each other's data.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import tempfile
@@ -66,6 +67,28 @@ def services(base_settings: Settings) -> Settings:
     if missing:
         pytest.fail(f"services down: {', '.join(missing)}; run the suite with 'make test'")
     return base_settings
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _delete_session_topics(base_settings: Settings) -> Iterator[None]:
+    """The broker keeps topics across restarts: delete this session's (all named with RUN_ID)."""
+    yield
+    host, _, port = base_settings.kafka_bootstrap.partition(":")
+    if not _port_open(host, int(port)):
+        return
+    from kafka.errors import KafkaError
+
+    from hexpulse.errors import ServiceUnavailableError
+    from hexpulse.kafka import make_admin
+
+    with contextlib.suppress(KafkaError, ServiceUnavailableError):  # tidying only
+        admin = make_admin(base_settings)
+        try:
+            mine = [t for t in admin.list_topics() if RUN_ID in t]
+            if mine:
+                admin.delete_topics(mine)
+        finally:
+            admin.close()
 
 
 @pytest.fixture(scope="session")
