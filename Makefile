@@ -21,7 +21,7 @@ $(STAMP): pyproject.toml
 venv: $(STAMP)
 
 services: venv
-	@PYTHON=$(PY) deploy/local/services.sh up
+	@deploy/local/services.sh up
 
 migrate: services
 	@$(VENV)/bin/hexpulse migrate

@@ -30,6 +30,7 @@ class Assignment(Commits):
                 # calls such as commit(); then the next owner replays from the last commit instead.
                 if threading.current_thread() is self._run_thread:
                     self._commit(force=True, only=set(partitions), rewind=False)
+            self._quarantine.forget(partitions)
             for p in partitions:
                 self.agg.drop_partition(p)
                 self._uninit.discard(p)

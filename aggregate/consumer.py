@@ -18,7 +18,7 @@ from kafka.errors import KafkaError
 
 from aggregate import metrics
 from aggregate.kafka.client import open_group_consumer
-from aggregate.kafka.records import prefetch
+from aggregate.kafka.records import CorruptBatchError, prefetch
 from aggregate.loop_state import LoopStats, log
 from aggregate.shutdown import Shutdown
 from hexpulse.logs import log_event
@@ -67,6 +67,20 @@ class ConsumeLoop(Shutdown):
                 self._last_seen[p] = now
 
     # ---- main loop -----------------------------------------------------------------------------
+    # ---- corrupt batches ---------------------------------------------------------------------
+    def _hold(self, exc: CorruptBatchError) -> None:
+        """Stop the partition at the corrupt batch; the others go on (aggregate/quarantine.py)."""
+        p = self._quarantine.hold(exc)
+        if self.consumer is not None and p in self.agg.partitions:
+            self.consumer.pause(self._tp(p))
+
+    def _retry_held(self) -> None:
+        for p in self._quarantine.due():
+            # Partitions being initialised or paused for ClickHouse are resumed by that path.
+            ours = p in self.agg.partitions and p not in self._uninit
+            if self.consumer is not None and ours and not self._paused_for_sink:
+                self.consumer.resume(self._tp(p))
+
     def _handle(self, tp: TopicPartition, records: list[Any]) -> bool:
         """Ingest and aggregate one poll of one partition; True if more records are waiting."""
         p = tp.partition
@@ -104,6 +118,9 @@ class ConsumeLoop(Shutdown):
                     batch = self.consumer.poll(timeout_ms=200)
                     if batch and self.settings.consumer_fast_decode:
                         prefetch(self.consumer)
+                except CorruptBatchError as exc:
+                    self._hold(exc)
+                    continue
                 except KafkaError as exc:  # broker trouble: kafka-python reconnects; back off, no crash
                     log_event(
                         log, "poll failed", logging.WARNING, error=type(exc).__name__, detail=str(exc)[:200]
@@ -122,6 +139,7 @@ class ConsumeLoop(Shutdown):
                 self._idle()
                 self._flush(behind)
                 self._commit()
+                self._retry_held()
                 if self.stop_when is not None and self.stop_when(self):
                     break
         finally:

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from kafka import KafkaConsumer, TopicPartition
 
+from aggregate.quarantine import Quarantine
 from aggregate.sink import PartialsSink
 from aggregate.state import Aggregator
 from hexpulse.settings import Settings
@@ -77,6 +78,7 @@ class LoopState:
         self._dlq_backoff_s = 0.0
         self._deadline: float | None = None  # set at shutdown: every wait after it ends by then
         self._run_thread: threading.Thread | None = None
+        self._quarantine = Quarantine()
 
     def _tp(self, p: int) -> TopicPartition:
         return TopicPartition(self.topic, p)

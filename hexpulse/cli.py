@@ -106,16 +106,34 @@ def migrate() -> None:
 
 
 @app.command()
-def topics() -> None:
-    """Create the pings and dead-letter topics if they do not exist."""
+def topics(
+    check: bool = typer.Option(
+        False, "--check", help="Change nothing; exit 1 if the topics differ from the settings."
+    ),
+) -> None:
+    """Create the pings and dead-letter topics, or set their configs where they differ."""
     from hexpulse.kafka import ensure_topics
 
     settings = get_settings()
-    created = ensure_topics(settings)
+    report = ensure_topics(settings, check=check)
+    where = f"topics on {settings.kafka_bootstrap}"
+    if check:
+        for name in report.created:
+            typer.echo(f"{where}: {name} is missing")
+        for change in report.changes:
+            typer.echo(f"{where}: differs {change}")
+        for mismatch in report.mismatches:
+            typer.echo(f"{where}: {mismatch}")
+        if not report.in_order:
+            raise typer.Exit(1)
+        typer.echo(f"{where}: match the settings")
+        return
+    for change in report.changes:
+        typer.echo(f"{where}: set {change}")
     typer.echo(
-        f"topics on {settings.kafka_bootstrap}: "
-        + (f"created {created}" if created else "already present")
-        + f" ({settings.topic_partitions} partitions)"
+        f"{where}: "
+        + (f"created {report.created}" if report.created else "already present")
+        + f" ({settings.topic_partitions} partitions, timestamps {settings.topic_timestamp_type})"
     )
 
 
@@ -132,7 +150,10 @@ def main() -> None:
     """Console entry point: run the app, turning hexpulse errors into one sentence."""
     try:
         configure_logging(get_settings().log_level)
-        app(standalone_mode=False)
+        code = app(standalone_mode=False)
+        # Without standalone mode click returns a command's typer.Exit code instead of exiting.
+        if isinstance(code, int) and code:
+            sys.exit(code)
     except HexpulseError as exc:
         typer.echo(f"hexpulse: {exc}", err=True)
         sys.exit(2)

@@ -32,18 +32,23 @@ class Settings(BaseSettings):
 
     # Kafka
     kafka_bootstrap: str = "127.0.0.1:19092"
-    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_SSL"] = "PLAINTEXT"
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
     kafka_ssl_cafile: Path | None = None
     kafka_ssl_certfile: Path | None = None
     kafka_ssl_keyfile: Path | None = None
-    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = "SCRAM-SHA-512"
+    kafka_sasl_mechanism: Literal["SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN"] = "SCRAM-SHA-512"
     kafka_sasl_username: str = ""
     kafka_sasl_password: SecretStr = SecretStr("")
-    kafka_sasl_password_file: Path | None = None
+    kafka_sasl_password_file: Path | None = None  # e.g. a Docker secret; used when no password is set
     topic_pings: str = "pings"
     topic_dlq: str = "pings.dlq"
     topic_partitions: int = Field(3, ge=1, le=10_000)
     topic_replication: int = Field(1, ge=1, le=10)
+    # Who stamps a ping record's time, the broker (LogAppendTime) or the producer (CreateTime, a
+    # trusted gateway or a backfill acting as one); docs/DEPLOY.md "Record timestamps".
+    topic_timestamp_type: Literal["LogAppendTime", "CreateTime"] = "LogAppendTime"
+    topic_pings_retention_h: int = Field(24, ge=1, le=8760)
+    topic_dlq_retention_h: int = Field(48, ge=1, le=8760)
     consumer_group: str = "hexpulse-aggregate"
 
     # ClickHouse
@@ -185,12 +190,12 @@ class Settings(BaseSettings):
             )
         if self.max_clock_skew_s > S_PER_DAY:
             raise ValueError("max_clock_skew_s must be at most 86400 (pseudonym keys exist up to tomorrow)")
-        if self.kafka_security_protocol == "SASL_SSL" and not (
+        if self.kafka_security_protocol.startswith("SASL_") and not (
             self.kafka_sasl_username and self.kafka_sasl_password.get_secret_value()
         ):
             raise ValueError(
-                "kafka_security_protocol SASL_SSL needs HEXPULSE_KAFKA_SASL_USERNAME and "
-                "HEXPULSE_KAFKA_SASL_PASSWORD (or _FILE)"
+                f"HEXPULSE_KAFKA_SECURITY_PROTOCOL={self.kafka_security_protocol} needs "
+                "HEXPULSE_KAFKA_SASL_USERNAME and HEXPULSE_KAFKA_SASL_PASSWORD (or _FILE)"
             )
         if self.exact_database == self.clickhouse_database:
             raise ValueError(

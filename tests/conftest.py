@@ -1,12 +1,13 @@
 """Shared fixtures.
 
-Integration tests talk to the real ClickHouse server and Kafka-protocol broker that
+Integration tests talk to the real ClickHouse server and Apache Kafka broker that
 `make test` starts (deploy/local/services.sh). Each test session uses a fresh database and fresh
 topic names, so runs never see each other's data.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import tempfile
@@ -57,6 +58,8 @@ def base_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
         consumer_group=f"hexpulse-test-{RUN_ID}",
         state_dir=state,
         metrics_port=0,
+        # Tests produce as the trusted gateway would: records stamped by their producer.
+        topic_timestamp_type="CreateTime",
     )
 
 
@@ -92,6 +95,28 @@ def services(base_settings: Settings) -> Iterator[Settings]:
             os.environ.pop(key, None)
         else:
             os.environ[key] = value
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _delete_session_topics(base_settings: Settings) -> Iterator[None]:
+    """The broker keeps topics across restarts: delete this session's (all named with RUN_ID)."""
+    yield
+    host, _, port = base_settings.kafka_bootstrap.partition(":")
+    if not _port_open(host, int(port)):
+        return
+    from kafka.errors import KafkaError
+
+    from hexpulse.errors import ServiceUnavailableError
+    from hexpulse.kafka import make_admin
+
+    with contextlib.suppress(KafkaError, ServiceUnavailableError):  # tidying only
+        admin = make_admin(base_settings)
+        try:
+            mine = [t for t in admin.list_topics() if RUN_ID in t]
+            if mine:
+                admin.delete_topics(mine)
+        finally:
+            admin.close()
 
 
 @pytest.fixture(scope="session")

@@ -194,16 +194,11 @@ def _read_dlq(s: Settings) -> list[Any]:
     consumer.seek_to_beginning(*parts)
     end = consumer.end_offsets(parts)
     records: list[Any] = []
-    # Read to the end offsets, then until a poll comes back empty (the broker here may report
-    # end offsets per record batch, so they are a lower bound, not a count).
     deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        got = [r for batch in consumer.poll(timeout_ms=500).values() for r in batch]
-        records.extend(got)
-        if not got and all(consumer.position(tp) >= end[tp] for tp in parts):
-            break
+    while any(consumer.position(tp) < end[tp] for tp in parts) and time.monotonic() < deadline:
+        records.extend(r for batch in consumer.poll(timeout_ms=500).values() for r in batch)
     consumer.close()
-    assert len(records) >= sum(end.values())
+    assert len(records) == sum(end.values())  # end offsets count the records exactly
     return records
 
 
