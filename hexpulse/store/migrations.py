@@ -3,7 +3,9 @@
 Files live in ``hexpulse/store/migrations/NNNN_name.sql``; statements are separated by lines
 holding only ``;``-terminated SQL. ``{db}`` in a file is replaced by the target database name.
 Applying twice is a no-op: each version is recorded after all its statements succeed, and every
-statement is itself ``IF NOT EXISTS`` so a crash mid-file can be resumed.
+statement is itself ``IF NOT EXISTS`` so a crash mid-file can be resumed. ClickHouse 18.16 has no
+``ADD COLUMN IF NOT EXISTS``, so an ``ALTER TABLE … ADD COLUMN`` refused because the column
+already exists counts as done.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from clickhouse_driver.errors import Error as DriverError
 from hexpulse.errors import StoreError
 
 _NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
+_ADD_COLUMN = re.compile(r"^\s*ALTER\s+TABLE\s+\S+\s+ADD\s+COLUMN\s", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -74,6 +77,8 @@ def apply_migrations(client: Client, database: str) -> list[int]:
             try:
                 client.execute(render(statement, database))
             except DriverError as exc:
+                if _ADD_COLUMN.match(statement) and "already exists" in exc.message:
+                    continue  # a resumed migration: this column was added before the crash
                 raise StoreError(
                     f"migration {migration.version:04d}_{migration.name} failed: {exc.message}"
                 ) from None

@@ -181,6 +181,7 @@ def check_plan(plan: ReleasePlan) -> None:
         )
 
 
-def fits_day(spent_charge: float, plan: ReleasePlan) -> bool:
-    """Whether one more window fits in a day that has already been charged ``spent_charge``."""
-    return spent_charge + plan.charge_per_window <= plan.rho_per_day * (1 + _SLACK)
+def fits_day(spent_charge: float, charge: float, rho_per_day: float) -> bool:
+    """Whether one more window charging ``charge`` fits in a day already charged ``spent_charge``
+    under the daily budget ``rho_per_day`` (all ρ in zCDP per device-day)."""
+    return spent_charge + charge <= rho_per_day * (1 + _SLACK)

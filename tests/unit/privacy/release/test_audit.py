@@ -22,14 +22,15 @@ import numpy as np
 import pytest
 from scipy import stats
 
-import privacy.release.releaser
+import privacy.release.values
 from aggregate.bounding import Bounds, compute_partials
 from aggregate.columns import Pings
 from hexpulse.service_area import load_service_area
 from hexpulse.settings import load_settings
 from privacy.release.budget import ReleasePlan, eps_from_rho, plan_from_settings
 from privacy.release.consistency import Hierarchy, build_hierarchy
-from privacy.release.releaser import release_values
+from privacy.release.seeds import seeded_keys
+from privacy.release.values import release_values
 
 ALPHA = 0.001
 DELTA = 1e-6
@@ -89,8 +90,9 @@ def _bounded(tree: Hierarchy, target: np.ndarray, heavy: bool) -> np.ndarray:
 def _samples(plan: ReleasePlan, tree: Hierarchy, target: np.ndarray, heavy: bool, windows: int) -> np.ndarray:
     exact = _bounded(tree, target, heavy)
     out = [
-        release_values(plan, tree, {"count": exact}).metrics["count"].values[0][target]
-        for _ in range(windows)
+        release_values(plan, tree, {"count": exact}, seeded_keys(i + 1000 * heavy))
+        .metrics["count"].values[0][target]
+        for i in range(windows)
     ]
     return np.concatenate(out)
 
@@ -137,7 +139,7 @@ def test_audit_catches_a_path_without_noise(monkeypatch: pytest.MonkeyPatch) -> 
     plan, tree, target = _setup()
     claimed = eps_from_rho(plan.rho_per_device_day, DELTA)
     monkeypatch.setattr(
-        privacy.release.releaser, "add_noise", lambda values, _params: values.astype(np.int64)
+        privacy.release.values, "add_noise", lambda values, _params, _key: values.astype(np.int64)
     )
     x0 = _samples(plan, tree, target, False, 10)
     x1 = _samples(plan, tree, target, True, 10)
