@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from hexpulse.settings import Settings
+from privacy.release.accounting import eps_from_rho
 from privacy.release.exceptions import BudgetError
 from privacy.release.mechanisms import Mechanism, NoiseParams, params_for_rho
 
@@ -26,13 +27,6 @@ METRICS = ("count", "moving", "speed")
 DEFAULT_RESOLUTION_SHARES: Mapping[int, float] = {0: 0.6, 1: 0.4}  # offsets below the base
 
 _SLACK = 1e-9  # relative float slack when comparing spends with the budget
-
-
-def eps_from_rho(rho: float, delta: float) -> float:
-    """(ε, δ)-DP implied by ρ-zCDP: ε = ρ + 2√(ρ·ln(1/δ)) (Bun & Steinke 2016, Prop. 1.3)."""
-    if rho < 0 or not 0 < delta < 1:
-        raise ValueError("rho must be >= 0 and delta in (0, 1)")
-    return rho + 2.0 * math.sqrt(rho * math.log(1.0 / delta))
 
 
 def speed_bound_kmh(speed_clamp_mps: float) -> int:
