@@ -1,10 +1,11 @@
 """Exact discrete Laplace and discrete Gaussian samplers driven by a keyed ChaCha20 keystream.
 
 The algorithms are those of Canonne, Kamath & Steinke, "The Discrete Gaussian for Differential
-Privacy" (NeurIPS 2020), Algorithms 1–3: every step is an integer comparison against uniformly
-random integers, so the output distribution is exactly the stated one (no floating point is
-involved in sampling; floats appear only once, when a plan's scale is turned into a rational,
-rounded *up* so the noise is never smaller than the accounted one).
+Privacy" (NeurIPS 2020), Algorithms 1–3: every random choice is a uniform integer (rejection of
+masked words) or a Bernoulli(num/den) decided by exact integer comparison, so the output
+distribution is exactly the stated one (no floating point is involved in sampling; floats appear
+only once, when a plan's scale is turned into a rational, rounded *up* so the noise is never
+smaller than the accounted one). Speed: BENCHMARKS.md "Noise".
 
 Why keyed, not drawn from the OS: the random bits of one draw family (window, resolution,
 metric) come from the ChaCha20 keystream of a key derived from a secret day key
@@ -76,8 +77,22 @@ class KeyStream:
 
 
 def bernoulli(rng: KeyStream, num: int, den: int) -> bool:
-    """True with probability num/den exactly (0 ≤ num ≤ den, den ≥ 1)."""
-    return rng.below(den) < num
+    """True with probability num/den exactly (0 ≤ num ≤ den, den ≥ 1).
+
+    Compares a uniform U in [0, 1), 32 bits at a time, with the binary expansion of num/den (long
+    division): the first differing word decides, so one word is read except with probability
+    2^-32 per word, whatever the size of den.
+    """
+    if num >= den:
+        return True
+    while True:
+        num <<= 32
+        digit, num = divmod(num, den)
+        w = rng.word()
+        if w != digit:
+            return w < digit
+        if num == 0:
+            return False  # U's expansion equals p's so far and p ends here: U ≥ p
 
 
 def _bernoulli_exp_le1(rng: KeyStream, num: int, den: int) -> bool:

@@ -139,3 +139,17 @@ def test_bernoulli_exp_is_exact_for_large_arguments() -> None:
     hits = sum(sampler.bernoulli_exp(stream, 5, 2) for _ in range(N))
     p = math.exp(-2.5)
     assert abs(hits - N * p) < stats.norm.ppf(1 - ALPHA / 2) * math.sqrt(N * p * (1 - p))
+
+
+@pytest.mark.parametrize(("num", "den"), [(1, 3), (1, 2), (2**40 + 1, 2**41), (7, 2**70 + 9), (5, 5)])
+def test_bernoulli_is_exact(num: int, den: int) -> None:
+    """Bernoulli(num/den) by word-wise comparison with num/den's binary expansion: terminating
+    (1/2), non-terminating (1/3), multi-word denominators and p = 1, by frequency."""
+    stream = KeyStream(_key(9))
+    hits = sum(sampler.bernoulli(stream, num, den) for _ in range(N))
+    p = num / den
+    if p == 1.0:
+        assert hits == N
+        return
+    sd = math.sqrt(N * p * (1 - p))
+    assert abs(hits - N * p) <= max(stats.norm.ppf(1 - ALPHA / 2) * sd, 0.5)
