@@ -12,7 +12,8 @@ the ``fingerprint`` of the values it accounts for (64 bits of BLAKE2b over the r
 of that resolution and metric, cell order). Releasers of one plan reproduce the same draw, so
 they append rows with the same fingerprint; the spend counts each distinct (window, resolution,
 metric, fingerprint) once. A second, different draw of a family would show as a second
-fingerprint, would be charged, and stops the window from being published (:func:`check_one_draw`).
+fingerprint and would be charged; the releaser records a draw here *before* writing its cells and
+writes them only if :func:`check_one_draw` then finds no other, so such a draw is never published.
 """
 
 from __future__ import annotations

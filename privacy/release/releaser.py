@@ -12,8 +12,9 @@ yet in ``release_windows``, in time order, the releaser
    resolution) vector once with keys derived from the day's secret release-noise key, the plan
    and the exact input (:mod:`privacy.release.seeds`), and reconciles the resolutions
    (:mod:`privacy.release.consistency`);
-4. writes ``release_cells`` (one INSERT, one part: atomic), then ``release_ledger``, then — if
-   the ledger holds no other draw of the window — the ``release_windows`` row that makes it public.
+4. records the draw in the append-only ``release_ledger``; if the ledger then holds no other draw
+   of the window, writes ``release_cells`` (one INSERT, one part: atomic), then the
+   ``release_windows`` row that makes it public.
 
 Crash safety and concurrency: every step may run again, in this process or another. The same
 window, plan and input give the same keys, hence the same noise and identical rows (cells and
@@ -188,14 +189,15 @@ class Releaser:
         values = release_values(plan, self.tree, exact, keys)
         prints = values.prints(self.tree)
         check_one_draw(window_prints(self.client, self.db, start), prints, start)
-        rows = cell_rows(start, self.tree, values, record.speed_cap_kmh, plan=record.hash)
-        self.client.execute(f"INSERT INTO {self.db}.release_cells ({CELL_COLUMNS}) VALUES", rows)
         now = time.time()
         ledger = ledger_rows(plan, record.hash, start, prints, self.releaser_id, _ts(int(now)))
         write_ledger(self.client, self.db, ledger)
-        # A concurrent releaser that read another input (a bug upstream) drew independent noise:
-        # both draws are in the ledger now, and neither is published.
+        # Recorded first, checked, then written: a releaser that read another input (a bug
+        # upstream) drew independent noise, and of two such draws the one whose check reads last
+        # sees the other's rows and stops, so at most one ever reaches release_cells.
         check_one_draw(window_prints(self.client, self.db, start), prints, start)
+        rows = cell_rows(start, self.tree, values, record.speed_cap_kmh, plan=record.hash)
+        self.client.execute(f"INSERT INTO {self.db}.release_cells ({CELL_COLUMNS}) VALUES", rows)
         lag = max(0.0, now - self._completed_at(w))
         self.client.execute(
             f"INSERT INTO {self.db}.release_windows "

@@ -100,7 +100,7 @@ def test_noise_once_window_finishes_under_the_plan_it_began_with(rs: Settings) -
     client = connect(rs)
     old = Releaser(rs, client=client)
     w1, w2, w3 = _windows(client, rs, old, 3, seed=2)
-    for w, k in ((w1, 3), (w2, 8)):  # died after its intent; after its cells
+    for w, k in ((w1, 3), (w2, 10)):  # died after its intent; after its ledger rows and cells
         with pytest.raises(Crash):
             Releaser(rs, client=CrashAfter(client, k)).release_window(w)  # type: ignore[arg-type]
     new_settings = rs.model_copy(update={"budget_count_share": 0.4})
