@@ -2,7 +2,7 @@
 data) may read, and the release feed they follow.
 
 ``releases`` reads the public release tables (``release_windows``, ``release_cells``,
-``budget_ledger``) and keeps the feed's cursors (``feed_cursors``). It imports only ``hexpulse``:
+``release_ledger``) and keeps the feed's cursors (``feed_cursors``). It imports only ``hexpulse``:
 a product imports it without importing the pipeline (ingest, aggregate, privacy).
 
 - :mod:`releases.models`: ``Window`` and ``CellRow``, one released window and one released cell.

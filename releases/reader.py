@@ -1,4 +1,4 @@
-"""Async reads of the public release tables (``release_windows``, ``release_cells``, ``budget_ledger``).
+"""Reads of the public release tables (``release_windows``, ``release_cells``, ``release_ledger``).
 
 Only windows that have a ``release_windows`` row are ever read (only released data is served):
 every cell query is keyed by a window start taken from that table. Released windows are
@@ -149,9 +149,15 @@ class ReleaseReader:
         return [(Window.from_row(r[:7]), int(r[7]), float(r[8]), int(r[9])) for r in rows]
 
     async def budget_on(self, day: date) -> tuple[float, int]:
-        """Σ ρ (zCDP) charged to every device-day of ``day`` and the number of noise draws."""
+        """Σ ρ (zCDP) charged to every device-day of ``day`` and the number of noise draws.
+
+        The ledger is append-only and several releasers may record the same draw: each distinct
+        (window, resolution, metric, fingerprint) counts once (privacy.release.ledger).
+        """
         rows = await self.pool.aquery(
-            "SELECT sum(rho), count() FROM budget_ledger FINAL WHERE day = toDate(%(d)s)",
+            "SELECT sum(r), countIf(m != 'derived') FROM ("
+            " SELECT any(rho) AS r, any(mechanism) AS m FROM release_ledger"
+            " WHERE day = toDate(%(d)s) GROUP BY window_start, res, metric, fingerprint)",
             {"d": day.isoformat()},
         )
         return (float(rows[0][0] or 0.0), int(rows[0][1])) if rows else (0.0, 0)

@@ -6,7 +6,9 @@ holding only ``;``-terminated SQL. ``{db}`` in a file is replaced by the public 
 Applying twice is a no-op: each version is recorded (in the public database) after all its
 statements succeed, and every statement is itself ``IF NOT EXISTS`` so a crash mid-file can be
 resumed; a ``RENAME TABLE a TO b`` whose ``a`` is gone and ``b`` exists was done by such a run and
-is skipped.
+is skipped. ClickHouse 18.16 has no
+``ADD COLUMN IF NOT EXISTS``, so an ``ALTER TABLE … ADD COLUMN`` refused because the column
+already exists counts as done.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from hexpulse.store.errors import DRIVER_FAILURES, store_failure
 from hexpulse.times import naive_utc_now
 
 _NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
+_ADD_COLUMN = re.compile(r"^\s*ALTER\s+TABLE\s+\S+\s+ADD\s+COLUMN\s", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -100,6 +103,9 @@ def apply_migrations(client: Client, database: str, exact_database: str) -> list
                 if not _already_done(client, sql):
                     client.execute(sql)
             except DRIVER_FAILURES as exc:
+                message = getattr(exc, "message", "") or ""
+                if _ADD_COLUMN.match(statement) and "already exists" in message:
+                    continue  # a resumed migration: this column was added before the crash
                 raise store_failure(exc, f"migration {migration.version:04d}_{migration.name}") from None
         client.execute(
             f"INSERT INTO {database}.schema_migrations (version, name, applied_at) VALUES",

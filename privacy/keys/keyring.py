@@ -2,10 +2,12 @@
 
 Why random per-day secrets rather than keys derived from the master key alone: a key that is a pure
 function of (master key, day) can always be derived again, so "destroying" it would be a promise
-nobody can keep. Here each day owns 32 random bytes stored only in the ring; the day's pseudonym
-and DLQ-sealing keys are ``HKDF-SHA256(master ‖ day secret, salt = ring salt, info = purpose ‖ day)``.
-Deleting the day secret from the ring (and from every backup of it) makes that day's pseudonyms
-impossible to recompute, even for someone who holds the master key. Details: docs/KEYS.md.
+nobody can keep. Here each day owns 32 random bytes stored only in the ring; the day's pseudonym,
+DLQ-sealing and release-noise keys are
+``HKDF-SHA256(master ‖ day secret, salt = ring salt, info = purpose ‖ day)``. Deleting the day
+secret from the ring (and from every backup of it) makes that day's pseudonyms (and the noise of
+its releases) impossible to recompute, even for someone who holds the master key. Details:
+docs/KEYS.md.
 
 File layout (all integers big-endian)::
 
@@ -49,6 +51,8 @@ _HEADER_BYTES = len(MAGIC) + _SALT_BYTES
 
 PURPOSE_PSEUDONYM = b"pseudonym"
 PURPOSE_SEAL = b"dlq-seal"
+#: The releaser's noise keys (privacy.release.seeds): destroyed with the day, so is the noise.
+PURPOSE_RELEASE_NOISE = b"release-noise"
 
 
 def _hkdf(ikm: bytes, salt: bytes, info: bytes) -> bytes:
@@ -76,7 +80,7 @@ class RingStatus:
 
 
 class KeyRing:
-    """Per-day key material for pseudonyms and DLQ sealing, shared safely between processes.
+    """Per-day key material (pseudonyms, DLQ sealing, release noise), shared safely between processes.
 
     ``clock`` returns seconds since the epoch (tests pass a fake). Keys may be created for days
     ``today - retention_days … today + 1``; older days are refused and destroyed on the next write.

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from hexpulse.settings import Settings
 from hexpulse.times import windows_per_day
 from hexpulse.units import whole_kmh
+from privacy.release.accounting import eps_from_rho
 from privacy.release.exceptions import BudgetError
 from privacy.release.mechanisms import Mechanism, NoiseParams, params_for_rho
 
@@ -28,13 +29,6 @@ METRICS = ("count", "moving", "speed")
 DEFAULT_RESOLUTION_SHARES: Mapping[int, float] = {0: 0.6, 1: 0.4}  # offsets below the base
 
 _SLACK = 1e-9  # relative float slack when comparing spends with the budget
-
-
-def eps_from_rho(rho: float, delta: float) -> float:
-    """(ε, δ)-DP implied by ρ-zCDP: ε = ρ + 2√(ρ·ln(1/δ)) (Bun & Steinke 2016, Prop. 1.3)."""
-    if rho < 0 or not 0 < delta < 1:
-        raise ValueError("rho must be >= 0 and delta in (0, 1)")
-    return rho + 2.0 * math.sqrt(rho * math.log(1.0 / delta))
 
 
 def speed_bound_kmh(speed_clamp_mps: float) -> int:
@@ -183,6 +177,7 @@ def check_plan(plan: ReleasePlan) -> None:
         )
 
 
-def fits_day(spent_charge: float, plan: ReleasePlan) -> bool:
-    """Whether one more window fits in a day that has already been charged ``spent_charge``."""
-    return spent_charge + plan.charge_per_window <= plan.rho_per_day * (1 + _SLACK)
+def fits_day(spent_charge: float, charge: float, rho_per_day: float) -> bool:
+    """Whether one more window charging ``charge`` fits in a day already charged ``spent_charge``
+    under the daily budget ``rho_per_day`` (all ρ in zCDP per device-day)."""
+    return spent_charge + charge <= rho_per_day * (1 + _SLACK)

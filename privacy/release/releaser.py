@@ -1,57 +1,60 @@
-"""The releaser: every complete window → noise once → release tables + budget ledger.
+"""The releaser: every complete window → one plan → noise once → release tables + budget ledger.
 
 A window is *complete* when every partition 0..P−1 of the pings topic has a ``progress`` row
 with ``horizon`` > window start (a partition with no row blocks). For each complete window not
-yet in ``release_windows``, in time order: read its exact partials (``FINAL``), sum partitions per
-base cell, lay them on the public partitions (every cell of the service area, zeros included),
-noise each (metric, measured resolution) vector once with OpenDP, reconcile the resolutions
-(:mod:`privacy.release.consistency`), then write ``release_cells``, then ``budget_ledger``, then the
-``release_windows`` row that makes the window public.
+yet in ``release_windows``, in time order, the releaser
 
-Crash safety: the cells of a window are one INSERT (one part, atomic). If a run dies after it
-and before the window row, the next run *publishes those same rows* rather than drawing again;
-only if they do not match the current configuration are they deleted and drawn anew.
+1. claims it for one plan (:mod:`privacy.release.claims`): its own, or the plan the window was
+   begun with by an earlier or concurrent releaser;
+2. checks that the day's ledger plus that plan's charge fits the configured daily budget;
+3. reads its exact partials (``FINAL``), sums partitions per base cell, lays them on the public
+   partitions (every cell of the service area, zeros included), noises each (metric, measured
+   resolution) vector once with keys derived from the day's secret release-noise key, the plan
+   and the exact input (:mod:`privacy.release.seeds`), and reconciles the resolutions
+   (:mod:`privacy.release.consistency`);
+4. records the draw in the append-only ``release_ledger``; if the ledger then holds no other draw
+   of the window, writes ``release_cells`` (one INSERT, one part: atomic), then the
+   ``release_windows`` row that makes it public.
+
+Crash safety and concurrency: every step may run again, in this process or another. The same
+window, plan and input give the same keys, hence the same noise and identical rows (cells and
+windows are ReplacingMergeTree; the append-only ledger counts each distinct draw once), so a
+releaser killed at any instruction, or any number of releasers of one plan, publish one value
+per (window, resolution, cell, metric). Nothing is deleted and nothing is drawn anew.
 """
 
 from __future__ import annotations
 
 import logging
-import math
+import os
+import secrets
+import socket
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import numpy as np
 import numpy.typing as npt
 from clickhouse_driver import Client
+from clickhouse_driver.errors import Error as DriverError
 
 from hexpulse.logs import log_event
 from hexpulse.service_area import ServiceArea, load_service_area
 from hexpulse.settings import Settings
 from hexpulse.store import connect
-from hexpulse.store.errors import DRIVER_FAILURES, store_failure
-from hexpulse.store.tables import RELEASE_CELL_COLUMNS, RELEASE_WINDOW_COLUMNS, column_list
-from hexpulse.times import naive_utc
-from privacy.release.budget import ReleasePlan, fits_day, plan_from_settings, speed_bound_kmh
-from privacy.release.consistency import Estimate, Hierarchy, build_hierarchy, reconcile, sum_by
-from privacy.release.exceptions import BudgetError, ReleaseError
-from privacy.release.ledger import ledger_rows, spent_on, write_ledger
-from privacy.release.mechanisms import Z95, IntVector, add_noise
+from privacy.keys.exceptions import KeyDestroyedError, KeyUnavailableError
+from privacy.keys.keyring import KeyRing
+from privacy.release.budget import fits_day, plan_from_settings, speed_bound_kmh
+from privacy.release.claims import claim_window
+from privacy.release.consistency import build_hierarchy
+from privacy.release.exceptions import BudgetError, DoubleDrawError, PlanConflictError, ReleaseError
+from privacy.release.ledger import check_one_draw, ledger_rows, spent_on, window_prints, write_ledger
+from privacy.release.mechanisms import IntVector
+from privacy.release.plans import PlanRecord, area_digest
+from privacy.release.seeds import input_digest, window_keys
+from privacy.release.values import CELL_COLUMNS, cell_rows, release_values
 
 log = logging.getLogger("hexpulse.privacy.releaser")
-
-_CELL_COLUMNS = column_list(RELEASE_CELL_COLUMNS)
-#: Mean speed is published only where the released moving count is at least this many of its
-#: own standard deviations (so its relative error is ≤ 1/3 at one σ); otherwise it is null.
-SPEED_MIN_MOVING_SIGMAS = 3.0
-
-
-@dataclass(frozen=True)
-class WindowValues:
-    """Released estimates of one window per metric (only the released metrics are present)."""
-
-    metrics: dict[str, Estimate]
 
 
 def exact_totals(
@@ -76,96 +79,34 @@ def exact_totals(
     return out, int((~inside).sum())
 
 
-def release_values(plan: ReleasePlan, tree: Hierarchy, exact: dict[str, IntVector]) -> WindowValues:
-    """The deployed noise path for one window: exact base-cell vectors → noisy, reconciled values.
-
-    ``exact[metric]`` holds the window's exact (already bounded) integer totals per base cell, in
-    the order of ``tree.cells[0]``. Each measured (metric, resolution) vector is noised once.
-    """
-    out: dict[str, Estimate] = {}
-    for metric in plan.metrics:
-        levels = [exact[metric].astype(np.int64)]
-        for k in range(1, len(tree.resolutions)):
-            levels.append(sum_by(tree.parent[k - 1], levels[-1], tree.sizes[k]).astype(np.int64))
-        measured: dict[int, tuple[IntVector, float]] = {}
-        for res, draw in plan.measured(metric).items():
-            k = tree.resolutions.index(res)
-            measured[k] = (add_noise(levels[k], draw.params), draw.params.sigma**2)
-        out[metric] = reconcile(tree, measured)
-    return WindowValues(out)
-
-
-def interval(
-    value: npt.NDArray[np.int64], unconstrained: npt.NDArray[np.float64], sigma: npt.NDArray[np.float64]
-) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
-    """95% interval per cell: the unconstrained least-squares estimate ± 1.96σ, cut at 0 and widened
-    to contain the released value. Before the cut it covers the truth with probability 95% (the
-    estimate is unbiased and Gaussian-like); the cut at 0 never removes a truth (counts are ≥ 0)."""
-    lo = np.minimum(np.maximum(unconstrained - Z95 * sigma, 0.0), value)
-    hi = np.maximum(unconstrained + Z95 * sigma, value)
-    return lo, hi
-
-
-def cell_rows(
-    window_start: datetime, tree: Hierarchy, values: WindowValues, speed_cap_kmh: int
-) -> list[tuple[object, ...]]:
-    """``release_cells`` rows: counts with σ and 95% interval, mean speed (km/h) or null."""
-    nan = float("nan")
-    rows: list[tuple[object, ...]] = []
-    count, moving, speed = (values.metrics.get(m) for m in ("count", "moving", "speed"))
-    if count is None:
-        raise ReleaseError("the release plan has no counts")  # plan_from_settings refuses that
-    for k, res in enumerate(tree.resolutions):
-        c, cs = count.values[k], count.sigma[k]
-        c_lo, c_hi = interval(c, count.unconstrained[k], cs)
-        if moving is not None:
-            m_lo, m_hi = interval(moving.values[k], moving.unconstrained[k], moving.sigma[k])
-        for i, cell in enumerate(tree.cells[k].tolist()):
-            row: list[object] = [
-                window_start,
-                res,
-                cell,
-                int(c[i]),
-                float(cs[i]),
-                float(c_lo[i]),
-                float(c_hi[i]),
-            ]
-            if moving is None:
-                row += [0, nan, nan, nan]
-            else:
-                row += [int(moving.values[k][i]), float(moving.sigma[k][i]), float(m_lo[i]), float(m_hi[i])]
-            row += list(_mean_speed(speed, moving, k, i, speed_cap_kmh))
-            rows.append(tuple(row))
-    return rows
-
-
-def _mean_speed(
-    speed: Estimate | None, moving: Estimate | None, k: int, i: int, cap: int
-) -> tuple[float | None, float | None, float | None]:
-    if speed is None or moving is None:
-        return None, None, None
-    m, s_m = float(moving.values[k][i]), float(moving.sigma[k][i])
-    if m <= 0 or m < SPEED_MIN_MOVING_SIGMAS * s_m:
-        return None, None, None
-    total, s_t = float(speed.values[k][i]), float(speed.sigma[k][i])
-    mean = min(total / m, float(cap))
-    # Delta method for a ratio of independent noisy totals.
-    sd = math.sqrt(s_t**2 + (mean * s_m) ** 2) / m
-    return mean, max(0.0, mean - Z95 * sd), min(float(cap), mean + Z95 * sd)
+def _ts(epoch_s: int) -> datetime:
+    """Naive UTC datetime, the form clickhouse-driver writes into DateTime('UTC') columns."""
+    return datetime.fromtimestamp(epoch_s, UTC).replace(tzinfo=None)
 
 
 class Releaser:
     """Releases complete windows of one deployment; see the module docstring for the protocol."""
 
-    def __init__(self, settings: Settings, *, area: ServiceArea | None = None, client: Client | None = None):
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        area: ServiceArea | None = None,
+        client: Client | None = None,
+        ring: KeyRing | None = None,
+    ) -> None:
         self.settings = settings
         self.plan = plan_from_settings(settings)
         self.area = area or load_service_area(settings)
         self.tree = build_hierarchy(self.area, self.plan.resolutions)
+        self.record = PlanRecord(self.plan, speed_bound_kmh(settings.speed_clamp_mps), area_digest(self.tree))
+        self.ring = ring or KeyRing.from_settings(settings)  # the day's release-noise keys
         self.db = settings.clickhouse_database
         self.exact = settings.exact_database  # partials and progress: the pipeline user's only
         self.client = client or connect(settings)
         self.window_s = settings.window_s
+        self.releaser_id = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
+        self._reported: set[tuple[int, str]] = set()  # (window, reason) already logged
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -191,7 +132,7 @@ class Releaser:
         if horizon is None:
             return []
         ((last, n_released),) = self.client.execute(
-            "SELECT toUInt32(max(window_start)), count() FROM release_windows FINAL"
+            f"SELECT toUInt32(max(window_start)), count() FROM {self.db}.release_windows FINAL"
         )
         if n_released:
             start = int(last) + self.window_s
@@ -199,19 +140,25 @@ class Releaser:
             ((first, n_partials),) = self.client.execute(
                 f"SELECT toUInt32(min(window_start)), count() FROM {self.exact}.partials "
                 "WHERE window_start < %(h)s",
-                {"h": naive_utc(horizon)},
+                {"h": _ts(horizon)},
             )
             if not n_partials:
                 return []
             start = int(first)
+        floor = self.ring.oldest_allowed() * 86_400  # the first day that still has a noise key
+        if start < min(floor, horizon):
+            skipped = len(range(start, min(floor, horizon), self.window_s))
+            self._report(start, f"{skipped} window(s) past the key retention skipped, never published",
+                         logging.WARNING)  # fmt: skip
+            start = floor
         return list(range(start, horizon, self.window_s))
 
     def read_exact(self, w: int) -> dict[str, IntVector]:
         """The window's exact totals per base cell of the area (zeros for quiet cells)."""
         rows = self.client.execute(
             f"SELECT cell, sum(devices), sum(moving), sum(speed_sum) FROM {self.exact}.partials FINAL "
-            "WHERE window_start = %(w)s GROUP BY cell",
-            {"w": naive_utc(w)},
+            "WHERE window_start = %(w)s GROUP BY cell ORDER BY cell",
+            {"w": _ts(w)},
         )
         out, outside = exact_totals(self.tree.cells[0], rows)
         if outside:
@@ -223,94 +170,97 @@ class Releaser:
         rows = self.client.execute(
             f"SELECT partition, toUInt32(min(written_at)) FROM {self.exact}.progress FINAL "
             "WHERE topic = %(topic)s AND horizon > %(w)s GROUP BY partition",
-            {"topic": self.settings.topic_pings, "w": naive_utc(w)},
+            {"topic": self.settings.topic_pings, "w": _ts(w)},
         )
         return max((int(t) for _, t in rows), default=w)
 
+    def _is_public(self, start: datetime) -> bool:
+        ((public,),) = self.client.execute(
+            f"SELECT count() FROM {self.db}.release_windows FINAL WHERE window_start = %(w)s", {"w": start}
+        )
+        return bool(public)
+
     # -- writing ---------------------------------------------------------------------------
 
-    def _unpublished_rows(self, w: int) -> int:
-        ((n,),) = self.client.execute(
-            "SELECT count() FROM release_cells FINAL WHERE window_start = %(w)s", {"w": naive_utc(w)}
-        )
-        return int(n)
-
-    def _drop_unpublished(self, w: int) -> None:
-        # The only path that draws a window twice: the old draw was never public through the API,
-        # but a reader of release_cells may have seen it (PRIVACY.md §5-6).
-        log_event(log, "unpublished release does not match the configuration; drawing again",
-                  logging.WARNING, window_start=w)  # fmt: skip
-        self.client.execute(
-            "ALTER TABLE release_cells DELETE WHERE window_start = %(w)s", {"w": naive_utc(w)}
-        )
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            ((pending,),) = self.client.execute(
-                "SELECT count() FROM system.mutations WHERE database = %(db)s AND table = 'release_cells' "
-                "AND is_done = 0",
-                {"db": self.db},
-            )
-            if not pending:
-                return
-            time.sleep(0.2)
-        raise ReleaseError(f"could not clear the unpublished release of window {naive_utc(w)} within 60 s")
-
     def release_window(self, w: int) -> bool:
-        """Release window ``w`` (epoch s); return False if it was already public."""
-        start = naive_utc(w)
-        ((public,),) = self.client.execute(
-            "SELECT count() FROM release_windows FINAL WHERE window_start = %(w)s", {"w": start}
-        )
-        if public:
+        """Release window ``w`` (epoch s); return False if it was already public.
+
+        Raises PlanConflictError (claimed under another plan), DoubleDrawError (the ledger holds
+        another draw), BudgetError, or KeyUnavailableError (no release-noise key for its day).
+        """
+        start = _ts(w)
+        if self._is_public(start):
             return False
-        # This window's own ledger rows (from a run that died before publishing) are rewritten
-        # under the same keys below, so they do not count twice.
-        spent = spent_on(self.client, start.date(), excluding=start)
-        expected = sum(self.tree.sizes)
-        existing = self._unpublished_rows(w)
-        if existing == expected:
-            # A previous run drew and stored this window but died before publishing it: publish
-            # those draws instead of drawing again.
-            drawn = False
-        else:
-            if existing:
-                self._drop_unpublished(w)
-            drawn = True
-        if not fits_day(spent, self.plan):
+        record = claim_window(self.client, self.db, start, self.record, self.releaser_id)
+        plan = record.plan
+        spent = spent_on(self.client, self.db, start.date(), excluding=start)
+        if not fits_day(spent, plan.charge_per_window, self.plan.rho_per_day):
             raise BudgetError(
                 f"releasing window {start:%Y-%m-%d %H:%M} would exceed the daily budget "
                 f"rho={self.plan.rho_per_day:g} (already spent {spent:.6g}); refusing to release it"
             )
-        if drawn:
-            values = release_values(self.plan, self.tree, self.read_exact(w))
-            rows = cell_rows(start, self.tree, values, speed_bound_kmh(self.settings.speed_clamp_mps))
-            self.client.execute(f"INSERT INTO release_cells ({_CELL_COLUMNS}) VALUES", rows)
+        exact = self.read_exact(w)
+        keys = window_keys(self.ring, w, record.hash, input_digest(exact))
+        values = release_values(plan, self.tree, exact, keys)
+        prints = values.prints(self.tree)
+        check_one_draw(window_prints(self.client, self.db, start), prints, start)
         now = time.time()
-        write_ledger(self.client, ledger_rows(self.plan, start, naive_utc(int(now))))
+        ledger = ledger_rows(plan, record.hash, start, prints, self.releaser_id, _ts(int(now)))
+        write_ledger(self.client, self.db, ledger)
+        # Recorded first, checked, then written: a releaser that read another input (a bug
+        # upstream) drew independent noise, and of two such draws the one whose check reads last
+        # sees the other's rows and stops, so at most one ever reaches release_cells.
+        check_one_draw(window_prints(self.client, self.db, start), prints, start)
+        rows = cell_rows(start, self.tree, values, record.speed_cap_kmh, plan=record.hash)
+        self.client.execute(f"INSERT INTO {self.db}.release_cells ({CELL_COLUMNS}) VALUES", rows)
         lag = max(0.0, now - self._completed_at(w))
         self.client.execute(
-            f"INSERT INTO release_windows ({column_list(RELEASE_WINDOW_COLUMNS)}) VALUES",
-            [(start, naive_utc(w + self.window_s), naive_utc(int(now)), lag, self.plan.charge_per_window,
-              self.plan.mechanism, self.tree.sizes[0])],
+            f"INSERT INTO {self.db}.release_windows "
+            "(window_start, window_end, released_at, base_cells, rho, mechanism, lag_s, plan) VALUES",
+            [(start, _ts(w + self.window_s), _ts(int(now)), self.tree.sizes[0],
+              plan.charge_per_window, plan.mechanism, lag, record.hash)],
         )  # fmt: skip
-        log_event(log, "window released", window_start=w, drawn=drawn, lag_s=round(lag, 3),
-                  cells=expected, rho=self.plan.charge_per_window)  # fmt: skip
+        log_event(log, "window released", window_start=w, lag_s=round(lag, 3), cells=len(rows),
+                  rho=plan.charge_per_window, plan=f"{record.hash:016x}")  # fmt: skip
         return True
 
     def run_once(self) -> int:
-        """Release every pending window; return how many were published."""
+        """Release every pending window, oldest first; return how many were published.
+
+        A window refused for its plan or for a double draw stops the run there (later windows
+        wait; the next run retries). A window whose day's noise key is past the key retention can
+        never be released: it is skipped with a warning (:meth:`pending_windows` leaves such
+        windows out; this catches a day that expires during a run).
+        """
+        released = 0
         try:
-            return sum(self.release_window(w) for w in self.pending_windows())
-        except DRIVER_FAILURES as exc:
-            raise store_failure(
-                exc, "a release statement", unavailable=ReleaseError, rejected=ReleaseError
+            for w in self.pending_windows():
+                try:
+                    released += self.release_window(w)
+                except KeyDestroyedError:
+                    self._report(w, "noise key destroyed; window skipped, never published", logging.WARNING)
+                except (PlanConflictError, DoubleDrawError, KeyUnavailableError) as exc:
+                    self._report(w, str(exc), logging.ERROR)
+                    break
+        except DriverError as exc:
+            raise ReleaseError(f"ClickHouse refused a release statement: {exc.message}") from None
+        except (OSError, EOFError) as exc:
+            raise ReleaseError(
+                f"ClickHouse connection failed during a release ({type(exc).__name__})"
             ) from None
+        return released
+
+    def _report(self, w: int, reason: str, level: int) -> None:
+        """Log a refused window once per process and reason (the loop retries it every poll)."""
+        if (w, reason) not in self._reported:
+            self._reported.add((w, reason))
+            log_event(log, "window not released", level, window_start=w, reason=reason)
 
     def check_budget_today(self) -> None:
         """Refuse to start if today's ledger leaves no room for one more window."""
         today = datetime.now(UTC).date()
-        spent = spent_on(self.client, today)
-        if not fits_day(spent, self.plan):
+        spent = spent_on(self.client, self.db, today)
+        if not fits_day(spent, self.plan.charge_per_window, self.plan.rho_per_day):
             raise BudgetError(
                 f"today's ledger already holds rho={spent:.6g} per device-day; one more window "
                 f"(rho={self.plan.charge_per_window:.6g}) would exceed the budget {self.plan.rho_per_day:g}"

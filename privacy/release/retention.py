@@ -3,8 +3,9 @@
 Everything is removed with ``ALTER TABLE … DROP PARTITION`` (ClickHouse 18.16 has no TTL), except
 ``release_windows``, which has no partition key and is small: its rows older than the release
 cut-off are removed with an ``ALTER TABLE … DELETE`` mutation *before* the cells are dropped, so a
-window is never public without its cells. ``budget_ledger`` is kept: it is the audit trail of
-privacy spending and holds nothing about any person.
+window is never public without its cells; the releasers' ``release_intents`` of those months go
+with them. The ledgers (``release_ledger``, and the older ``budget_ledger``) are kept: they are the
+audit trail of privacy spending and hold nothing about any person.
 
 The releaser calls :func:`enforce_retention` through :class:`RetentionSchedule` (at most once per
 ``interval_s``); operators run ``hexpulse keyring retention``.
@@ -126,6 +127,9 @@ def enforce_retention(
             )
             for part in old_months:
                 _drop(cl, "release_cells", part)
+        for part in _partitions(cl, db, "release_intents"):
+            if part < cutoff.strftime("%Y%m") and not dry_run:
+                _drop(cl, "release_intents", part)
     except DRIVER_FAILURES as exc:
         raise store_failure(exc, f"retention on database {db}", unavailable=StoreError) from None
     finally:

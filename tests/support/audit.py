@@ -38,7 +38,9 @@ from privacy.keys.pseudonyms import RotatingPseudonymizer
 from privacy.release.budget import ReleasePlan, plan_from_settings
 from privacy.release.consistency import Estimate, Hierarchy, build_hierarchy
 from privacy.release.mechanisms import IntVector
-from privacy.release.releaser import exact_totals, release_values
+from privacy.release.releaser import exact_totals
+from privacy.release.seeds import fresh_keys
+from privacy.release.values import release_values
 from tests.support.audit_stats import ALPHA, AuditResult, audit, gdp_mu
 from tests.support.ingest import INSIDE, NOW_MS, ListSink, record
 from tests.support.keys import MASTER, FakeClock
@@ -226,7 +228,8 @@ class Release:
 def _draws(plan: ReleasePlan, tree: Hierarchy, exact: dict[str, IntVector], n: int) -> Iterator[Any]:
     got = 0
     while got < n:
-        rows = family_samples(tree, release_values(plan, tree, exact).metrics)
+        # Fresh keys per window, as the releaser's keys differ per window and per exact input.
+        rows = family_samples(tree, release_values(plan, tree, exact, fresh_keys()).metrics)
         got += rows.shape[0]
         yield rows
 

@@ -17,10 +17,16 @@ pytestmark = pytest.mark.integration
 
 chdb = pytest.importorskip("chdb", reason="chdb (pip install '.[modern]') is not installed")
 
-_TABLES = "partials|progress|release_windows|release_cells|budget_ledger|api_keys|schema_migrations"
+_TABLES = (
+    "partials|progress|release_windows|release_cells|budget_ledger|release_ledger|release_intents|"
+    "feed_cursors|api_keys|schema_migrations"
+)
 _DB = re.compile(rf"\b([A-Za-z_][A-Za-z0-9_]*)\.(?:{_TABLES})\b")
-# Migrations (renames included) run above as migrations; replaying a captured rename would fail.
-_SKIP = re.compile(r"^\s*(DROP\s+DATABASE|DROP\s+TABLE|RENAME\s+TABLE)", re.IGNORECASE)
+# Migrations (renames and ADD COLUMN included) run above as migrations; replaying one would fail
+# (ClickHouse 18.16 has no ADD COLUMN IF NOT EXISTS).
+_SKIP = re.compile(
+    r"^\s*(DROP\s+DATABASE|DROP\s+TABLE|RENAME\s+TABLE|ALTER\s+TABLE\s+\S+\s+ADD\s+COLUMN)", re.IGNORECASE
+)
 
 
 def _captured() -> list[str]:

@@ -255,7 +255,7 @@ def test_nothing_raw_persists_after_a_run(scan_settings: Settings, migrated: Set
     db, exact = s.clickhouse_database, s.exact_database
     for table in ("partials", "progress"):
         assert counts[f"{exact}.{table}"] > 0, f"{table} is empty: the run wrote nothing to scan"
-    for table in ("release_windows", "release_cells", "budget_ledger"):
+    for table in ("release_windows", "release_cells", "release_ledger", "release_intents"):
         assert counts[f"{db}.{table}"] > 0, f"{table} is empty: the run wrote nothing to scan"
 
     log_lines = buf.getvalue().splitlines()
