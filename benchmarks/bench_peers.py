@@ -20,6 +20,7 @@ Usage: ``.venv/bin/python benchmarks/bench_peers.py [--devices N] [--windows N] 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import platform
@@ -64,12 +65,19 @@ def main() -> int:
     ap.add_argument("--commit-ms", type=int, default=1000, help="Kafka Streams commit.interval.ms.")
     args = ap.parse_args()
     wanted = set(args.peers.split(","))
+    if "quix" in wanted and importlib.util.find_spec("quixstreams") is None:
+        log("bench_peers: quixstreams is not installed; install the bench extra (pip install -e '.[bench]').")
+        return 2
     base = hexpulse_peer.settings(PARTITIONS)
     bootstrap = base.kafka_bootstrap
     run = uuid.uuid4().hex[:6]
     t = time.monotonic()
     if wanted & {"streams", "ceiling"}:
-        jvm.build()
+        try:
+            jvm.build()
+        except jvm.BuildError as exc:
+            log(f"bench_peers: {exc}.")
+            return 2
         log(f"built the Java peers in {time.monotonic() - t:.0f} s")
     w0 = (int(time.time() * 1000) - 40 * 60_000) // WINDOW_MS * WINDOW_MS
     topics = {shape: f"peers-{shape}-{run}" for shape in ("batched", "single")}

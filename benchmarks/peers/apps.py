@@ -14,6 +14,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import time
 from dataclasses import dataclass
 
 from peers.outputs import Check, check, read_results
@@ -71,4 +72,9 @@ def run_app(
     if not first or results.last_append_ms is None:
         return PeerRun(peer, stream.shape, None, None, verdict)
     seconds = (results.last_append_ms - first) / 1000
+    if seconds <= 0 or results.last_append_ms > time.time() * 1000 + 1000:
+        raise RuntimeError(
+            f"{sink}: result timestamps are not the broker's append time; the broker must honour "
+            "message.timestamp.type=LogAppendTime for the peers to be timed"
+        )
     return PeerRun(peer, stream.shape, stream.pings / seconds, seconds, verdict)

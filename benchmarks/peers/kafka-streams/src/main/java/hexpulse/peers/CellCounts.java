@@ -27,7 +27,8 @@ import org.apache.kafka.streams.state.WindowStore;
  * windows with 30 s grace (hexpulse's allowed lateness) → set of devices → emitted once when the
  * window closes → output topic (key "windowStartMs,cell", value "windowStartMs,cell,count").
  *
- * <p>Usage: {@code CellCounts BOOTSTRAP INPUT OUTPUT APPLICATION_ID STATE_DIR COMMIT_INTERVAL_MS}.
+ * <p>Usage: {@code CellCounts BOOTSTRAP INPUT OUTPUT APPLICATION_ID STATE_DIR COMMIT_INTERVAL_MS
+ * [config=value ...]}; the optional pairs are Streams, consumer or producer configs.
  * Runs until SIGTERM, then prints one JSON line: {@code first_record_ms} (wall clock), records, pings.
  */
 public final class CellCounts {
@@ -60,9 +61,9 @@ public final class CellCounts {
     }
 
     public static void main(String[] args) throws InterruptedException {
-        if (args.length != 6) {
-            System.err.println(
-                    "usage: CellCounts BOOTSTRAP INPUT OUTPUT APPLICATION_ID STATE_DIR COMMIT_INTERVAL_MS");
+        if (args.length < 6) {
+            System.err.println("usage: CellCounts BOOTSTRAP INPUT OUTPUT APPLICATION_ID STATE_DIR "
+                    + "COMMIT_INTERVAL_MS [streams.config=value ...]");
             System.exit(2);
         }
         Properties props = new Properties();
@@ -73,6 +74,10 @@ public final class CellCounts {
         // One stream thread: the other peers and hexpulse are one consuming process each.
         props.put(StreamsConfig.NUM_STREAM_THREADS_CONFIG, 1);
         props.put(StreamsConfig.consumerPrefix(ConsumerConfig.AUTO_OFFSET_RESET_CONFIG), "earliest");
+        for (int i = 6; i < args.length; i++) {
+            String[] kv = args[i].split("=", 2);
+            props.put(kv[0], kv[1]);
+        }
         KafkaStreams streams = new KafkaStreams(topology(args[1], args[2]), props);
         CountDownLatch stopped = new CountDownLatch(1);
         Runtime.getRuntime().addShutdownHook(new Thread(() -> {
