@@ -1,6 +1,7 @@
 """The Java peers: built with Maven into ``.local/peers/`` (git-ignored), run with the JDK 17 on PATH.
 
-- (a) the Kafka Streams application in ``kafka-streams/`` (``hexpulse.peers.CellCounts``);
+- (a) the Kafka Streams application in ``kafka-streams/`` (``hexpulse.peers.CellCounts``), in two
+  topologies: ``dsl`` (repartition by cell) and ``local`` (Processor API, per input partition);
 - (d) the consumer ceiling: ``org.apache.kafka.tools.ConsumerPerformance`` from
   ``org.apache.kafka:kafka-tools:4.4.0`` (what ``kafka-consumer-perf-test.sh`` runs), jars
   resolved by ``consumer-perf/pom.xml``.
@@ -46,13 +47,14 @@ def build() -> None:
 
 
 def streams_command(
-    bootstrap: str, source: str, sink: str, app_id: str, state_dir: Path, commit_ms: int
+    bootstrap: str, source: str, sink: str, app_id: str, state_dir: Path, commit_ms: int, topology: str
 ) -> list[str]:
+    """``topology``: ``dsl`` (repartition by cell, windowed aggregate, suppress) or ``local``."""
     base = OUT / "kafka-streams"
     classpath = f"{base / 'target' / 'cell-counts-streams-1.jar'}:{base / 'libs'}/*"
     return [
         "java", STREAMS_HEAP, QUIET, "-cp", classpath, "hexpulse.peers.CellCounts",
-        bootstrap, source, sink, app_id, str(state_dir), str(commit_ms),
+        bootstrap, source, sink, app_id, str(state_dir), str(commit_ms), f"topology={topology}",
     ]  # fmt: skip
 
 

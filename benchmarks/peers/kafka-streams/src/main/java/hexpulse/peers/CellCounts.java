@@ -19,6 +19,7 @@ import org.apache.kafka.streams.kstream.Materialized;
 import org.apache.kafka.streams.kstream.Produced;
 import org.apache.kafka.streams.kstream.Suppressed;
 import org.apache.kafka.streams.kstream.TimeWindows;
+import org.apache.kafka.streams.state.Stores;
 import org.apache.kafka.streams.state.WindowStore;
 
 /**
@@ -28,11 +29,27 @@ import org.apache.kafka.streams.state.WindowStore;
  * window closes → output topic (key "windowStartMs,cell", value "windowStartMs,cell,count").
  *
  * <p>Usage: {@code CellCounts BOOTSTRAP INPUT OUTPUT APPLICATION_ID STATE_DIR COMMIT_INTERVAL_MS
- * [config=value ...]}; the optional pairs are Streams, consumer or producer configs.
+ * [topology=dsl|local] [config=value ...]}; the pairs are Streams, consumer or producer configs.
+ * {@code topology=local} (LocalCounts) counts per input partition without the repartition.
  * Runs until SIGTERM, then prints one JSON line: {@code first_record_ms} (wall clock), records, pings.
  */
 public final class CellCounts {
     private CellCounts() {}
+
+    /** No repartition: parse and count in the input partition's own task (LocalCounts). */
+    static Topology localTopology(String input, String output) {
+        Topology t = new Topology();
+        t.addSource("pings", Serdes.ByteArray().deserializer(), Serdes.ByteArray().deserializer(), input);
+        t.addProcessor("cells", PingCells::new, "pings");
+        t.addProcessor("counts", LocalCounts::new, "cells");
+        for (String store : new String[] {LocalCounts.SEEN, LocalCounts.COUNTS}) {
+            t.addStateStore(Stores.keyValueStoreBuilder(
+                            Stores.inMemoryKeyValueStore(store), Serdes.String(), Serdes.Integer())
+                    .withCachingEnabled(), "counts");
+        }
+        t.addSink("results", output, Serdes.String().serializer(), Serdes.String().serializer(), "counts");
+        return t;
+    }
 
     static Topology topology(String input, String output) {
         StreamsBuilder builder = new StreamsBuilder();
@@ -74,11 +91,21 @@ public final class CellCounts {
         // One stream thread: the other peers and hexpulse are one consuming process each.
         props.put(StreamsConfig.NUM_STREAM_THREADS_CONFIG, 1);
         props.put(StreamsConfig.consumerPrefix(ConsumerConfig.AUTO_OFFSET_RESET_CONFIG), "earliest");
+        String shape = "dsl";
         for (int i = 6; i < args.length; i++) {
             String[] kv = args[i].split("=", 2);
-            props.put(kv[0], kv[1]);
+            if (kv[0].equals("topology")) {
+                shape = kv[1];
+            } else {
+                props.put(kv[0], kv[1]);
+            }
         }
-        KafkaStreams streams = new KafkaStreams(topology(args[1], args[2]), props);
+        Topology topology = switch (shape) {
+            case "dsl" -> topology(args[1], args[2]);
+            case "local" -> localTopology(args[1], args[2]);
+            default -> throw new IllegalArgumentException("topology must be dsl or local, not " + shape);
+        };
+        KafkaStreams streams = new KafkaStreams(topology, props);
         CountDownLatch stopped = new CountDownLatch(1);
         Runtime.getRuntime().addShutdownHook(new Thread(() -> {
             streams.close(Duration.ofSeconds(20));
