@@ -45,7 +45,12 @@ lint: venv
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
 
-bench: migrate topics
+# The peers of benchmarks/bench_peers.py (Quix Streams) live in the optional 'bench' extra.
+$(VENV)/.bench-installed: $(STAMP)
+	$(PY) -m pip install -q -e '.[dev,modern,bench]'
+	@touch $@
+
+bench: migrate topics $(VENV)/.bench-installed
 	@$(VENV)/bin/hexpulse keyring init
 	@$(PY) benchmarks/run_all.py $(BENCH)
 
