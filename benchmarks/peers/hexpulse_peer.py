@@ -31,7 +31,7 @@ def _partials(s: Settings) -> Counts:
     client = connect(s)
     try:
         rows = client.execute(
-            "SELECT toUInt32(window_start), cell, sum(devices) FROM partials FINAL "
+            f"SELECT toUInt32(window_start), cell, sum(devices) FROM {s.exact_database}.partials FINAL "
             "GROUP BY window_start, cell"
         )
     finally:
