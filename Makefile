@@ -21,7 +21,7 @@ $(STAMP): pyproject.toml
 venv: $(STAMP)
 
 services: venv
-	@PYTHON=$(PY) deploy/local/services.sh up
+	@deploy/local/services.sh up
 
 migrate: services
 	@$(VENV)/bin/hexpulse migrate
@@ -45,7 +45,12 @@ lint: venv
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
 
-bench: migrate topics
+# The peers of benchmarks/bench_peers.py (Quix Streams) live in the optional 'bench' extra.
+$(VENV)/.bench-installed: $(STAMP)
+	$(PY) -m pip install -q -e '.[dev,modern,bench]'
+	@touch $@
+
+bench: migrate topics $(VENV)/.bench-installed
 	@$(VENV)/bin/hexpulse keyring init
 	@$(PY) benchmarks/run_all.py $(BENCH)
 

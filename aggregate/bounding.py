@@ -10,10 +10,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from aggregate.columns import F64, I64, U64, Bool, Pings
+from hexpulse.pings import F64, I64, U64, Bool, PingColumns
 from hexpulse.settings import Settings
+from hexpulse.times import MS_PER_DAY, window_of_day, window_start
+from hexpulse.units import whole_kmh
 
-MS_PER_DAY = 86_400_000
 EARTH_RADIUS_M = 6_371_008.8
 """Mean Earth radius (IUGG) used for derived speeds, metres."""
 
@@ -72,12 +73,6 @@ class Partials:
         )
 
 
-def window_start(ts_ms: I64, window_ms: int) -> I64:
-    """Start (ms) of the tumbling window holding each timestamp (floor, also before 1970)."""
-    out: I64 = (ts_ms // window_ms) * window_ms
-    return out
-
-
 def haversine_m(lat1: F64, lon1: F64, lat2: F64, lon2: F64) -> F64:
     """Great-circle distance in metres: 2R·asin(√a) with a the haversine of the central angle."""
     p1, p2 = np.radians(lat1), np.radians(lat2)
@@ -99,7 +94,7 @@ def _starts(*keys: np.ndarray) -> Bool:
     return start
 
 
-def _device_ts_offset_order(pings: Pings) -> I64:
+def _device_ts_offset_order(pings: PingColumns) -> I64:
     """The permutation that sorts rows by (device, ts, offset).
 
     Rows usually arrive in offset order with each device's pings in time order; then a stable sort
@@ -115,7 +110,7 @@ def _device_ts_offset_order(pings: Pings) -> I64:
     return full
 
 
-def compute_partials(pings: Pings, bounds: Bounds) -> Partials:
+def compute_partials(pings: PingColumns, bounds: Bounds) -> Partials:
     """Exact partials of every window present in ``pings`` (all assumed closed, none late)."""
     n = len(pings)
     if n == 0:
@@ -132,7 +127,7 @@ def compute_partials(pings: Pings, bounds: Bounds) -> Partials:
     # 6. Day cap, stateless: keep windows whose index in the day ≡ pseudonym (mod m).
     m = bounds.day_modulus
     if m > 1:
-        day_idx = (win % MS_PER_DAY) // bounds.window_ms
+        day_idx = window_of_day(win, bounds.window_ms)
         keep = (day_idx.astype(np.uint64) % np.uint64(m)) == (dev % np.uint64(m))
         idx, dev, ts, win = idx[keep], dev[keep], ts[keep], win[keep]
     if idx.size == 0:
@@ -160,7 +155,7 @@ def compute_partials(pings: Pings, bounds: Bounds) -> Partials:
     with np.errstate(invalid="ignore", divide="ignore"):
         gspeed = ssum / scnt
     gmoving = (scnt > 0) & (gspeed >= bounds.moving_speed_mps)
-    gkmh = np.where(gmoving, np.floor(np.minimum(gspeed, bounds.speed_clamp_mps) * 3.6 + 0.5), 0)
+    gkmh = np.where(gmoving, whole_kmh(np.minimum(gspeed, bounds.speed_clamp_mps)), 0)
     gkmh = np.nan_to_num(gkmh).astype(np.int64)
     gwin = win[gstart]
     # 3. Rank each device-window's cells: most pings, then earliest ts, then lowest cell id.

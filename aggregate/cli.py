@@ -14,6 +14,7 @@ import typer
 
 from aggregate.consumer import ConsumeLoop
 from hexpulse.errors import ConfigError, HexpulseError
+from hexpulse.kafka import require_topics
 from hexpulse.settings import get_settings
 
 
@@ -68,6 +69,8 @@ def consume(
                 f"cannot serve metrics on {settings.metrics_host}:{settings.metrics_port} ({exc.strerror}); "
                 "give each consumer on a host its own HEXPULSE_METRICS_PORT, or 0 to disable"
             ) from None
+    # A missing DLQ topic would stall every dead letter for a minute (no broker auto-creates here).
+    require_topics(settings, [settings.topic_pings, settings.topic_dlq])
     loop = _build_loop(stop, exit_when_idle_s)
     try:
         stats = loop.run()

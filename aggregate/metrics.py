@@ -38,6 +38,12 @@ CONSUMER_LAG = Gauge(
 )
 BUFFERED_PINGS = Gauge("hexpulse_aggregate_buffered_pings", "Pings held in open windows (all partitions)")
 PAUSED = Gauge("hexpulse_aggregate_paused", "1 while partitions are paused for ClickHouse backpressure")
+CORRUPT_BATCHES = Counter(
+    "hexpulse_aggregate_corrupt_batches", "Fetches that stopped at a corrupt record batch"
+)
+QUARANTINED = Gauge(
+    "hexpulse_aggregate_quarantined_partitions", "Partitions stopped at a corrupt record batch"
+)
 
 
 def count_outcome(outcome: str, n: int) -> None:

@@ -1,5 +1,8 @@
 """ClickHouse writes of aggregate: exact partials, then the progress row that vouches for them.
 
+Both tables live in the restricted exact database (``Settings.exact_database``), which only the
+pipeline user can read.
+
 Order matters: a progress row says "every window in ``[from_horizon, horizon)`` is written, as
 the partial rows carrying this closing id", so it goes in after the partials. A crash between the
 two leaves partial rows that no progress row names; the releaser ignores them, and the next owner
@@ -16,16 +19,16 @@ from typing import Any
 
 import numpy as np
 from clickhouse_driver import Client
-from clickhouse_driver.errors import Error as DriverError
 
 from aggregate.bounding import Partials
 from aggregate.exceptions import ProgressError, SinkUnavailableError
 from aggregate.windows import NO_TIME, Closing
+from hexpulse.errors import HexpulseError
 from hexpulse.settings import Settings
 from hexpulse.store import connect
+from hexpulse.store.errors import DRIVER_FAILURES, store_failure
 from hexpulse.store.progress import CLAIM, COLUMNS, Coverage, ProgressRow
 
-_NET_ERRORS = (DriverError, OSError, EOFError)
 _NO_PARTIALS = Partials(
     np.empty(0, np.int64), np.empty(0, np.uint64), np.empty(0, np.int64), np.empty(0, np.int64),
     np.empty(0, np.int64), 0,
@@ -72,6 +75,7 @@ class PartialsSink:
 
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
+        self._exact = settings.exact_database
         self._client: Client | None = None
 
     def _conn(self) -> Client:
@@ -79,17 +83,17 @@ class PartialsSink:
             self._client = connect(self._settings)
         return self._client
 
-    def _fail(self, what: str, exc: BaseException) -> SinkUnavailableError:
+    def _fail(self, what: str, exc: BaseException) -> HexpulseError:
         if self._client is not None:
-            with contextlib.suppress(*_NET_ERRORS):  # already broken; dropping it is all we want
+            with contextlib.suppress(*DRIVER_FAILURES):  # already broken; dropping it is all we want
                 self._client.disconnect()
             self._client = None
-        return SinkUnavailableError(f"ClickHouse {what} failed ({type(exc).__name__})")
+        return store_failure(exc, what, unavailable=SinkUnavailableError, rejected=SinkUnavailableError)
 
     def _execute(self, what: str, sql: str, params: Any = None, *, columnar: bool = False) -> Any:
         try:
             return self._conn().execute(sql, params, columnar=columnar)
-        except _NET_ERRORS as exc:
+        except DRIVER_FAILURES as exc:
             raise self._fail(what, exc) from None
 
     def write(self, topic: str, closings: list[Closing]) -> None:
@@ -111,15 +115,15 @@ class PartialsSink:
             ]
             self._execute(
                 "insert into partials",
-                "INSERT INTO partials (window_start, cell, partition, closing, devices, moving, "
-                "speed_sum, close_offset) VALUES",
+                f"INSERT INTO {self._exact}.partials (window_start, cell, partition, closing, devices, "
+                "moving, speed_sum, close_offset) VALUES",
                 columns,
                 columnar=True,
             )
         now_s = int(time.time())
         self._execute(
             "insert into progress",
-            f"INSERT INTO progress ({_PROGRESS_COLUMNS}) VALUES",
+            f"INSERT INTO {self._exact}.progress ({_PROGRESS_COLUMNS}) VALUES",
             [
                 (
                     topic,
@@ -155,9 +159,10 @@ class PartialsSink:
         (earlier ones cannot hold the resume point: a claim resumes at or after them)."""
         rows = self._execute(
             "read progress",
-            f"SELECT {COLUMNS} FROM progress FINAL WHERE topic = %(topic)s AND partition = %(partition)s "
-            "AND (closed_by = %(claim)s OR horizon >= (SELECT max(horizon) FROM progress "
-            "WHERE topic = %(topic)s AND partition = %(partition)s AND closed_by = %(claim)s))",
+            f"SELECT {COLUMNS} FROM {self._exact}.progress FINAL WHERE topic = %(topic)s "
+            "AND partition = %(partition)s AND (closed_by = %(claim)s OR horizon >= "
+            f"(SELECT max(horizon) FROM {self._exact}.progress WHERE topic = %(topic)s "
+            "AND partition = %(partition)s AND closed_by = %(claim)s))",
             {"topic": topic, "partition": partition, "claim": CLAIM},
         )
         return [ProgressRow.of(r) for r in rows]
@@ -189,6 +194,6 @@ class PartialsSink:
 
     def close(self) -> None:
         if self._client is not None:
-            with contextlib.suppress(*_NET_ERRORS):
+            with contextlib.suppress(*DRIVER_FAILURES):
                 self._client.disconnect()
             self._client = None

@@ -13,12 +13,13 @@ from dataclasses import dataclass, field
 
 from aggregate import metrics
 from aggregate.bounding import Bounds
-from aggregate.columns import I64, Pings
 from aggregate.exceptions import SinkUnavailableError
 from aggregate.sink import PartialsSink
 from aggregate.windows import NO_TIME, Closing, PartitionWindows
 from hexpulse.logs import log_event
+from hexpulse.pings import I64, PingColumns
 from hexpulse.settings import Settings
+from hexpulse.times import window_start
 
 log = logging.getLogger(__name__)
 
@@ -84,7 +85,13 @@ class Aggregator:
         self._gauge()
 
     def add(
-        self, partition: int, pings: Pings, record_ts: I64, next_offset: int, pings_in: int, rejected: int
+        self,
+        partition: int,
+        pings: PingColumns,
+        record_ts: I64,
+        next_offset: int,
+        pings_in: int,
+        rejected: int,
     ) -> None:
         """Feed one poll of one partition: accepted pings from ingest, the record timestamp (ms) of
         each ping's record, and the poll's counts."""
@@ -101,7 +108,7 @@ class Aggregator:
         """Close windows of a quiet partition up to the wall-clock floor of ``now_ms`` − lateness."""
         pw = self.partitions[partition]
         w = self.settings.window_ms
-        if pw.idle_advance((now_ms - self.settings.lateness_ms) // w * w):
+        if pw.idle_advance(window_start(now_ms - self.settings.lateness_ms, w)):
             self._take(pw)
 
     def _take(self, pw: PartitionWindows) -> None:

@@ -21,8 +21,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from aggregate.bounding import Bounds, Partials, compute_partials, window_start
-from aggregate.columns import I64, Pings
+from aggregate.bounding import Bounds, Partials, compute_partials
+from hexpulse.pings import I64, PingColumns
+from hexpulse.times import window_start
 
 NO_TIME = -(2**62)
 """Horizon/watermark of a partition that has seen nothing yet (ms)."""
@@ -73,7 +74,7 @@ class Closing:
 
 @dataclass
 class _Chunk:
-    pings: Pings
+    pings: PingColumns
     win: I64
     min_win: int
     max_win: int
@@ -126,7 +127,7 @@ class PartitionWindows:
             return min(c.min_offset for c in self._chunks)
         return self.next_offset
 
-    def add(self, pings: Pings, record_ts: I64, next_offset: int) -> AddResult:
+    def add(self, pings: PingColumns, record_ts: I64, next_offset: int) -> AddResult:
         """Add one poll's accepted pings (offset order); ``next_offset`` = last record offset + 1.
 
         ``record_ts`` holds, per ping, the Kafka record timestamp (ms) of the record carrying it.
@@ -179,7 +180,7 @@ class PartitionWindows:
         if not self.due():
             return None
         h = self.horizon_ms
-        closed: list[Pings] = []
+        closed: list[PingColumns] = []
         closed_win: list[I64] = []
         keep: list[_Chunk] = []
         for c in self._chunks:
@@ -195,7 +196,7 @@ class PartitionWindows:
                 rest, rwin = c.pings.take(~m), c.win[~m]
                 keep.append(_Chunk(rest, rwin, int(rwin.min()), int(rwin.max()), int(rest.offset.min())))
         self._chunks = keep
-        rows = Pings.concat(closed)
+        rows = PingColumns.concat(closed)
         partials = compute_partials(rows, self.bounds)
         idle_offset = self._advance_offset
         offsets = np.array(

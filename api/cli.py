@@ -6,10 +6,10 @@ from typing import Annotated
 
 import typer
 
-from api.db import ClickHousePool
 from api.keys import SCOPES, KeyStore
 from hexpulse.settings import get_settings
 from hexpulse.store import ping_clickhouse
+from hexpulse.store.pool import ClickHousePool
 
 keys_app = typer.Typer(no_args_is_help=True, help="Manage API keys (stored hashed; shown once).")
 
@@ -23,7 +23,7 @@ def serve(
     import uvicorn
 
     settings = get_settings()
-    ping_clickhouse(settings)
+    ping_clickhouse(settings, role="api")
     bind_host, bind_port = host or settings.api_host, port or settings.api_port
     typer.echo(f"hexpulse API and dashboard on http://{bind_host}:{bind_port}/ (OpenAPI at /docs)")
     uvicorn.run(
@@ -39,7 +39,7 @@ def serve(
 
 def _store() -> KeyStore:
     settings = get_settings()
-    ping_clickhouse(settings)
+    ping_clickhouse(settings, role="api")
     return KeyStore(ClickHousePool(settings, size=1), cache_s=0.0)
 
 

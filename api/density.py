@@ -15,8 +15,9 @@ from typing import Any
 import orjson
 
 from api.geo import BBox, cell_area_km2, cell_hex, cell_ring_json
-from api.releases import CellRow, Window, _Lru
 from hexpulse.settings import Settings
+from releases.cache import Lru
+from releases.models import CellRow, Window
 
 ROW_COLUMNS = [
     "cell", "count", "ci95_low", "ci95_high", "density_per_km2", "moving", "mean_speed_kmh",
@@ -150,7 +151,7 @@ class PayloadCache:
     """LRU of serialized payloads with their ETag."""
 
     def __init__(self, entries: int) -> None:
-        self._lru = _Lru(entries)
+        self._lru = Lru(entries)
         self.hits = 0
         self.misses = 0
 

@@ -5,7 +5,7 @@ request that costs more than their work."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Annotated
 
 from fastapi import Depends, Query, Request
@@ -15,9 +15,10 @@ from api.auth import require
 from api.exceptions import BadRequestError
 from api.geo import BBox, check_area, parse_bbox
 from api.keys import ApiKey
-from api.releases import ReleaseReader
 from api.state import ApiState
 from hexpulse.settings import Settings
+from hexpulse.times import utc
+from releases.reader import ReleaseReader
 
 
 async def get_state(request: Request) -> ApiState:
@@ -69,7 +70,7 @@ def parse_time(raw: str, name: str) -> datetime:
         value = datetime.fromisoformat(raw.strip())
     except ValueError:
         raise BadRequestError(f"{name} must be an ISO 8601 time such as 2026-11-27T10:00:00Z") from None
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    return utc(value)
 
 
 def check_range(start: datetime, end: datetime, settings: Settings) -> None:

@@ -17,9 +17,10 @@ from shapely.geometry.base import BaseGeometry
 from shapely.validation import explain_validity
 
 from api.exceptions import BadRequestError, UnknownCellError
+from hexpulse.units import METRES_PER_DEGREE
 
 BBox = tuple[float, float, float, float]
-_KM_PER_DEG = 111.32  # km per degree of latitude (and of longitude at the equator)
+_KM_PER_DEG = METRES_PER_DEGREE / 1000
 
 
 def parse_bbox(raw: str) -> BBox:

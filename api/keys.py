@@ -13,13 +13,14 @@ import secrets
 import threading
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from api.db import ClickHousePool
 from api.exceptions import AuthenticationError, BadRequestError, NotFoundError
+from hexpulse.store.pool import ClickHousePool
+from hexpulse.times import naive_utc_now
 
 SCOPES: tuple[str, ...] = ("density:read", "traffic:read", "tourism:read", "alerts:write", "admin")
 _PREFIX = "hxp"
@@ -51,10 +52,6 @@ def split_token(token: str) -> tuple[str, str]:
     if len(parts) != 3 or parts[0] != _PREFIX or len(parts[1]) != 12 or not parts[2]:
         raise AuthenticationError("the API key is malformed; expected 'Bearer hxp_<id>_<secret>'")
     return parts[1], parts[2]
-
-
-def _now() -> datetime:
-    return datetime.now(UTC).replace(microsecond=0, tzinfo=None)
 
 
 class KeyStore:
@@ -114,7 +111,7 @@ class KeyStore:
         key_id = secrets.token_hex(6)
         secret = secrets.token_urlsafe(32)
         salt = secrets.token_bytes(16)
-        key = ApiKey(key_id, name, frozenset(scopes), _now(), False, salt, digest(secret, salt))
+        key = ApiKey(key_id, name, frozenset(scopes), naive_utc_now(), False, salt, digest(secret, salt))
         self._write(key, version=1)
         self.snapshot(force=True)
         return key, f"{_PREFIX}_{key_id}_{secret}"
@@ -141,7 +138,7 @@ class KeyStore:
                     sorted(key.scopes),
                     key.created_at,
                     int(key.revoked),
-                    _now() if key.revoked else _EPOCH,
+                    naive_utc_now() if key.revoked else _EPOCH,
                     version,
                 )
             ],

@@ -1,19 +1,27 @@
-"""One shared poller of ``release_windows`` fanning new windows out to every SSE subscriber.
+"""One shared follower of the release feed per API process, fanning new windows out to every SSE
+subscriber.
 
 Subscribers never query ClickHouse for "is there a new window?": the feed asks once per
 ``api_stream_poll_s`` for all subscribers, and each subscriber then builds its payload through
 the shared payload cache, so N subscribers of the same view cost one cells query per window.
+The cursor is in memory (:class:`releases.cursors.MemoryCursor`, starting at the newest window):
+the stream only reads, so each API process following on its own is harmless. Products with side
+effects follow with a durable cursor instead (:class:`releases.follower.Follower`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import datetime
 
-from api.releases import ReleaseReader, Window
+import anyio.to_thread
+
 from hexpulse.errors import HexpulseError
 from hexpulse.logs import log_event
+from hexpulse.store.pool import ClickHousePool
+from releases.cursors import MemoryCursor
+from releases.feed import ReleaseFeed
+from releases.models import Window
 
 log = logging.getLogger("hexpulse.api.live")
 
@@ -21,12 +29,11 @@ log = logging.getLogger("hexpulse.api.live")
 class WindowFeed:
     """Publishes each newly released window, oldest first, to every subscriber queue."""
 
-    def __init__(self, reader: ReleaseReader, poll_s: float, queue_size: int = 256) -> None:
-        self._reader = reader
+    def __init__(self, pool: ClickHousePool, poll_s: float, queue_size: int = 256) -> None:
+        self._feed = ReleaseFeed(pool, MemoryCursor(), start="latest")
         self._poll_s = poll_s
         self._queue_size = queue_size
         self._subscribers: set[asyncio.Queue[Window | None]] = set()
-        self._last: datetime | None = None
         self.polls = 0
 
     @property
@@ -53,14 +60,10 @@ class WindowFeed:
 
     async def poll_once(self) -> list[Window]:
         self.polls += 1
-        if self._last is None:
-            latest = await self._reader.latest(fresh=True)
-            new = [latest] if latest is not None else []
-        else:
-            new = await self._reader.since(self._last)
+        new = await anyio.to_thread.run_sync(self._feed.fetch)
         for window in new:
             self._publish(window)
-            self._last = window.start
+            self._feed.commit(window)
         return new
 
     async def run(self) -> None:

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from api.db import ClickHousePool
 from api.density import PayloadCache
 from api.keys import KeyStore
 from api.live import WindowFeed
 from api.ratelimit import RateLimiter
-from api.releases import ReleaseReader
 from hexpulse.settings import Settings
+from hexpulse.store.pool import ClickHousePool
+from releases.reader import ReleaseReader
 
 
 @dataclass
@@ -30,6 +30,6 @@ class ApiState:
             pool=pool,
             reader=reader,
             payloads=PayloadCache(settings.api_cache_entries),
-            feed=WindowFeed(reader, settings.api_stream_poll_s),
+            feed=WindowFeed(pool, settings.api_stream_poll_s),
         )
         return state, KeyStore(pool, settings.api_key_cache_s), RateLimiter(settings.rate_limit_per_min)

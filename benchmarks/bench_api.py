@@ -26,18 +26,19 @@ import subprocess
 import sys
 import time
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlencode
 
 import h3
 import httpx
 
-from api.db import ClickHousePool
 from api.keys import KeyStore
 from hexpulse.service_area import load_service_area
 from hexpulse.settings import Settings, load_settings
 from hexpulse.store import apply_migrations, connect
+from hexpulse.store.pool import ClickHousePool
+from hexpulse.times import utc_from_ms, window_start
 
 CONCURRENCY = 50
 N_REQUESTS = 6000
@@ -254,9 +255,13 @@ async def sse_test(
 
 def main() -> None:
     database = f"hexpulse_bench_api_{uuid.uuid4().hex[:6]}"
-    settings = load_settings(clickhouse_database=database)
-    apply_migrations(connect(settings, use_db=False), database)
-    now = datetime.fromtimestamp(int(time.time()) // 60 * 60, UTC)
+    # A throw-away database that the development API user (deploy/local/services.sh) is not allowed
+    # into: the API under test reads it as the pipeline's user, which development settings permit.
+    dev = load_settings()
+    settings = load_settings(clickhouse_database=database, api_clickhouse_user=dev.clickhouse_user,
+                             api_clickhouse_password=dev.clickhouse_password)  # fmt: skip
+    apply_migrations(connect(settings, use_db=False), database, settings.exact_database)
+    now = utc_from_ms(window_start(int(time.time() * 1000), 60_000))
     windows = [
         now - timedelta(minutes=N_WINDOWS + SSE_NEW_WINDOWS - k) for k in range(N_WINDOWS + SSE_NEW_WINDOWS)
     ]
@@ -267,7 +272,8 @@ def main() -> None:
     _, token = KeyStore(ClickHousePool(settings, size=1), cache_s=0).create("bench", ["admin"])
     port = 18000 + random.randint(0, 999)
     env = {**os.environ, "HEXPULSE_CLICKHOUSE_DATABASE": database, "HEXPULSE_RATE_LIMIT_PER_MIN": "100000000",
-           "HEXPULSE_API_STREAM_POLL_S": "0.5"}  # fmt: skip
+           "HEXPULSE_API_STREAM_POLL_S": "0.5", "HEXPULSE_API_CLICKHOUSE_USER": settings.clickhouse_user,
+           "HEXPULSE_API_CLICKHOUSE_PASSWORD": settings.clickhouse_password.get_secret_value()}  # fmt: skip
     server = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "api.app:create_app", "--factory", "--host", "127.0.0.1",
          "--port", str(port), "--log-level", "warning", "--no-access-log", "--workers", str(WORKERS)],
@@ -305,7 +311,9 @@ def main() -> None:
     finally:
         server.terminate()
         server.wait(timeout=30)
-        connect(settings, use_db=False).execute(f"DROP DATABASE IF EXISTS {database}")
+        admin = connect(settings, use_db=False)
+        for db in (database, settings.exact_database):
+            admin.execute(f"DROP DATABASE IF EXISTS {db}")
     print(json.dumps(figures))
 
 

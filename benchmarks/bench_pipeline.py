@@ -42,15 +42,14 @@ import tempfile
 import threading
 import time
 import uuid
-from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-import h3
 import orjson
 import psutil
-from kafka import KafkaConsumer, TopicPartition
 from kafka.partitioner.default import murmur2
+from peers.naive import naive as naive_consumer
+from peers.naive import poll_loop
 
 from aggregate.kafka.records import use_fast_records
 from hexpulse.kafka import ensure_topics, make_producer
@@ -151,59 +150,15 @@ def produce_single(s: Settings, topic: str, n: int) -> int:
     return n + PARTITIONS
 
 
-def _poll_loop(s: Settings, topic: str, total: int, handle: Any, fast: bool = False) -> float:
-    """Read ``total`` records from the start of every partition; seconds from first to last record.
-
-    ``fast`` swaps in hexpulse's record-batch decoder (aggregate/kafka/records.py).
-    """
-    consumer = KafkaConsumer(
-        bootstrap_servers=s.kafka_bootstrap.split(","),
-        enable_auto_commit=False,
-        group_id=None,
-        max_poll_records=5000,
-        max_partition_fetch_bytes=8 << 20,
-        fetch_max_bytes=64 << 20,
-    )
-    if fast:
-        use_fast_records(consumer)
-    tps = [TopicPartition(topic, p) for p in range(PARTITIONS)]
-    consumer.assign(tps)
-    consumer.seek_to_beginning(*tps)
-    seen = 0
-    t0: float | None = None
-    while seen < total:
-        batch = consumer.poll(timeout_ms=1000)
-        for records in batch.values():
-            if t0 is None:
-                t0 = time.perf_counter()
-            handle(records)
-            seen += len(records)
-    elapsed = time.perf_counter() - (t0 or time.perf_counter())
-    consumer.close()
-    return elapsed
-
-
 def raw_poll(s: Settings, topic: str, total: int, fast: bool = False) -> float:
     """Records/s of kafka-python poll-only (crc32c installed); ``fast``: with hexpulse's decoder."""
-    return total / _poll_loop(s, topic, total, lambda records: None, fast)
+    prepare = use_fast_records if fast else None
+    return total / poll_loop(s.kafka_bootstrap, topic, PARTITIONS, total, lambda records: None, prepare)
 
 
 def naive(s: Settings, topic: str, total: int) -> float:
-    """Pings/s of the obvious consumer: json.loads per message, h3 str per ping, sets per cell."""
-    sets: dict[tuple[int, str], set[str]] = defaultdict(set)
-    counted = [0]
-
-    def handle(records: list[Any]) -> None:
-        for r in records:
-            msg = json.loads(r.value)
-            dev = msg["device"]
-            for p in msg.get("pings") or [msg]:
-                cell = h3.latlng_to_cell(p["lat"], p["lon"], 9)
-                sets[(p["ts"] // WINDOW_MS * WINDOW_MS, cell)].add(dev)
-                counted[0] += 1
-
-    elapsed = _poll_loop(s, topic, total, handle)
-    return counted[0] / elapsed
+    """Pings/s of the obvious consumer (benchmarks/peers/naive.py): json.loads, h3 str, sets per cell."""
+    return naive_consumer(s.kafka_bootstrap, topic, PARTITIONS, total).pings_per_s
 
 
 def fresh_db(base: Settings, tag: str) -> Settings:
@@ -232,8 +187,13 @@ def _env(s: Settings, topic: str, group: str, state: Path) -> dict[str, str]:
     return env
 
 
-def pipeline(base: Settings, topic: str, procs: int, state: Path, tag: str) -> dict[str, float]:
-    """Run ``procs`` × ``hexpulse consume`` in one fresh group and database; pings/s and peak RSS."""
+def pipeline(
+    base: Settings, topic: str, procs: int, state: Path, tag: str, inspect: Any = None
+) -> dict[str, float]:
+    """Run ``procs`` × ``hexpulse consume`` in one fresh group and database; pings/s and peak RSS.
+
+    ``inspect(settings)``, if given, runs after the consumers exit and before the database is dropped.
+    """
     s = fresh_db(base, tag)
     group = f"bench-{tag}"
     try:
@@ -275,6 +235,8 @@ def pipeline(base: Settings, topic: str, procs: int, state: Path, tag: str) -> d
         start = min(st["first_record_s"] for st in active)
         end = max(max(st["last_record_s"], st["last_flush_s"] or 0.0) for st in active)
         pings = sum(st["pings"] for st in active)
+        if inspect is not None:
+            inspect(s)
         return {
             "pings_per_s": pings / (end - start),
             "pings": pings,

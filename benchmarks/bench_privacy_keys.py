@@ -11,7 +11,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from privacy.keys.keyring import DAY_MS, KeyRing
+from hexpulse.times import MS_PER_DAY
+from privacy.keys.keyring import KeyRing
 from privacy.keys.pseudonyms import RotatingPseudonymizer
 from privacy.keys.sealing import PayloadSealer
 
@@ -25,7 +26,7 @@ def main() -> None:
     ring = KeyRing(path, bytes(range(32)), 2)
     pz = RotatingPseudonymizer(ring)
     sealer = PayloadSealer(ring)
-    day = int(time.time() * 1000) // DAY_MS
+    day = int(time.time() * 1000) // MS_PER_DAY
     devices = [f"upstream-device-{i:08d}-abcdef".encode() for i in range(1000)] * (N_PSEUDO // 1000)
     days = [day] * len(devices)
     pz.pseudonymize(devices[0], day)

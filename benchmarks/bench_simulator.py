@@ -40,7 +40,7 @@ def main() -> None:
         admin = make_admin(settings)
         try:
             admin.delete_topics([topic])
-        except KafkaError as exc:  # cleanup only; the local broker keeps topics in memory
+        except KafkaError as exc:  # cleanup only; retention would empty it within a day
             print(f"could not delete {topic}: {exc}")
         admin.close()
     print(

@@ -2,9 +2,9 @@
 
 Data: the simulated city (``simulator``; stadium crowd 6,000 devices, 9,000 devices,
 30 one-minute windows) and its ground-truth file of exact per-window, per-cell counts, which are
-what the aggregate layer writes as partials. The release path (:func:`privacy.release.releaser.
-release_values`: OpenDP noise → reconciliation → non-negative integers) runs ``TRIALS`` times per
-window with the default budget (ρ = 1 per device-day, 1,440 windows a day).
+what the aggregate layer writes as partials. The release path (:func:`privacy.release.values.
+release_values`: exact keyed noise → reconciliation → non-negative integers) runs ``TRIALS`` times
+per window (fresh keys each time) with the default budget (ρ = 1 per device-day, 1,440 windows a day).
 
 Prints: the strategy comparison (where the budget goes), coverage of the 95% intervals, the
 error-vs-budget curve, the ratio to independent discrete-Laplace releases with basic composition
@@ -32,10 +32,12 @@ import numpy as np
 from hexpulse.service_area import load_service_area
 from hexpulse.settings import Settings, load_settings
 from hexpulse.store import apply_migrations, connect
+from hexpulse.times import naive_utc, windows_per_day
 from privacy.release.budget import ReleasePlan, eps_from_rho, plan_from_settings
 from privacy.release.consistency import Hierarchy, build_hierarchy, sum_by
 from privacy.release.mechanisms import NoiseParams, add_noise
-from privacy.release.releaser import interval, release_values
+from privacy.release.seeds import fresh_keys
+from privacy.release.values import interval, release_values
 from simulator import SimConfig, generate
 
 QUICK = "--quick" in sys.argv
@@ -119,7 +121,7 @@ def score_plan(plan: ReleasePlan, tree: Hierarchy, windows: Windows, trials: int
     for _, exact in windows:
         truth = levels(tree, exact["count"])
         for _ in range(trials):
-            est = release_values(plan, tree, exact).metrics["count"]
+            est = release_values(plan, tree, exact, fresh_keys()).metrics["count"]
             for k in range(len(tree.resolutions)):
                 scores.add(k, truth[k], est.values[k], est.sigma[k], est.unconstrained[k])
     return scores
@@ -137,7 +139,7 @@ def score_independent(
             for k, res in enumerate(tree.resolutions):
                 if res in draws:
                     p = draws[res]
-                    noisy = add_noise(truth[k], p)
+                    noisy = add_noise(truth[k], p, fresh_keys().key("count", res))
                     sigma = np.full(truth[k].size, p.sigma)
                     if k == 0:
                         base_noisy = noisy
@@ -184,7 +186,7 @@ def laplace_basic(settings: Settings, tree: Hierarchy, windows: Windows) -> dict
     of pure ε at the same device-day ε as our ρ gives at δ."""
     eps_day = eps_from_rho(settings.budget_rho_per_day, settings.report_delta)
     draws_per_day = (
-        (86_400 // settings.window_s) * len(settings.release_resolutions) * len(settings.release_metrics)
+        windows_per_day(settings.window_s) * len(settings.release_resolutions) * len(settings.release_metrics)
     )
     eps_draw = eps_day / draws_per_day
     p = NoiseParams("laplace", 1, 1, 1.0 / eps_draw)
@@ -236,21 +238,28 @@ def pipeline_dp_compare(settings: Settings, tree: Hierarchy, windows: Windows) -
 
 
 def release_lag(settings: Settings, windows: Windows, tree: Hierarchy) -> dict[str, float]:
-    """Run ``hexpulse release`` against a private database and advance progress in real time."""
+    """Run ``hexpulse release`` against a private database and advance progress in real time.
+
+    The city's windows are moved to the last hour: the releaser's noise keys exist only for days
+    the key ring holds (today − key retention … tomorrow). Needs the development master key
+    (``hexpulse keyring init``, which ``make bench`` runs).
+    """
+    shift_ms = (int(time.time()) // 60 * 60 - 3600) * 1000 - windows[0][0]
+    windows = [(w_ms + shift_ms, exact) for w_ms, exact in windows]
     db = f"hexpulse_bench_utility_{os.getpid()}"
     s = settings.model_copy(update={"clickhouse_database": db, "topic_pings": f"bench-util-{os.getpid()}"})
     admin = connect(s, use_db=False)
-    apply_migrations(admin, db)
+    apply_migrations(admin, db, s.exact_database)
     client = connect(s)
     n = 12 if QUICK else 20
     rows = []
     for w_ms, exact in windows[:n]:
-        w = datetime.fromtimestamp(w_ms / 1000, UTC).replace(tzinfo=None)
+        w = naive_utc(w_ms / 1000)
         nz = np.flatnonzero(exact["count"])
         rows += [(w, int(tree.cells[0][i]), int(i % 3), int(exact["count"][i]), int(exact["moving"][i]),
                   int(exact["speed"][i]), 1) for i in nz]  # fmt: skip
     client.execute(
-        f"INSERT INTO {db}.partials "
+        f"INSERT INTO {s.exact_database}.partials "
         "(window_start, cell, partition, devices, moving, speed_sum, close_offset) VALUES",
         rows,
     )
@@ -262,16 +271,16 @@ def release_lag(settings: Settings, windows: Windows, tree: Hierarchy) -> dict[s
     try:
         time.sleep(4)  # start-up (imports, service area, plan)
         for w_ms, _ in windows[:n]:
-            horizon = datetime.fromtimestamp(w_ms / 1000 + 60, UTC).replace(tzinfo=None)
+            horizon = naive_utc(w_ms / 1000 + 60)
             now = datetime.now(UTC).replace(tzinfo=None, microsecond=0)
             t0 = time.time()
             client.execute(
-                f"INSERT INTO {db}.progress "
+                f"INSERT INTO {s.exact_database}.progress "
                 "(topic, partition, horizon, watermark_ms, close_offset, closed_by, written_at) VALUES",
                 [(s.topic_pings, p, horizon, w_ms + 60_000, w_ms, "watermark", now) for p in range(3)],
             )
             deadline = t0 + 20
-            w = datetime.fromtimestamp(w_ms / 1000, UTC).replace(tzinfo=None)
+            w = naive_utc(w_ms / 1000)
             while time.time() < deadline:
                 ((c,),) = client.execute(
                     f"SELECT count() FROM {db}.release_windows WHERE window_start = %(w)s", {"w": w}
@@ -285,7 +294,8 @@ def release_lag(settings: Settings, windows: Windows, tree: Hierarchy) -> dict[s
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=30)
-        admin.execute(f"DROP DATABASE IF EXISTS {db}")
+        for name in (db, s.exact_database):
+            admin.execute(f"DROP DATABASE IF EXISTS {name}")
     return {
         "windows": len(seen),
         "observed_lag_s_p50": round(float(np.percentile(seen, 50)), 3),

@@ -87,9 +87,7 @@ class _StageGroup(TyperGroup):
         self.commands = _StageCommands(self.commands)
 
 
-app = typer.Typer(
-    cls=_StageGroup, no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False
-)
+app = typer.Typer(cls=_StageGroup, no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
 
 
 @app.command()
@@ -100,32 +98,62 @@ def migrate() -> None:
     settings = get_settings()
     ping_clickhouse(settings)
     client = connect(settings, use_db=False)
-    applied = apply_migrations(client, settings.clickhouse_database)
+    applied = apply_migrations(client, settings.clickhouse_database, settings.exact_database)
     typer.echo(
-        f"database {settings.clickhouse_database}: "
+        f"databases {settings.clickhouse_database}, {settings.exact_database}: "
         + (f"applied migrations {applied}" if applied else "up to date")
     )
 
 
 @app.command()
-def topics() -> None:
-    """Create the pings and dead-letter topics if they do not exist."""
+def topics(
+    check: bool = typer.Option(
+        False, "--check", help="Change nothing; exit 1 if the topics differ from the settings."
+    ),
+) -> None:
+    """Create the pings and dead-letter topics, or set their configs where they differ."""
     from hexpulse.kafka import ensure_topics
 
     settings = get_settings()
-    created = ensure_topics(settings)
+    report = ensure_topics(settings, check=check)
+    where = f"topics on {settings.kafka_bootstrap}"
+    if check:
+        for name in report.created:
+            typer.echo(f"{where}: {name} is missing")
+        for change in report.changes:
+            typer.echo(f"{where}: differs {change}")
+        for mismatch in report.mismatches:
+            typer.echo(f"{where}: {mismatch}")
+        if not report.in_order:
+            raise typer.Exit(1)
+        typer.echo(f"{where}: match the settings")
+        return
+    for change in report.changes:
+        typer.echo(f"{where}: set {change}")
     typer.echo(
-        f"topics on {settings.kafka_bootstrap}: "
-        + (f"created {created}" if created else "already present")
-        + f" ({settings.topic_partitions} partitions)"
+        f"{where}: "
+        + (f"created {report.created}" if report.created else "already present")
+        + f" ({settings.topic_partitions} partitions, timestamps {settings.topic_timestamp_type})"
     )
+
+
+def _usage_errors() -> type[Any]:
+    """The usage-error class of the click that typer runs (recent typer bundles its own copy)."""
+    try:
+        from typer._click.exceptions import ClickException
+    except ImportError:  # typer on the click package
+        from click.exceptions import ClickException  # type: ignore[assignment]
+    return ClickException
 
 
 def main() -> None:
     """Console entry point: run the app, turning hexpulse errors into one sentence."""
     try:
         configure_logging(get_settings().log_level)
-        app(standalone_mode=False)
+        code = app(standalone_mode=False)
+        # Without standalone mode click returns a command's typer.Exit code instead of exiting.
+        if isinstance(code, int) and code:
+            sys.exit(code)
     except HexpulseError as exc:
         typer.echo(f"hexpulse: {exc}", err=True)
         sys.exit(2)
@@ -133,10 +161,6 @@ def main() -> None:
         sys.exit(130)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
-    except Exception as exc:  # click usage errors arrive here in non-standalone mode
-        from click.exceptions import ClickException
-
-        if isinstance(exc, ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
-        raise
+    except _usage_errors() as exc:  # click usage errors arrive here in non-standalone mode
+        exc.show()
+        sys.exit(exc.exit_code)

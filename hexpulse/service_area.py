@@ -20,6 +20,7 @@ import orjson
 from shapely.geometry import shape
 from shapely.geometry.base import BaseGeometry
 
+from hexpulse.cells import parents_of
 from hexpulse.errors import ConfigError
 from hexpulse.settings import Settings
 
@@ -53,8 +54,7 @@ class ServiceArea:
             return self.cells
         if res > self.base_resolution:
             raise ValueError(f"resolution {res} is finer than the base resolution {self.base_resolution}")
-        parents = {h3.str_to_int(h3.cell_to_parent(h3.int_to_str(int(c)), res)) for c in self.cells}
-        return np.array(sorted(parents), dtype=np.uint64)
+        return np.unique(parents_of(self.cells, res))
 
 
 def _polygons(doc: dict[str, Any]) -> list[dict[str, Any]]:

@@ -14,8 +14,10 @@ from pydantic import Field, SecretStr, ValidationError, field_validator, model_v
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from hexpulse.errors import ConfigError
+from hexpulse.times import S_PER_DAY, windows_per_day
 
 IntList = Annotated[tuple[int, ...], NoDecode]
+_DB_NAME = r"^[A-Za-z_][A-Za-z0-9_]{0,62}$"
 StrList = Annotated[tuple[str, ...], NoDecode]
 
 
@@ -30,23 +32,38 @@ class Settings(BaseSettings):
 
     # Kafka
     kafka_bootstrap: str = "127.0.0.1:19092"
-    kafka_security_protocol: Literal["PLAINTEXT", "SSL"] = "PLAINTEXT"
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
     kafka_ssl_cafile: Path | None = None
     kafka_ssl_certfile: Path | None = None
     kafka_ssl_keyfile: Path | None = None
+    kafka_sasl_mechanism: Literal["SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN"] = "SCRAM-SHA-512"
+    kafka_sasl_username: str = ""
+    kafka_sasl_password: SecretStr = SecretStr("")
+    kafka_sasl_password_file: Path | None = None  # e.g. a Docker secret; used when no password is set
     topic_pings: str = "pings"
     topic_dlq: str = "pings.dlq"
     topic_partitions: int = Field(3, ge=1, le=10_000)
     topic_replication: int = Field(1, ge=1, le=10)
+    # Who stamps a ping record's time, the broker (LogAppendTime) or the producer (CreateTime, a
+    # trusted gateway or a backfill acting as one); docs/DEPLOY.md "Record timestamps".
+    topic_timestamp_type: Literal["LogAppendTime", "CreateTime"] = "LogAppendTime"
+    topic_pings_retention_h: int = Field(24, ge=1, le=8760)
+    topic_dlq_retention_h: int = Field(48, ge=1, le=8760)
     consumer_group: str = "hexpulse-aggregate"
 
     # ClickHouse
     clickhouse_host: str = "127.0.0.1"
     clickhouse_port: int = Field(19000, ge=1, le=65535)
-    clickhouse_database: str = Field("hexpulse", pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
+    clickhouse_database: str = Field("hexpulse", pattern=_DB_NAME)
+    # The exact partials and progress (restricted: only the pipeline user may read them).
+    clickhouse_exact_database: str | None = Field(None, pattern=_DB_NAME)
     clickhouse_user: str = "default"
     clickhouse_password: SecretStr = SecretStr("")
     clickhouse_password_file: Path | None = None  # e.g. a Docker secret; used when no password is set
+    # The API and every product read as this user, whose allow_databases is the public database only.
+    api_clickhouse_user: str = "hexpulse_api"
+    api_clickhouse_password: SecretStr = SecretStr("")
+    api_clickhouse_password_file: Path | None = None
     clickhouse_secure: bool = False
     clickhouse_ca_certs: Path | None = None
 
@@ -132,18 +149,20 @@ class Settings(BaseSettings):
 
     @model_validator(mode="before")
     @classmethod
-    def _password_from_file(cls, data: object) -> object:
-        if not isinstance(data, dict) or data.get("clickhouse_password"):
+    def _passwords_from_files(cls, data: object) -> object:
+        if not isinstance(data, dict):
             return data
-        file = data.get("clickhouse_password_file")
-        if not file:
-            return data
-        try:
-            secret = Path(str(file)).read_text(encoding="utf-8").strip()
-        except OSError as exc:
-            msg = f"cannot read HEXPULSE_CLICKHOUSE_PASSWORD_FILE {file}: {exc.strerror}"
-            raise ValueError(msg) from None
-        return {**data, "clickhouse_password": secret}
+        for name in ("clickhouse_password", "api_clickhouse_password", "kafka_sasl_password"):
+            file = data.get(f"{name}_file")
+            if data.get(name) or not file:
+                continue
+            try:
+                secret = Path(str(file)).read_text(encoding="utf-8").strip()
+            except OSError as exc:
+                msg = f"cannot read HEXPULSE_{name.upper()}_FILE {file}: {exc.strerror}"
+                raise ValueError(msg) from None
+            data = {**data, name: secret}
+        return data
 
     @model_validator(mode="after")
     def _consistent(self) -> Settings:
@@ -155,9 +174,9 @@ class Settings(BaseSettings):
             )
         if self.base_resolution not in res:
             raise ValueError("release_resolutions must include the base resolution")
-        if 86_400 % self.window_s:
+        if S_PER_DAY % self.window_s:
             raise ValueError(f"window_s={self.window_s} must divide a day (86400 s) evenly")
-        per_day = 86_400 // self.window_s
+        per_day = windows_per_day(self.window_s)
         # Bounding keeps a device in the windows whose index in the day is congruent to its
         # pseudonym modulo per_day // W (aggregate/bounding.py); only an exact divisor makes that
         # W windows, so any other W would let a device into more windows than the ledger charges.
@@ -169,23 +188,39 @@ class Settings(BaseSettings):
             )
         # Pseudonym keys exist for days today-key_retention_days .. today+1 (docs/KEYS.md): every
         # ping that passes the age and skew checks must fall on a day that has a key.
-        if self.max_ping_age_s > self.key_retention_days * 86_400:
+        if self.max_ping_age_s > self.key_retention_days * S_PER_DAY:
             raise ValueError(
                 f"max_ping_age_s={self.max_ping_age_s} exceeds the pseudonym key retention of "
                 f"{self.key_retention_days} days; raise key_retention_days or lower max_ping_age_s"
             )
-        if self.max_clock_skew_s > 86_400:
+        if self.max_clock_skew_s > S_PER_DAY:
             raise ValueError("max_clock_skew_s must be at most 86400 (pseudonym keys exist up to tomorrow)")
-        # The master key is checked where it is used (privacy.keys.master_key), so the API, which never
-        # needs it, runs without one.
-        if self.environment == "production" and self.clickhouse_password.get_secret_value() in (
-            "",
-            "changethis",
+        if self.kafka_security_protocol.startswith("SASL_") and not (
+            self.kafka_sasl_username and self.kafka_sasl_password.get_secret_value()
         ):
             raise ValueError(
-                "production needs a real HEXPULSE_CLICKHOUSE_PASSWORD or HEXPULSE_CLICKHOUSE_PASSWORD_FILE"
+                f"HEXPULSE_KAFKA_SECURITY_PROTOCOL={self.kafka_security_protocol} needs "
+                "HEXPULSE_KAFKA_SASL_USERNAME and HEXPULSE_KAFKA_SASL_PASSWORD (or _FILE)"
+            )
+        if self.exact_database == self.clickhouse_database:
+            raise ValueError(
+                "clickhouse_exact_database must differ from clickhouse_database: the API user may read "
+                "all of the public database"
+            )
+        # Secrets are checked where they are used (the master key in privacy.keys.master_key, each
+        # ClickHouse password when its user connects, hexpulse.store.client), so a process holds only
+        # its own: the API runs without the master key and without the pipeline's password.
+        if self.environment == "production" and self.api_clickhouse_user == self.clickhouse_user:
+            raise ValueError(
+                "in production the API needs its own ClickHouse user (HEXPULSE_API_CLICKHOUSE_USER), "
+                "one that cannot read the exact partials"
             )
         return self
+
+    @property
+    def exact_database(self) -> str:
+        """The restricted database of the exact partials and progress (default ``<database>_exact``)."""
+        return self.clickhouse_exact_database or f"{self.clickhouse_database}_exact"
 
     @property
     def window_ms(self) -> int:

@@ -21,13 +21,13 @@ import numpy.typing as npt
 
 from hexpulse.errors import ConfigError
 from hexpulse.service_area import ServiceArea
+from hexpulse.units import METRES_PER_DEGREE
 
 try:  # the Cython function behind h3.api.basic_int, ~15% cheaper per point than the wrapper
     from h3._cy import latlng_to_cell as _latlng_to_cell
 except ImportError:  # pragma: no cover - h3 moved its internals
     _latlng_to_cell = h3i.latlng_to_cell
 
-METRES_PER_DEGREE_LAT = 111_320.0
 MARGIN_DEG = 1e-7
 """Points closer than this (~1 cm) to a grid line are binned by h3, never looked up."""
 TILE = 32
@@ -65,7 +65,7 @@ class CellBinner:
         self._n_area = int(area.cells.size)
         self._table = np.concatenate([np.zeros(1, dtype=np.uint64), area.cells])
         self._extra: dict[int, int] = {}  # cell outside the area -> its index in the table
-        step = h3i.average_hexagon_edge_length(resolution, "m") / 8.0 / METRES_PER_DEGREE_LAT
+        step = h3i.average_hexagon_edge_length(resolution, "m") / 8.0 / METRES_PER_DEGREE
         lon_min, lat_min, lon_max, lat_max = area.geometry.bounds
         self._step = step
         self._lat0 = math.floor(lat_min / step) * step - step

@@ -24,8 +24,6 @@ Source = Literal["gnss", "wifi", "cell"]
 SOURCES = frozenset(get_args(Source))
 """Allowed values of the optional ``src`` field (positioning source)."""
 
-MS_PER_DAY = 86_400_000
-
 
 class Reason(StrEnum):
     """Why a ping or a message was rejected; the value is the DLQ ``reason`` header.

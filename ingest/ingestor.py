@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from collections.abc import Sequence
+from dataclasses import replace
 from operator import attrgetter
 
 import numpy as np
@@ -13,9 +14,10 @@ import numpy.typing as npt
 from hexpulse.logs import log_event
 from hexpulse.service_area import ServiceArea
 from hexpulse.settings import Settings
+from hexpulse.times import MS_PER_DAY
 from ingest.accepted import AcceptedPings
 from ingest.binning import CellBinner
-from ingest.contract import ACCEPTED, MS_PER_DAY, Limits, Reason
+from ingest.contract import ACCEPTED, Limits, Reason
 from ingest.decode import Decoded, RecordLike, decode
 from ingest.dlq import DeadLetter, DeadLetterSink
 from ingest.metrics import BATCH_SIZES, MESSAGES, record_outcomes
@@ -78,11 +80,9 @@ class Ingestor:
             if self._dlq is not None:
                 letter = DeadLetter(rej.reason.value, topic, partition, rej.offset, None, rej.pings)
                 self._dlq.send([letter], rej.value)
-        out.counts = counts
-        out.messages = len(records)
         MESSAGES.inc(len(records))
         record_outcomes(counts)
-        return out
+        return replace(out, counts=counts, messages=len(records))
 
     def warm(self) -> None:
         """Do start-up work now rather than on the first polls (see :meth:`CellBinner.warm`)."""
@@ -99,7 +99,7 @@ class Ingestor:
     ) -> AcceptedPings:
         n_msgs = len(d.msg_records)
         if n_msgs == 0:
-            return AcceptedPings()
+            return AcceptedPings.none()
         per_msg = np.asarray(d.msg_pings, dtype=np.int64)
         BATCH_SIZES.observe_many(per_msg)
         # Pings are laid out as decode keeps them: the typed messages' first, then the others'.

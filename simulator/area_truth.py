@@ -8,17 +8,16 @@ Days are UTC days (the pseudonym key rotates at 00:00 UTC).
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 import shapely
 
+from hexpulse.times import MS_PER_DAY, utc_from_ms
 from simulator.geo import LocalFrame
 from simulator.places import NamedArea
 
-DAY_MS = 86_400_000
 VISIT_GAP_S = 600
 """A device out of an area's pings for longer than this (s) starts a new visit."""
 
@@ -35,7 +34,7 @@ def inside(
 
 
 def _day(ms: int) -> str:
-    return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%d")
+    return utc_from_ms(ms).strftime("%Y-%m-%d")
 
 
 def visits(device: IntArray, ts: IntArray) -> tuple[IntArray, IntArray, IntArray]:
@@ -61,12 +60,12 @@ def scenic_report(
     hit = inside(area, frame, lat, lon)
     d, t = dev[hit], ts[hit]
     days: dict[str, Any] = {}
-    day_of = t // DAY_MS
+    day_of = t // MS_PER_DAY
     for day in np.unique(day_of).tolist():
         on = day_of == day
         v_dev, v_first, v_last = visits(d[on], t[on])
         dwell = (v_last - v_first) / 1000.0
-        days[_day(day * DAY_MS)] = {
+        days[_day(day * MS_PER_DAY)] = {
             "unique_visitors": int(len(np.unique(d[on]))),
             "visits": int(len(v_dev)),
             "dwell_s_mean": round(float(dwell.mean()), 1),

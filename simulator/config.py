@@ -6,10 +6,11 @@ import math
 import re
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Literal
 
 from hexpulse.settings import Settings
+from hexpulse.times import S_PER_DAY, utc, windows_per_day
 from simulator.exceptions import SimulatorConfigError
 from simulator.places import DEFAULT_CENTER
 
@@ -61,7 +62,7 @@ class SimConfig:
 
         if self.devices < 1:
             raise bad(f"--devices must be at least 1, not {self.devices}")
-        if not 10 <= self.duration_s <= 7 * 86_400:
+        if not 10 <= self.duration_s <= 7 * S_PER_DAY:
             raise bad(f"--duration must be between 10 s and 7 days, not {self.duration_s:g} s")
         if not 0.1 <= self.interval_s <= 3600:
             raise bad(f"--interval must be between 0.1 and 3600 s, not {self.interval_s:g}")
@@ -80,10 +81,10 @@ class SimConfig:
         lat, lon = self.center
         if not (-80 <= lat <= 80 and -180 <= lon <= 180):
             raise bad(f"--center must be 'lat,lon' in degrees with |lat| ≤ 80, not {lat},{lon}")
-        if settings.windows_per_device_day != 86_400 // settings.window_s:
+        if settings.windows_per_device_day != windows_per_day(settings.window_s):
             raise bad(
                 "the ground truth supports only the default HEXPULSE_WINDOWS_PER_DEVICE_DAY "
-                f"({86_400 // settings.window_s}): a smaller cap depends on pseudonyms the simulator "
+                f"({windows_per_day(settings.window_s)}): a smaller cap depends on pseudonyms the simulator "
                 "never sees"
             )
         margin_s = 300
@@ -119,7 +120,7 @@ class SimConfig:
 
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|min|h|d)?\s*$")
-_UNIT_S = {"ms": 0.001, "s": 1.0, None: 1.0, "m": 60.0, "min": 60.0, "h": 3600.0, "d": 86_400.0}
+_UNIT_S = {"ms": 0.001, "s": 1.0, None: 1.0, "m": 60.0, "min": 60.0, "h": 3600.0, "d": float(S_PER_DAY)}
 
 
 def parse_duration_s(text: str, option: str = "--duration") -> float:
@@ -162,9 +163,7 @@ def parse_start_ms(text: str) -> int:
         raise SimulatorConfigError(
             f"--start must be 'now', epoch ms or an ISO time like 2026-11-27T08:00:00Z, not {text!r}"
         ) from None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return int(when.timestamp() * 1000)
+    return int(utc(when).timestamp() * 1000)
 
 
 def parse_center(text: str) -> tuple[float, float]:

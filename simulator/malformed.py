@@ -13,8 +13,7 @@ from dataclasses import dataclass
 import orjson
 
 from hexpulse.settings import Settings
-
-DAY_MS = 86_400_000
+from hexpulse.times import MS_PER_DAY
 
 
 @dataclass(frozen=True)
@@ -118,8 +117,8 @@ CATALOGUE: dict[str, Builder] = {
     "heading_range": _ping_fault(hdg=360.0),
     "bad_source": _ping_fault(src="bluetooth"),
     # Relative to the ping's own event time, which the run keeps within the limits of "now".
-    "future_ts": _ping_fault(ts=lambda ts, s: ts + s.max_clock_skew_s * 1000 + DAY_MS),
-    "stale_ts": _ping_fault(ts=lambda ts, s: ts - s.max_ping_age_s * 1000 - DAY_MS),
+    "future_ts": _ping_fault(ts=lambda ts, s: ts + s.max_clock_skew_s * 1000 + MS_PER_DAY),
+    "stale_ts": _ping_fault(ts=lambda ts, s: ts - s.max_ping_age_s * 1000 - MS_PER_DAY),
 }
 """Reason code → builder. ``non_finite`` is absent: standard JSON cannot carry NaN or ±inf
 (``1e999`` is ``not_json``). ``outside_area`` comes from the regional devices' valid pings."""

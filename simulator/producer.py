@@ -8,7 +8,6 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from kafka.errors import KafkaError
@@ -16,6 +15,7 @@ from kafka.errors import KafkaError
 from hexpulse.kafka import make_producer
 from hexpulse.logs import log_event
 from hexpulse.settings import Settings
+from hexpulse.times import utc_from_ms
 from simulator.exceptions import ProduceError, SimulatorConfigError
 from simulator.generate import Simulation
 
@@ -36,7 +36,7 @@ def stderr_progress(line: str) -> None:
 
 
 def _iso(ms: int) -> str:
-    return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return utc_from_ms(ms).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _check_times(settings: Settings, sim: Simulation, now_ms: int) -> None:

@@ -1,12 +1,13 @@
 """Shared fixtures.
 
-Integration tests talk to the real ClickHouse server and Kafka-protocol broker that
+Integration tests talk to the real ClickHouse server and Apache Kafka broker that
 `make test` starts (deploy/local/services.sh). Each test session uses a fresh database and fresh
 topic names, so runs never see each other's data.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import tempfile
@@ -57,12 +58,21 @@ def base_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
         consumer_group=f"hexpulse-test-{RUN_ID}",
         state_dir=state,
         metrics_port=0,
+        # Tests produce as the trusted gateway would: records stamped by their producer.
+        topic_timestamp_type="CreateTime",
     )
 
 
 @pytest.fixture(scope="session")
-def services(base_settings: Settings) -> Settings:
-    """Fail (not skip) when the services that `make test` should have started are down."""
+def services(base_settings: Settings) -> Iterator[Settings]:
+    """Fail (not skip) when the services that `make test` should have started are down.
+
+    The settings carry a per-run API user (tests/support/clickhouse_users.py), which each public
+    database the tests create is allowed to (``allow_api``) and nothing else: the API under test
+    reads ClickHouse the way production does. Subprocesses inherit it through the environment.
+    """
+    from tests.support.clickhouse_users import provision
+
     host, _, port = base_settings.kafka_bootstrap.partition(":")
     missing = []
     if not _port_open(base_settings.clickhouse_host, base_settings.clickhouse_port):
@@ -71,15 +81,52 @@ def services(base_settings: Settings) -> Settings:
         missing.append(f"Kafka at {base_settings.kafka_bootstrap}")
     if missing:
         pytest.fail(f"services down: {', '.join(missing)}; run the suite with 'make test'")
-    return base_settings
+    try:
+        user = provision(base_settings, f"hexpulse_api_{RUN_ID}")
+    except RuntimeError as exc:
+        pytest.fail(str(exc))
+    env = {"HEXPULSE_API_CLICKHOUSE_USER": user.name, "HEXPULSE_API_CLICKHOUSE_PASSWORD": user.password}
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    yield user.settings_for(base_settings)
+    user.remove()
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _delete_session_topics(base_settings: Settings) -> Iterator[None]:
+    """The broker keeps topics across restarts: delete this session's (all named with RUN_ID)."""
+    yield
+    host, _, port = base_settings.kafka_bootstrap.partition(":")
+    if not _port_open(host, int(port)):
+        return
+    from kafka.errors import KafkaError
+
+    from hexpulse.errors import ServiceUnavailableError
+    from hexpulse.kafka import make_admin
+
+    with contextlib.suppress(KafkaError, ServiceUnavailableError):  # tidying only
+        admin = make_admin(base_settings)
+        try:
+            mine = [t for t in admin.list_topics() if RUN_ID in t]
+            if mine:
+                admin.delete_topics(mine)
+        finally:
+            admin.close()
 
 
 @pytest.fixture(scope="session")
 def migrated(services: Settings) -> Iterator[Settings]:
     """A fresh database with every migration applied; dropped at the end of the session."""
     from hexpulse.store.scratch import create_database, drop_database
+    from tests.support.clickhouse_users import allow_api
 
     create_database(services)
+    allow_api(services)
     yield services
     drop_database(services)
 

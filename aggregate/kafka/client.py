@@ -8,7 +8,7 @@ from kafka import KafkaConsumer
 from kafka.errors import KafkaConnectionError, KafkaError
 
 from aggregate.kafka.rebalance import RebalanceListener, RebalanceTarget
-from aggregate.kafka.records import use_fast_records
+from aggregate.kafka.records import guard_corrupt_batches, use_fast_records
 from hexpulse.errors import ConfigError
 from hexpulse.kafka import broker_unreachable, common_config
 from hexpulse.settings import Settings
@@ -48,8 +48,8 @@ def open_group_consumer(settings: Settings, topic: str, target: RebalanceTarget)
     if found and found != settings.topic_partitions:
         consumer.close(autocommit=False)
         raise ConfigError(partition_count_mismatch(topic, found, settings.topic_partitions))
-    if settings.consumer_fast_decode:
-        use_fast_records(consumer)
+    if not (settings.consumer_fast_decode and use_fast_records(consumer)):
+        guard_corrupt_batches(consumer)
     consumer.subscribe([topic], listener=RebalanceListener(target))
     return consumer
 

@@ -13,6 +13,8 @@ and ``tests/integration/aggregate/test_kafka_records.py`` (a real broker) check 
 identical records and positions. One difference is deliberate: a batch is decoded whole before its
 first record is yielded, so a corrupt record makes the fetch fail without first delivering the
 records ahead of it in that batch (both raise ``CorruptRecordError``).
+
+Both also fix what kafka-python 3.0.12 does after a corrupt batch (:class:`DrainingPartitionRecords`).
 """
 
 from __future__ import annotations
@@ -190,7 +192,43 @@ def _headers(buf: bytes, pos: int) -> tuple[list[tuple[str, bytes | None]], int]
     return headers, pos
 
 
-class FastPartitionRecords(Fetcher.PartitionRecords):  # type: ignore[misc]
+class CorruptBatchError(CorruptRecordError):  # type: ignore[misc]
+    """A fetched record batch failed its CRC or structure check: its partition cannot be read past
+    ``offset`` (the first offset not yet delivered) until the log is repaired."""
+
+    def __init__(self, topic_partition: Any, offset: int, detail: str) -> None:
+        super().__init__(detail)
+        self.topic_partition = topic_partition
+        self.offset = offset
+
+
+class DrainingPartitionRecords(Fetcher.PartitionRecords):  # type: ignore[misc]
+    """kafka-python's ``PartitionRecords``, drained when its decoder raises.
+
+    kafka-python 3.0.12 keeps the records object whose decoder raised (e.g. on a batch that fails
+    its CRC): its iterator is spent but the object still counts as pending, so the next ``poll()``
+    loops on it forever at full CPU, and neither SIGTERM nor the group notices (found with a
+    damaged log segment on a real broker). Drained, the next poll fetches the batch again and
+    raises again, as the Java consumer does, as :class:`CorruptBatchError` naming the partition.
+    """
+
+    def take(self, n: int | None = None) -> list[ConsumerRecord]:
+        try:
+            records: list[ConsumerRecord] = super().take(n)
+        except CorruptRecordError as exc:
+            offset = self.next_fetch_offset
+            self.drain()
+            if isinstance(exc, CorruptBatchError):
+                raise
+            detail = str(exc.args[0]) if exc.args else str(exc)
+            raise CorruptBatchError(self.topic_partition, offset, detail) from exc
+        except Exception:
+            self.drain()
+            raise
+        return records
+
+
+class FastPartitionRecords(DrainingPartitionRecords):
     """kafka-python's ``PartitionRecords`` with :func:`decode_batch` for plain v2 batches."""
 
     def _unpack_records(
@@ -226,10 +264,20 @@ class FastPartitionRecords(Fetcher.PartitionRecords):  # type: ignore[misc]
 _COMPATIBLE = (
     {"_buffer", "_pos"} <= set(DefaultRecordBatch.__slots__)
     and hasattr(DefaultRecordBatch, "_maybe_uncompress")
-    and hasattr(Fetcher.PartitionRecords, "_unpack_records")
+    and all(hasattr(Fetcher.PartitionRecords, a) for a in ("_unpack_records", "take", "drain"))
     and hasattr(Fetcher, "send_fetches")
 )
 """Whether the installed kafka-python has the internals this module builds on (checked once)."""
+
+
+def guard_corrupt_batches(consumer: KafkaConsumer) -> bool:
+    """Make ``consumer`` use :class:`DrainingPartitionRecords` (kafka-python's own decoder)."""
+    fetcher = getattr(consumer, "_fetcher", None)
+    if fetcher is None or not _COMPATIBLE:
+        log_event(_log, "corrupt-batch guard unavailable", logging.WARNING, reason="kafka-python internals")
+        return False
+    fetcher.PartitionRecords = DrainingPartitionRecords
+    return True
 
 
 def use_fast_records(consumer: KafkaConsumer) -> bool:

@@ -19,10 +19,11 @@ from api.deps import BBoxDep, DensityKey, ReaderDep, SettingsDep, StateDep, chec
 from api.exceptions import BadRequestError, NotFoundError
 from api.geo import BBox, bbox_cover, check_area, cover, parse_cell, parse_polygon
 from api.metrics import CACHE, SSE_SUBSCRIBERS
-from api.releases import Window
 from api.schemas.common import ERRORS
 from api.schemas.density import AreaRequest, DensityCollection, DensityRows, SeriesResponse
 from api.state import ApiState
+from privacy.release.mechanisms import Z95
+from releases.models import Window
 
 router = APIRouter(prefix="/v1/density", tags=["density"])
 
@@ -102,7 +103,7 @@ def _series_json(rows: list[tuple[Window, int, float, int]]) -> list[dict[str, A
                 "window_end": density.iso(window.end),
                 "count": total,
                 "sigma": round(sigma, 3),
-                "ci95": [round(max(0.0, total - 1.96 * sigma), 3), round(total + 1.96 * sigma, 3)],
+                "ci95": [round(max(0.0, total - Z95 * sigma), 3), round(total + Z95 * sigma, 3)],
                 "cells_released": n,
             }
         )

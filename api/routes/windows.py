@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 from typing import Annotated
 
@@ -11,7 +12,7 @@ from api import density
 from api.deps import DensityKey, ReaderDep, SettingsDep
 from api.schemas.common import ERRORS
 from api.schemas.windows import PrivacyResponse, WindowsResponse
-from privacy.release.budget import eps_from_rho
+from privacy.release.accounting import DAYS_PER_WEEK, EpsilonReport, eps_from_rho, epsilon_report
 
 router = APIRouter(prefix="/v1", tags=["windows"])
 
@@ -41,6 +42,7 @@ async def get_privacy(key: DensityKey, settings: SettingsDep, reader: ReaderDep)
     today = datetime.now(UTC).date()
     rho, draws = await reader.budget_on(today)
     latest = await reader.latest()
+    eps = await _epsilon(settings.budget_rho_per_day, settings.report_delta)
     return PrivacyResponse.model_validate(
         {
             "guarantee": density.GUARANTEE.format(
@@ -54,6 +56,15 @@ async def get_privacy(key: DensityKey, settings: SettingsDep, reader: ReaderDep)
             "epsilon_spent_today": eps_from_rho(rho, settings.report_delta),
             "epsilon_budget_per_day": eps_from_rho(settings.budget_rho_per_day, settings.report_delta),
             "delta": settings.report_delta,
+            "epsilon_per_day": {"rho": eps.rho_per_day, "zcdp_conversion": eps.day_zcdp,
+                                "rdp_accountant": eps.day_rdp},
+            "epsilon_per_week": {"rho": DAYS_PER_WEEK * eps.rho_per_day, "zcdp_conversion": eps.week_zcdp,
+                                 "rdp_accountant": eps.week_rdp},
             "noise_draws_today": draws,
         }
-    )
+    )  # fmt: skip
+
+
+async def _epsilon(rho_per_day: float, delta: float) -> EpsilonReport:
+    # The accountant is cached per (ρ, δ); its first use imports dp-accounting (~2 s), off the loop.
+    return await asyncio.to_thread(epsilon_report, rho_per_day, delta)

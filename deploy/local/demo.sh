@@ -34,6 +34,11 @@ stop_all() {
 trap stop_all EXIT INT TERM
 
 $HP keyring init
+# The simulator acts as the devices' gateway and stamps every record (CreateTime); windows close
+# on record time, so the backfill needs those stamps kept (docs/SIMULATOR.md). `hexpulse topics`
+# sets the config on the existing topics.
+export HEXPULSE_TOPIC_TIMESTAMP_TYPE=CreateTime
+$HP topics
 # Two consumers in one group share the partitions; each needs its own metrics port on one host.
 start consumer-1 env HEXPULSE_METRICS_PORT="${DEMO_METRICS_PORT:-9108}" "$HP" consume
 start consumer-2 env HEXPULSE_METRICS_PORT="$(( ${DEMO_METRICS_PORT:-9108} + 1 ))" "$HP" consume

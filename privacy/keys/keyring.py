@@ -2,10 +2,12 @@
 
 Why random per-day secrets rather than keys derived from the master key alone: a key that is a pure
 function of (master key, day) can always be derived again, so "destroying" it would be a promise
-nobody can keep. Here each day owns 32 random bytes stored only in the ring; the day's pseudonym
-and DLQ-sealing keys are ``HKDF-SHA256(master ‖ day secret, salt = ring salt, info = purpose ‖ day)``.
-Deleting the day secret from the ring (and from every backup of it) makes that day's pseudonyms
-impossible to recompute, even for someone who holds the master key. Details: docs/KEYS.md.
+nobody can keep. Here each day owns 32 random bytes stored only in the ring; the day's pseudonym,
+DLQ-sealing and release-noise keys are
+``HKDF-SHA256(master ‖ day secret, salt = ring salt, info = purpose ‖ day)``. Deleting the day
+secret from the ring (and from every backup of it) makes that day's pseudonyms (and the noise of
+its releases) impossible to recompute, even for someone who holds the master key. Details:
+docs/KEYS.md.
 
 File layout (all integers big-endian)::
 
@@ -38,6 +40,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from hexpulse.settings import Settings
+from hexpulse.times import utc_day
 from privacy.keys.exceptions import KeyDestroyedError, KeyringError, KeyUnavailableError
 from privacy.keys.master_key import load_master_key
 
@@ -45,15 +48,11 @@ MAGIC = b"HXRING1\n"
 _SALT_BYTES = 16
 _NONCE_BYTES = 12
 _HEADER_BYTES = len(MAGIC) + _SALT_BYTES
-DAY_MS = 86_400_000
 
 PURPOSE_PSEUDONYM = b"pseudonym"
 PURPOSE_SEAL = b"dlq-seal"
-
-
-def utc_day(ts_ms: int) -> int:
-    """The UTC day number (days since 1970-01-01) of an epoch-millisecond timestamp."""
-    return ts_ms // DAY_MS
+#: The releaser's noise keys (privacy.release.seeds): destroyed with the day, so is the noise.
+PURPOSE_RELEASE_NOISE = b"release-noise"
 
 
 def _hkdf(ikm: bytes, salt: bytes, info: bytes) -> bytes:
@@ -81,7 +80,7 @@ class RingStatus:
 
 
 class KeyRing:
-    """Per-day key material for pseudonyms and DLQ sealing, shared safely between processes.
+    """Per-day key material (pseudonyms, DLQ sealing, release noise), shared safely between processes.
 
     ``clock`` returns seconds since the epoch (tests pass a fake). Keys may be created for days
     ``today - retention_days … today + 1``; older days are refused and destroyed on the next write.
@@ -112,7 +111,7 @@ class KeyRing:
 
     # ---- time --------------------------------------------------------------------------------
     def today(self) -> int:
-        return int(self._clock() * 1000) // DAY_MS
+        return utc_day(int(self._clock() * 1000))
 
     def oldest_allowed(self) -> int:
         return self.today() - self.retention_days

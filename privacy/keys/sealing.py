@@ -16,6 +16,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from hexpulse.settings import Settings
+from hexpulse.times import utc_day
 from privacy.keys.exceptions import SealError
 from privacy.keys.keyring import PURPOSE_SEAL, KeyRing
 
@@ -47,7 +48,7 @@ class PayloadSealer:
 
     def seal(self, plaintext: bytes) -> tuple[str, bytes]:
         """(key id, 96-bit random nonce ‖ AES-GCM ciphertext) under today's (UTC) sealing key."""
-        day = int(self._clock() * 1000) // 86_400_000
+        day = utc_day(int(self._clock() * 1000))
         key_id = key_id_for(day)
         nonce = os.urandom(NONCE_BYTES)
         return key_id, nonce + self._aead(day, create=True).encrypt(nonce, plaintext, key_id.encode())

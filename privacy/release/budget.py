@@ -16,6 +16,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from hexpulse.settings import Settings
+from hexpulse.times import windows_per_day
+from hexpulse.units import whole_kmh
+from privacy.release.accounting import eps_from_rho
 from privacy.release.exceptions import BudgetError
 from privacy.release.mechanisms import Mechanism, NoiseParams, params_for_rho
 
@@ -28,16 +31,9 @@ DEFAULT_RESOLUTION_SHARES: Mapping[int, float] = {0: 0.6, 1: 0.4}  # offsets bel
 _SLACK = 1e-9  # relative float slack when comparing spends with the budget
 
 
-def eps_from_rho(rho: float, delta: float) -> float:
-    """(ε, δ)-DP implied by ρ-zCDP: ε = ρ + 2√(ρ·ln(1/δ)) (Bun & Steinke 2016, Prop. 1.3)."""
-    if rho < 0 or not 0 < delta < 1:
-        raise ValueError("rho must be >= 0 and delta in (0, 1)")
-    return rho + 2.0 * math.sqrt(rho * math.log(1.0 / delta))
-
-
 def speed_bound_kmh(speed_clamp_mps: float) -> int:
-    """Largest whole km/h one moving device adds to a cell's speed_sum (same rounding as aggregate)."""
-    return math.floor(speed_clamp_mps * 3.6 + 0.5)
+    """Largest whole km/h one moving device adds to a cell's speed_sum."""
+    return whole_kmh(speed_clamp_mps)
 
 
 @dataclass(frozen=True)
@@ -140,7 +136,7 @@ def plan_from_settings(settings: Settings) -> ReleasePlan:
         raise BudgetError("budget_count_share must leave a share for the other released metrics")
     metric_shares = {"count": count_share} | {m: (1 - count_share) / len(others) for m in others}
 
-    windows_per_day = 86_400 // settings.window_s
+    per_day = windows_per_day(settings.window_s)
     w = settings.windows_per_device_day
     rho_window = settings.budget_rho_per_day / w
     bounds = {"count": 1, "moving": 1, "speed": speed_bound_kmh(settings.speed_clamp_mps)}
@@ -155,13 +151,13 @@ def plan_from_settings(settings: Settings) -> ReleasePlan:
             except ValueError as exc:
                 raise BudgetError(f"cannot derive noise for {metric} at resolution {res}: {exc}") from None
             rho = params.rho
-            draws.append(Draw(metric, res, params, rho, rho * w / windows_per_day))
+            draws.append(Draw(metric, res, params, rho, rho * w / per_day))
     plan = ReleasePlan(
         mechanism=settings.noise_mechanism,
         rho_per_day=settings.budget_rho_per_day,
         delta=settings.report_delta,
         window_s=settings.window_s,
-        windows_per_day=windows_per_day,
+        windows_per_day=per_day,
         windows_per_device_day=w,
         base_resolution=base,
         resolutions=resolutions,
@@ -181,6 +177,7 @@ def check_plan(plan: ReleasePlan) -> None:
         )
 
 
-def fits_day(spent_charge: float, plan: ReleasePlan) -> bool:
-    """Whether one more window fits in a day that has already been charged ``spent_charge``."""
-    return spent_charge + plan.charge_per_window <= plan.rho_per_day * (1 + _SLACK)
+def fits_day(spent_charge: float, charge: float, rho_per_day: float) -> bool:
+    """Whether one more window charging ``charge`` fits in a day already charged ``spent_charge``
+    under the daily budget ``rho_per_day`` (all ρ in zCDP per device-day)."""
+    return spent_charge + charge <= rho_per_day * (1 + _SLACK)

@@ -15,10 +15,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import h3
 import numpy as np
 import numpy.typing as npt
 
+from hexpulse.cells import parents_of
 from hexpulse.service_area import ServiceArea
 
 FloatArray = npt.NDArray[np.float64]
@@ -51,10 +51,7 @@ def build_hierarchy(area: ServiceArea, resolutions: tuple[int, ...]) -> Hierarch
     cells = tuple(area.cells_at(r) for r in res)
     parents: list[IntArray] = []
     for k in range(len(res) - 1):
-        up = np.array(
-            [h3.str_to_int(h3.cell_to_parent(h3.int_to_str(int(c)), res[k + 1])) for c in cells[k]],
-            dtype=np.uint64,
-        )
+        up = parents_of(cells[k], res[k + 1])
         parents.append(np.searchsorted(cells[k + 1], up).astype(np.int64))
     return Hierarchy(res, cells, tuple(parents))
 

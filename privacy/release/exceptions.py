@@ -12,3 +12,11 @@ class BudgetError(PrivacyError, ConfigError):
 
 class ReleaseError(PrivacyError):
     """A window could not be released (the message names the window); nothing was published."""
+
+
+class PlanConflictError(ReleaseError):
+    """A window is claimed under another release plan; it is not drawn (retried later)."""
+
+
+class DoubleDrawError(ReleaseError):
+    """A window's ledger holds two different draws of one family; the window is not published."""

@@ -1,8 +1,11 @@
-"""Noise for integer vectors, drawn only by OpenDP's vetted exact samplers.
+"""Noise for integer vectors: the parameters, their privacy cost, and the draw.
 
 Counts and integerized sums get discrete Gaussian noise (zCDP, default) or discrete Laplace noise
-(pure DP). OpenDP samples with a CSPRNG and exact arithmetic; nothing here uses ``random`` or
-``numpy.random``. A whole window's vector for one (resolution, metric) is noised in one call.
+(pure DP). The privacy cost of a scale is OpenDP's own privacy map; the noise itself is drawn by
+the exact samplers of :mod:`privacy.release.sampler` from a keyed ChaCha20 keystream, so a draw
+is reproducible by whoever holds its key and by nobody once the key is destroyed (noise once,
+PRIVACY.md §5). Nothing here uses ``random`` or ``numpy.random``. A whole window's vector for one
+(resolution, metric) is noised in one call, from one key.
 """
 
 from __future__ import annotations
@@ -14,6 +17,8 @@ from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
+
+from privacy.release.sampler import gaussian_vector, laplace_vector
 
 Mechanism = Literal["gaussian", "laplace"]
 IntVector = npt.NDArray[np.int64]
@@ -28,7 +33,7 @@ class NoiseParams:
 
     One privacy unit changes at most ``entries`` entries (L, cells per window), each by at most
     ``bound`` (1 device, or the speed clamp in whole km/h). ``scale`` is the OpenDP scale: σ for
-    the Gaussian, b for the Laplace.
+    the Gaussian, b for the Laplace (the sampler uses the same parameterization).
     """
 
     mechanism: Mechanism
@@ -114,10 +119,12 @@ def _measurement(mechanism: Mechanism, scale: float) -> Any:
     return dp.m.make_laplace(domain, dp.l1_distance(T="i64"), scale=scale)
 
 
-def add_noise(values: IntVector, params: NoiseParams) -> IntVector:
-    """Return ``values`` plus independent noise per entry, drawn by OpenDP in one call."""
-    if values.size == 0:
-        return values.astype(np.int64, copy=True)
-    measurement = _measurement(params.mechanism, params.scale)
-    noisy = measurement(values.astype(np.int64).tolist())
-    return np.asarray(noisy, dtype=np.int64)
+def add_noise(values: IntVector, params: NoiseParams, key: bytes) -> IntVector:
+    """Return ``values`` plus independent noise per entry, drawn from the keystream of ``key``
+    (32 bytes; one key per vector, :mod:`privacy.release.seeds`)."""
+    if params.mechanism == "gaussian":
+        noise = gaussian_vector(key, params.scale, values.size)
+    else:
+        noise = laplace_vector(key, params.scale, values.size)
+    out: IntVector = values.astype(np.int64) + noise
+    return out

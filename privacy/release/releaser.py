@@ -1,26 +1,39 @@
-"""The releaser: every complete window → noise once → release tables + budget ledger.
+"""The releaser: every complete window → one plan → noise once → release tables + budget ledger.
 
 A window is *complete* when every partition 0..P−1 of the pings topic has a counted closing
 for it in ``progress`` (hexpulse/store/progress.py: a closing no later owner's claim cut short;
 a partition with none blocks). For each complete window not yet in ``release_windows``, in time
-order: read its exact partials (``FINAL``) — per partition only the rows of that one counted
-closing, so orphan rows and a fenced-off consumer's rows never count —, sum partitions per
-base cell, lay them on the public partitions (every cell of the service area, zeros included),
-noise each (metric, measured resolution) vector once with OpenDP, reconcile the resolutions
-(:mod:`privacy.release.consistency`), then write ``release_cells``, then ``budget_ledger``, then the
-``release_windows`` row that makes the window public.
+order, the releaser
 
-Crash safety: the cells of a window are one INSERT (one part, atomic). If a run dies after it
-and before the window row, the next run *publishes those same rows* rather than drawing again;
-only if they do not match the current configuration are they deleted and drawn anew.
+1. claims it for one plan (:mod:`privacy.release.claims`): its own, or the plan the window was
+   begun with by an earlier or concurrent releaser;
+2. checks that the day's ledger plus that plan's charge fits the configured daily budget;
+3. reads its exact partials (``FINAL``) — per partition only the rows of that one counted
+   closing, so orphan rows and a fenced-off consumer's rows never count —, sums partitions per
+   base cell, lays them on the public partitions (every cell of the service area, zeros
+   included), noises each (metric, measured
+   resolution) vector once with keys derived from the day's secret release-noise key, the plan
+   and the exact input (:mod:`privacy.release.seeds`), and reconciles the resolutions
+   (:mod:`privacy.release.consistency`);
+4. records the draw in the append-only ``release_ledger``; if the ledger then holds no other draw
+   of the window, writes ``release_cells`` (one INSERT, one part: atomic), then the
+   ``release_windows`` row that makes it public.
+
+Crash safety and concurrency: every step may run again, in this process or another. The same
+window, plan and input give the same keys, hence the same noise and identical rows (cells and
+windows are ReplacingMergeTree; the append-only ledger counts each distinct draw once), so a
+releaser killed at any instruction, or any number of releasers of one plan, publish one value
+per (window, resolution, cell, metric). Nothing is deleted and nothing is drawn anew.
 """
 
 from __future__ import annotations
 
 import logging
-import math
+import os
+import secrets
+import socket
 import time
-from dataclasses import dataclass
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
 import numpy as np
@@ -33,21 +46,41 @@ from hexpulse.service_area import ServiceArea, load_service_area
 from hexpulse.settings import Settings
 from hexpulse.store import connect
 from hexpulse.store.progress import CLAIM, COLUMNS, Coverage, ProgressRow
-from privacy.release.budget import ReleasePlan, fits_day, plan_from_settings, speed_bound_kmh
-from privacy.release.consistency import Estimate, Hierarchy, build_hierarchy, reconcile, sum_by
-from privacy.release.exceptions import BudgetError, ReleaseError
-from privacy.release.ledger import ledger_rows, spent_on, write_ledger
-from privacy.release.mechanisms import Z95, IntVector, add_noise
+from privacy.keys.exceptions import KeyDestroyedError, KeyUnavailableError
+from privacy.keys.keyring import KeyRing
+from privacy.release.budget import fits_day, plan_from_settings, speed_bound_kmh
+from privacy.release.claims import claim_window
+from privacy.release.consistency import build_hierarchy
+from privacy.release.exceptions import BudgetError, DoubleDrawError, PlanConflictError, ReleaseError
+from privacy.release.ledger import check_one_draw, ledger_rows, spent_on, window_prints, write_ledger
+from privacy.release.mechanisms import IntVector
+from privacy.release.plans import PlanRecord, area_digest
+from privacy.release.seeds import input_digest, window_keys
+from privacy.release.values import CELL_COLUMNS, cell_rows, release_values
 
 log = logging.getLogger("hexpulse.privacy.releaser")
 
-_CELL_COLUMNS = (
-    "window_start, res, cell, count, count_sigma, count_lo, count_hi, moving, moving_sigma, "
-    "moving_lo, moving_hi, speed_kmh, speed_lo_kmh, speed_hi_kmh"
-)
-#: Mean speed is published only where the released moving count is at least this many of its
-#: own standard deviations (so its relative error is ≤ 1/3 at one σ); otherwise it is null.
-SPEED_MIN_MOVING_SIGMAS = 3.0
+
+def exact_totals(
+    base: npt.NDArray[np.uint64], rows: Sequence[tuple[int, int, int, int]]
+) -> tuple[dict[str, IntVector], int]:
+    """A window's exact totals per metric in the order of ``base`` (zeros for quiet cells).
+
+    ``rows`` are partials ``(cell, devices, moving, speed_sum)`` in any order; a cell may appear
+    once per Kafka partition and its rows are summed. Also returns how many rows name a cell
+    outside ``base`` (they are left out).
+    """
+    n = base.size
+    out = {m: np.zeros(n, dtype=np.int64) for m in ("count", "moving", "speed")}
+    if not rows:
+        return out, 0
+    cells = np.array([r[0] for r in rows], dtype=np.uint64)
+    idx = np.minimum(np.searchsorted(base, cells), n - 1)
+    inside = base[idx] == cells
+    for col, metric in enumerate(("count", "moving", "speed"), start=1):
+        vals = np.array([r[col] for r in rows], dtype=np.int64)
+        np.add.at(out[metric], idx[inside], vals[inside])
+    return out, int((~inside).sum())
 
 
 def _ts(epoch_s: int) -> datetime:
@@ -55,102 +88,29 @@ def _ts(epoch_s: int) -> datetime:
     return datetime.fromtimestamp(epoch_s, UTC).replace(tzinfo=None)
 
 
-@dataclass(frozen=True)
-class WindowValues:
-    """Released estimates of one window per metric (only the released metrics are present)."""
-
-    metrics: dict[str, Estimate]
-
-
-def release_values(plan: ReleasePlan, tree: Hierarchy, exact: dict[str, IntVector]) -> WindowValues:
-    """The deployed noise path for one window: exact base-cell vectors → noisy, reconciled values.
-
-    ``exact[metric]`` holds the window's exact (already bounded) integer totals per base cell, in
-    the order of ``tree.cells[0]``. Each measured (metric, resolution) vector is noised once.
-    """
-    out: dict[str, Estimate] = {}
-    for metric in plan.metrics:
-        levels = [exact[metric].astype(np.int64)]
-        for k in range(1, len(tree.resolutions)):
-            levels.append(sum_by(tree.parent[k - 1], levels[-1], tree.sizes[k]).astype(np.int64))
-        measured: dict[int, tuple[IntVector, float]] = {}
-        for res, draw in plan.measured(metric).items():
-            k = tree.resolutions.index(res)
-            measured[k] = (add_noise(levels[k], draw.params), draw.params.sigma**2)
-        out[metric] = reconcile(tree, measured)
-    return WindowValues(out)
-
-
-def interval(
-    value: npt.NDArray[np.int64], unconstrained: npt.NDArray[np.float64], sigma: npt.NDArray[np.float64]
-) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
-    """95% interval per cell: the unconstrained least-squares estimate ± 1.96σ, cut at 0 and widened
-    to contain the released value. Before the cut it covers the truth with probability 95% (the
-    estimate is unbiased and Gaussian-like); the cut at 0 never removes a truth (counts are ≥ 0)."""
-    lo = np.minimum(np.maximum(unconstrained - Z95 * sigma, 0.0), value)
-    hi = np.maximum(unconstrained + Z95 * sigma, value)
-    return lo, hi
-
-
-def cell_rows(
-    window_start: datetime, tree: Hierarchy, values: WindowValues, speed_cap_kmh: int
-) -> list[tuple[object, ...]]:
-    """``release_cells`` rows: counts with σ and 95% interval, mean speed (km/h) or null."""
-    nan = float("nan")
-    rows: list[tuple[object, ...]] = []
-    count, moving, speed = (values.metrics.get(m) for m in ("count", "moving", "speed"))
-    if count is None:
-        raise ReleaseError("the release plan has no counts")  # plan_from_settings refuses that
-    for k, res in enumerate(tree.resolutions):
-        c, cs = count.values[k], count.sigma[k]
-        c_lo, c_hi = interval(c, count.unconstrained[k], cs)
-        if moving is not None:
-            m_lo, m_hi = interval(moving.values[k], moving.unconstrained[k], moving.sigma[k])
-        for i, cell in enumerate(tree.cells[k].tolist()):
-            row: list[object] = [
-                window_start,
-                res,
-                cell,
-                int(c[i]),
-                float(cs[i]),
-                float(c_lo[i]),
-                float(c_hi[i]),
-            ]
-            if moving is None:
-                row += [0, nan, nan, nan]
-            else:
-                row += [int(moving.values[k][i]), float(moving.sigma[k][i]), float(m_lo[i]), float(m_hi[i])]
-            row += list(_mean_speed(speed, moving, k, i, speed_cap_kmh))
-            rows.append(tuple(row))
-    return rows
-
-
-def _mean_speed(
-    speed: Estimate | None, moving: Estimate | None, k: int, i: int, cap: int
-) -> tuple[float | None, float | None, float | None]:
-    if speed is None or moving is None:
-        return None, None, None
-    m, s_m = float(moving.values[k][i]), float(moving.sigma[k][i])
-    if m <= 0 or m < SPEED_MIN_MOVING_SIGMAS * s_m:
-        return None, None, None
-    total, s_t = float(speed.values[k][i]), float(speed.sigma[k][i])
-    mean = min(total / m, float(cap))
-    # Delta method for a ratio of independent noisy totals.
-    sd = math.sqrt(s_t**2 + (mean * s_m) ** 2) / m
-    return mean, max(0.0, mean - Z95 * sd), min(float(cap), mean + Z95 * sd)
-
-
 class Releaser:
     """Releases complete windows of one deployment; see the module docstring for the protocol."""
 
-    def __init__(self, settings: Settings, *, area: ServiceArea | None = None, client: Client | None = None):
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        area: ServiceArea | None = None,
+        client: Client | None = None,
+        ring: KeyRing | None = None,
+    ) -> None:
         self.settings = settings
         self.plan = plan_from_settings(settings)
         self.area = area or load_service_area(settings)
         self.tree = build_hierarchy(self.area, self.plan.resolutions)
+        self.record = PlanRecord(self.plan, speed_bound_kmh(settings.speed_clamp_mps), area_digest(self.tree))
+        self.ring = ring or KeyRing.from_settings(settings)  # the day's release-noise keys
         self.db = settings.clickhouse_database
+        self.exact = settings.exact_database  # partials and progress: the pipeline user's only
         self.client = client or connect(settings)
         self.window_s = settings.window_s
+        self.releaser_id = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
+        self._reported: set[tuple[int, str]] = set()  # (window, reason) already logged
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -158,7 +118,7 @@ class Releaser:
         """The counted closings of every partition, for windows starting at or after ``after_s``
         (epoch s; None: all). Claims are few (one per takeover) and all are read."""
         rows = self.client.execute(
-            f"SELECT {COLUMNS} FROM {self.db}.progress FINAL WHERE topic = %(topic)s "
+            f"SELECT {COLUMNS} FROM {self.exact}.progress FINAL WHERE topic = %(topic)s "
             "AND (closed_by = %(claim)s OR horizon > %(after)s)",
             {"topic": self.settings.topic_pings, "claim": CLAIM, "after": _ts(max(after_s or 0, 0))},
         )
@@ -185,13 +145,19 @@ class Releaser:
             start = int(last) + self.window_s
         else:
             ((first, n_partials),) = self.client.execute(
-                f"SELECT toUInt32(min(window_start)), count() FROM {self.db}.partials "
+                f"SELECT toUInt32(min(window_start)), count() FROM {self.exact}.partials "
                 "WHERE window_start < %(h)s",
                 {"h": _ts(horizon)},
             )
             if not n_partials:
                 return []
             start = int(first)
+        floor = self.ring.oldest_allowed() * 86_400  # the first day that still has a noise key
+        if start < min(floor, horizon):
+            skipped = len(range(start, min(floor, horizon), self.window_s))
+            self._report(start, f"{skipped} window(s) past the key retention skipped, never published",
+                         logging.WARNING)  # fmt: skip
+            start = floor
         return list(range(start, horizon, self.window_s))
 
     def read_exact(self, w: int) -> dict[str, IntVector]:
@@ -201,124 +167,115 @@ class Releaser:
         cov = self.coverage(w)
         counted = ((p, cov.counted(p, w * 1000)) for p in range(self.settings.topic_partitions))
         pairs = tuple((p, c.closing) for p, c in counted if c is not None)
-        base = self.tree.cells[0]
-        n = base.size
-        out = {m: np.zeros(n, dtype=np.int64) for m in ("count", "moving", "speed")}
-        if not pairs:
-            return out
-        rows = self.client.execute(
-            f"SELECT cell, sum(devices), sum(moving), sum(speed_sum) FROM {self.db}.partials FINAL "
-            "WHERE window_start = %(w)s AND (partition, closing) IN %(pairs)s GROUP BY cell",
-            {"w": _ts(w), "pairs": pairs},
-        )
-        if not rows:
-            return out
-        cells = np.array([r[0] for r in rows], dtype=np.uint64)
-        idx = np.minimum(np.searchsorted(base, cells), n - 1)
-        inside = base[idx] == cells
-        if not inside.all():
+        rows = []
+        if pairs:
+            rows = self.client.execute(
+                f"SELECT cell, sum(devices), sum(moving), sum(speed_sum) FROM {self.exact}.partials "
+                "FINAL WHERE window_start = %(w)s AND (partition, closing) IN %(pairs)s "
+                "GROUP BY cell ORDER BY cell",
+                {"w": _ts(w), "pairs": pairs},
+            )
+        out, outside = exact_totals(self.tree.cells[0], rows)
+        if outside:
             log_event(log, "partials outside the service area ignored", logging.WARNING,
-                      window_start=w, cells=int((~inside).sum()))  # fmt: skip
-        for col, metric in enumerate(("count", "moving", "speed"), start=1):
-            vals = np.array([r[col] for r in rows], dtype=np.int64)
-            np.add.at(out[metric], idx[inside], vals[inside])
+                      window_start=w, cells=outside)  # fmt: skip
         return out
 
     def _completed_at(self, w: int) -> int:
         rows = self.client.execute(
-            f"SELECT partition, toUInt32(min(written_at)) FROM {self.db}.progress FINAL "
+            f"SELECT partition, toUInt32(min(written_at)) FROM {self.exact}.progress FINAL "
             "WHERE topic = %(topic)s AND horizon > %(w)s GROUP BY partition",
             {"topic": self.settings.topic_pings, "w": _ts(w)},
         )
         return max((int(t) for _, t in rows), default=w)
 
-    # -- writing ---------------------------------------------------------------------------
-
-    def _unpublished_rows(self, w: int) -> int:
-        ((n,),) = self.client.execute(
-            f"SELECT count() FROM {self.db}.release_cells FINAL WHERE window_start = %(w)s", {"w": _ts(w)}
-        )
-        return int(n)
-
-    def _drop_unpublished(self, w: int) -> None:
-        # The only path that draws a window twice: the old draw was never public through the API,
-        # but a reader of release_cells may have seen it (PRIVACY.md §5-6).
-        log_event(log, "unpublished release does not match the configuration; drawing again",
-                  logging.WARNING, window_start=w)  # fmt: skip
-        self.client.execute(
-            f"ALTER TABLE {self.db}.release_cells DELETE WHERE window_start = %(w)s", {"w": _ts(w)}
-        )
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            ((pending,),) = self.client.execute(
-                "SELECT count() FROM system.mutations WHERE database = %(db)s AND table = 'release_cells' "
-                "AND is_done = 0",
-                {"db": self.db},
-            )
-            if not pending:
-                return
-            time.sleep(0.2)
-        raise ReleaseError(f"could not clear the unpublished release of window {_ts(w)} within 60 s")
-
-    def release_window(self, w: int) -> bool:
-        """Release window ``w`` (epoch s); return False if it was already public."""
-        start = _ts(w)
+    def _is_public(self, start: datetime) -> bool:
         ((public,),) = self.client.execute(
             f"SELECT count() FROM {self.db}.release_windows FINAL WHERE window_start = %(w)s", {"w": start}
         )
-        if public:
+        return bool(public)
+
+    # -- writing ---------------------------------------------------------------------------
+
+    def release_window(self, w: int) -> bool:
+        """Release window ``w`` (epoch s); return False if it was already public.
+
+        Raises PlanConflictError (claimed under another plan), DoubleDrawError (the ledger holds
+        another draw), BudgetError, or KeyUnavailableError (no release-noise key for its day).
+        """
+        start = _ts(w)
+        if self._is_public(start):
             return False
-        # This window's own ledger rows (from a run that died before publishing) are rewritten
-        # under the same keys below, so they do not count twice.
+        record = claim_window(self.client, self.db, start, self.record, self.releaser_id)
+        plan = record.plan
         spent = spent_on(self.client, self.db, start.date(), excluding=start)
-        expected = sum(self.tree.sizes)
-        existing = self._unpublished_rows(w)
-        if existing == expected:
-            # A previous run drew and stored this window but died before publishing it: publish
-            # those draws instead of drawing again.
-            drawn = False
-        else:
-            if existing:
-                self._drop_unpublished(w)
-            drawn = True
-        if not fits_day(spent, self.plan):
+        if not fits_day(spent, plan.charge_per_window, self.plan.rho_per_day):
             raise BudgetError(
                 f"releasing window {start:%Y-%m-%d %H:%M} would exceed the daily budget "
                 f"rho={self.plan.rho_per_day:g} (already spent {spent:.6g}); refusing to release it"
             )
-        if drawn:
-            values = release_values(self.plan, self.tree, self.read_exact(w))
-            rows = cell_rows(start, self.tree, values, speed_bound_kmh(self.settings.speed_clamp_mps))
-            self.client.execute(f"INSERT INTO {self.db}.release_cells ({_CELL_COLUMNS}) VALUES", rows)
+        exact = self.read_exact(w)
+        keys = window_keys(self.ring, w, record.hash, input_digest(exact))
+        values = release_values(plan, self.tree, exact, keys)
+        prints = values.prints(self.tree)
+        check_one_draw(window_prints(self.client, self.db, start), prints, start)
         now = time.time()
-        write_ledger(self.client, self.db, ledger_rows(self.plan, start, _ts(int(now))))
+        ledger = ledger_rows(plan, record.hash, start, prints, self.releaser_id, _ts(int(now)))
+        write_ledger(self.client, self.db, ledger)
+        # Recorded first, checked, then written: a releaser that read another input (a bug
+        # upstream) drew independent noise, and of two such draws the one whose check reads last
+        # sees the other's rows and stops, so at most one ever reaches release_cells.
+        check_one_draw(window_prints(self.client, self.db, start), prints, start)
+        rows = cell_rows(start, self.tree, values, record.speed_cap_kmh, plan=record.hash)
+        self.client.execute(f"INSERT INTO {self.db}.release_cells ({CELL_COLUMNS}) VALUES", rows)
         lag = max(0.0, now - self._completed_at(w))
         self.client.execute(
             f"INSERT INTO {self.db}.release_windows "
-            "(window_start, window_end, released_at, base_cells, rho, mechanism, lag_s) VALUES",
+            "(window_start, window_end, released_at, base_cells, rho, mechanism, lag_s, plan) VALUES",
             [(start, _ts(w + self.window_s), _ts(int(now)), self.tree.sizes[0],
-              self.plan.charge_per_window, self.plan.mechanism, lag)],
+              plan.charge_per_window, plan.mechanism, lag, record.hash)],
         )  # fmt: skip
-        log_event(log, "window released", window_start=w, drawn=drawn, lag_s=round(lag, 3),
-                  cells=expected, rho=self.plan.charge_per_window)  # fmt: skip
+        log_event(log, "window released", window_start=w, lag_s=round(lag, 3), cells=len(rows),
+                  rho=plan.charge_per_window, plan=f"{record.hash:016x}")  # fmt: skip
         return True
 
     def run_once(self) -> int:
-        """Release every pending window; return how many were published."""
+        """Release every pending window, oldest first; return how many were published.
+
+        A window refused for its plan or for a double draw stops the run there (later windows
+        wait; the next run retries). A window whose day's noise key is past the key retention can
+        never be released: it is skipped with a warning (:meth:`pending_windows` leaves such
+        windows out; this catches a day that expires during a run).
+        """
+        released = 0
         try:
-            return sum(self.release_window(w) for w in self.pending_windows())
+            for w in self.pending_windows():
+                try:
+                    released += self.release_window(w)
+                except KeyDestroyedError:
+                    self._report(w, "noise key destroyed; window skipped, never published", logging.WARNING)
+                except (PlanConflictError, DoubleDrawError, KeyUnavailableError) as exc:
+                    self._report(w, str(exc), logging.ERROR)
+                    break
         except DriverError as exc:
             raise ReleaseError(f"ClickHouse refused a release statement: {exc.message}") from None
         except (OSError, EOFError) as exc:
             raise ReleaseError(
                 f"ClickHouse connection failed during a release ({type(exc).__name__})"
             ) from None
+        return released
+
+    def _report(self, w: int, reason: str, level: int) -> None:
+        """Log a refused window once per process and reason (the loop retries it every poll)."""
+        if (w, reason) not in self._reported:
+            self._reported.add((w, reason))
+            log_event(log, "window not released", level, window_start=w, reason=reason)
 
     def check_budget_today(self) -> None:
         """Refuse to start if today's ledger leaves no room for one more window."""
         today = datetime.now(UTC).date()
         spent = spent_on(self.client, self.db, today)
-        if not fits_day(spent, self.plan):
+        if not fits_day(spent, self.plan.charge_per_window, self.plan.rho_per_day):
             raise BudgetError(
                 f"today's ledger already holds rho={spent:.6g} per device-day; one more window "
                 f"(rho={self.plan.charge_per_window:.6g}) would exceed the budget {self.plan.rho_per_day:g}"

@@ -3,8 +3,9 @@
 Everything is removed with ``ALTER TABLE … DROP PARTITION`` (ClickHouse 18.16 has no TTL), except
 ``release_windows``, which has no partition key and is small: its rows older than the release
 cut-off are removed with an ``ALTER TABLE … DELETE`` mutation *before* the cells are dropped, so a
-window is never public without its cells. ``budget_ledger`` is kept: it is the audit trail of
-privacy spending and holds nothing about any person.
+window is never public without its cells; the releasers' ``release_intents`` of those months go
+with them. The ledgers (``release_ledger``, and the older ``budget_ledger``) are kept: they are the
+audit trail of privacy spending and hold nothing about any person.
 
 The releaser calls :func:`enforce_retention` through :class:`RetentionSchedule` (at most once per
 ``interval_s``); operators run ``hexpulse keyring retention``.
@@ -18,15 +19,17 @@ import time
 from dataclasses import dataclass
 
 from clickhouse_driver import Client
-from clickhouse_driver.errors import Error as DriverError
 
 from hexpulse.errors import StoreError
 from hexpulse.logs import log_event
 from hexpulse.settings import Settings
 from hexpulse.store import connect
+from hexpulse.store.errors import DRIVER_FAILURES, store_failure
+from hexpulse.times import S_PER_DAY, epoch_s, utc_from_ms
 
 _log = logging.getLogger("hexpulse.retention")
 _UTC = dt.UTC
+_RETRIED: tuple[type[BaseException], ...] = (StoreError, *DRIVER_FAILURES)
 
 
 @dataclass(frozen=True)
@@ -49,26 +52,28 @@ def _partitions(client: Client, db: str, table: str) -> list[str]:
     return [str(r[0]) for r in rows if str(r[0]).isdigit()]
 
 
-def _drop(client: Client, db: str, table: str, partition: str) -> None:
+def _drop(client: Client, table: str, partition: str) -> None:
+    """Drop one partition of ``table`` (as SQL names it: bare, or ``<exact>.partials``)."""
     if not partition.isdigit():
-        raise StoreError(f"refusing to drop non-numeric partition {partition[:20]!r} of {db}.{table}")
+        raise StoreError(f"refusing to drop non-numeric partition {partition[:20]!r} of {table}")
     try:
-        client.execute(f"ALTER TABLE {db}.{table} DROP PARTITION {partition}")
-    except DriverError as exc:
-        raise StoreError(f"dropping partition {partition} of {db}.{table} failed: {exc}") from None
+        client.execute(f"ALTER TABLE {table} DROP PARTITION {partition}")
+    except DRIVER_FAILURES as exc:
+        what = f"dropping partition {partition} of {table}"
+        raise store_failure(exc, what, unavailable=StoreError) from None
 
 
-def _unreleased_windows(client: Client, db: str, day: dt.date, released_before: dt.datetime) -> int:
+def _unreleased_windows(client: Client, exact: str, day: dt.date, released_before: dt.datetime) -> int:
     """Windows with partials on ``day`` that were not released before ``released_before``."""
     # Epoch seconds, not datetime literals: a literal would be read in the server's time zone.
-    lo = int(dt.datetime(day.year, day.month, day.day, tzinfo=_UTC).timestamp())
+    lo = epoch_s(dt.datetime(day.year, day.month, day.day))
     rows = client.execute(
-        f"SELECT uniqExact(window_start) FROM {db}.partials "
+        f"SELECT uniqExact(window_start) FROM {exact}.partials "
         "WHERE window_start >= toDateTime(%(lo)s) AND window_start < toDateTime(%(hi)s) "
         "AND window_start NOT IN ("
-        f"  SELECT window_start FROM {db}.release_windows WHERE window_start >= toDateTime(%(lo)s) "
+        "  SELECT window_start FROM release_windows WHERE window_start >= toDateTime(%(lo)s) "
         "  AND window_start < toDateTime(%(hi)s) AND released_at <= toDateTime(%(cut)s))",
-        {"lo": lo, "hi": lo + 86_400, "cut": int(released_before.timestamp())},
+        {"lo": lo, "hi": lo + S_PER_DAY, "cut": epoch_s(released_before)},
     )
     return int(rows[0][0])
 
@@ -95,21 +100,21 @@ def enforce_retention(
     """
     own = client is None
     cl = client or connect(settings)
-    db = settings.clickhouse_database
-    now = dt.datetime.fromtimestamp((now_ms if now_ms is not None else time.time() * 1000) / 1000, _UTC)
+    db, exact = settings.clickhouse_database, settings.exact_database
+    now = utc_from_ms(now_ms if now_ms is not None else time.time() * 1000)
     grace_edge = now - dt.timedelta(hours=settings.partials_grace_h)
     try:
         dropped: list[str] = []
         kept: list[str] = []
-        for part in _partitions(cl, db, "partials"):
+        for part in _partitions(cl, exact, "partials"):
             day = dt.datetime.strptime(part, "%Y%m%d").replace(tzinfo=_UTC)
             if day + dt.timedelta(days=1) > grace_edge:
                 continue  # the day (or its grace) is not over: windows may still be written
-            if _unreleased_windows(cl, db, day.date(), grace_edge):
+            if _unreleased_windows(cl, exact, day.date(), grace_edge):
                 kept.append(part)  # never drop exact data the releaser has not published yet
                 continue
             if not dry_run:
-                _drop(cl, db, "partials", part)
+                _drop(cl, f"{exact}.partials", part)
             dropped.append(part)
 
         cutoff = release_cutoff(settings, now)
@@ -117,13 +122,16 @@ def enforce_retention(
         if old_months and not dry_run:
             # Unpublish first, so a window never shows without its cells.
             cl.execute(
-                f"ALTER TABLE {db}.release_windows DELETE WHERE window_start < toDateTime(%(cut)s)",
-                {"cut": int(cutoff.timestamp())},
+                "ALTER TABLE release_windows DELETE WHERE window_start < toDateTime(%(cut)s)",
+                {"cut": epoch_s(cutoff)},
             )
             for part in old_months:
-                _drop(cl, db, "release_cells", part)
-    except DriverError as exc:
-        raise StoreError(f"retention on database {db} failed: {exc}") from None
+                _drop(cl, "release_cells", part)
+        for part in _partitions(cl, db, "release_intents"):
+            if part < cutoff.strftime("%Y%m") and not dry_run:
+                _drop(cl, "release_intents", part)
+    except DRIVER_FAILURES as exc:
+        raise store_failure(exc, f"retention on database {db}", unavailable=StoreError) from None
     finally:
         if own:
             cl.disconnect()
@@ -159,7 +167,7 @@ class RetentionSchedule:
             return None
         try:
             report = enforce_retention(self._settings, client=client)
-        except (StoreError, DriverError, OSError, EOFError) as exc:
+        except _RETRIED as exc:
             self._next = now + min(self._retry_s, self._interval_s)
             log_event(_log, "retention failed; will retry", logging.WARNING, error=str(exc)[:300])
             return None

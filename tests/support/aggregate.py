@@ -202,7 +202,9 @@ def expected(
 def coverage(s: Settings) -> Coverage:
     """The counted closings of every partition (the releaser's rule, hexpulse/store/progress.py)."""
     client = connect(s)
-    rows = client.execute(f"SELECT {COLUMNS} FROM progress FINAL WHERE topic = %(t)s", {"t": s.topic_pings})
+    rows = client.execute(
+        f"SELECT {COLUMNS} FROM {s.exact_database}.progress FINAL WHERE topic = %(t)s", {"t": s.topic_pings}
+    )
     client.disconnect()
     return Coverage([ProgressRow.of(r) for r in rows])
 
@@ -214,7 +216,7 @@ def read_rows(s: Settings) -> dict[tuple[int, int, int], tuple[int, int, int, in
     client = connect(s)
     rows = client.execute(
         "SELECT toUnixTimestamp(window_start), cell, partition, closing, devices, moving, speed_sum, "
-        "close_offset FROM partials FINAL"
+        f"close_offset FROM {s.exact_database}.partials FINAL"
     )
     client.disconnect()
     out = {}

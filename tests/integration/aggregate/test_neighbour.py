@@ -12,14 +12,16 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
+from pydantic import SecretStr
 
 from hexpulse.kafka import make_producer
 from hexpulse.settings import Settings
 from hexpulse.store.scratch import drop_database
 from privacy.release.releaser import Releaser
-from tests.support.aggregate import agg_settings, run_in_process
+from tests.support.aggregate import TEST_KEY, agg_settings, run_in_process
 from tests.support.neighbour import Sums, Upload, distance, home, message, ping
 
 pytestmark = pytest.mark.integration
@@ -68,9 +70,9 @@ def produce(s: Settings, uploads: list[Upload]) -> int:
     return len(uploads)
 
 
-def released(s: Settings, windows: range) -> Sums:
+def released(s: Settings, windows: range, keyring: Path) -> Sums:
     """What the releaser would noise: per (window, cell), from each partition's counted closing."""
-    rel = Releaser(s)
+    rel = Releaser(s.model_copy(update={"master_key": SecretStr(TEST_KEY), "keyring_path": keyring}))
     base = rel.tree.cells[0].tolist()
     out: Sums = {}
     for w in windows:
@@ -91,7 +93,9 @@ def pair(migrated: Settings, unique_name: str) -> Iterator[tuple[Settings, Setti
     drop_database(b)
 
 
-def test_neighbour_property_through_broker_and_clickhouse(pair: tuple[Settings, Settings]) -> None:
+def test_neighbour_property_through_broker_and_clickhouse(
+    pair: tuple[Settings, Settings], tmp_path: Path
+) -> None:
     a, b = pair
     t0 = (int(time.time()) - 600) // 10 * 10 * 1000  # ten minutes ago: keys exist for that day
     d = city(t0, devices=40, span_ms=240_000)
@@ -101,7 +105,7 @@ def test_neighbour_property_through_broker_and_clickhouse(pair: tuple[Settings, 
     run_in_process(a, None, messages=n_a, max_ts_ms=max_ts)
     run_in_process(b, None, messages=n_b, max_ts_ms=max_ts)
     windows = range(t0 // a.window_ms * a.window_ms, max_ts + a.window_ms, a.window_ms)
-    base, plus = released(a, windows), released(b, windows)
+    base, plus = released(a, windows, tmp_path / "ring"), released(b, windows, tmp_path / "ring")
     # 40 phones × ~24 windows, each due in one window of four (the day cap): ~240 device-windows.
     assert 200 <= sum(v[0] for v in base.values()) <= 280
     dist = distance(base, plus)

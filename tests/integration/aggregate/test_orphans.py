@@ -11,10 +11,12 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import h3
 import pytest
+from pydantic import SecretStr
 
 from aggregate.exceptions import SinkUnavailableError
 from aggregate.sink import PartialsSink
@@ -23,6 +25,7 @@ from hexpulse.settings import Settings
 from hexpulse.store import connect
 from hexpulse.store.scratch import create_database, drop_database
 from privacy.release.releaser import Releaser
+from tests.support.aggregate import TEST_KEY
 from tests.support.aggregate_reference import Ping, columns
 
 pytestmark = pytest.mark.integration
@@ -37,10 +40,12 @@ NAN = math.nan
 
 
 @pytest.fixture()
-def s(migrated: Settings, unique_name: str) -> Iterator[Settings]:
+def s(migrated: Settings, unique_name: str, tmp_path: Path) -> Iterator[Settings]:
     own = migrated.model_copy(
         update={
             "clickhouse_database": f"hexorphan_{unique_name.replace('-', '_')}",
+            "master_key": SecretStr(TEST_KEY),  # the releaser opens its key ring
+            "keyring_path": tmp_path / "keyring.bin",
             "topic_pings": f"orphans-{unique_name}",
             "topic_partitions": 1,
             "window_s": 10,
@@ -84,7 +89,8 @@ def all_rows(s: Settings) -> dict[int, int]:
     """Every stored partial row of the window, summed per cell whichever closing wrote it."""
     client = connect(s)
     rows = client.execute(
-        "SELECT cell, sum(devices) FROM partials FINAL WHERE window_start = %(w)s GROUP BY cell",
+        f"SELECT cell, sum(devices) FROM {s.exact_database}.partials FINAL WHERE window_start = %(w)s "
+        "GROUP BY cell",
         {"w": datetime.fromtimestamp(W_S, UTC).replace(tzinfo=None)},
     )
     client.disconnect()

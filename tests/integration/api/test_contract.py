@@ -15,7 +15,7 @@ from shapely.geometry import Polygon, shape
 from api.app import create_app
 from hexpulse.settings import Settings
 from hexpulse.store.scratch import drop_database
-from privacy.release.budget import eps_from_rho
+from privacy.release.accounting import eps_from_rho, rdp_epsilon
 from tests.support.api import CELLS, CELLS9, N_WINDOWS, bbox_of, private_settings, seed, speed_at
 
 pytestmark = pytest.mark.integration
@@ -187,6 +187,15 @@ def test_windows_and_privacy(api: TestClient, data: dict[str, Any]) -> None:
     assert priv["rho_spent_today"] == pytest.approx(6 * 0.002)
     assert priv["noise_draws_today"] == 6
     assert priv["epsilon_spent_today"] == pytest.approx(eps_from_rho(0.012, data["settings"].report_delta))
+    # The published ε: dp-accounting's RDP figure next to the zCDP conversion, for a day and a week.
+    rho, delta = data["settings"].budget_rho_per_day, data["settings"].report_delta
+    for key, days in (("epsilon_per_day", 1), ("epsilon_per_week", 7)):
+        eps = priv[key]
+        assert eps["rho"] == pytest.approx(days * rho)
+        assert eps["zcdp_conversion"] == pytest.approx(eps_from_rho(days * rho, delta))
+        assert eps["rdp_accountant"] == pytest.approx(rdp_epsilon(days * rho, delta))
+        assert eps["rdp_accountant"] < eps["zcdp_conversion"]
+    assert priv["epsilon_per_day"]["zcdp_conversion"] == priv["epsilon_budget_per_day"]
 
 
 def test_probes(api: TestClient, data: dict[str, Any]) -> None:

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from api.db import ClickHousePool
 from api.exceptions import AuthenticationError
 from api.keys import KeyStore
 from hexpulse.settings import Settings
+from hexpulse.store.pool import ClickHousePool
 from hexpulse.store.scratch import drop_database
 from tests.support.api import private_settings
 

@@ -16,34 +16,89 @@ def test_migrations_apply_once_and_are_recorded(services: Settings) -> None:
     database = f"hexpulse_mig_{uuid.uuid4().hex[:8]}"
     client = connect(services, use_db=False)
     try:
-        applied = apply_migrations(client, database)
+        applied = apply_migrations(client, database, f"{database}_exact")
         assert applied == [m.version for m in load_migrations()]
-        assert apply_migrations(client, database) == []
+        assert apply_migrations(client, database, f"{database}_exact") == []
         recorded = client.execute(f"SELECT version FROM {database}.schema_migrations ORDER BY version")
         assert [r[0] for r in recorded] == applied
-        tables = {r[0] for r in client.execute(f"SHOW TABLES FROM {database}")}
-        assert {"partials", "progress", "release_windows", "release_cells", "budget_ledger"} <= tables
+        public = {r[0] for r in client.execute(f"SHOW TABLES FROM {database}")}
+        assert {"release_windows", "release_cells", "budget_ledger", "release_ledger",
+                "release_intents", "api_keys", "feed_cursors"} <= public
+        exact = {r[0] for r in client.execute(f"SHOW TABLES FROM {database}_exact")}
+        assert exact == {"partials", "progress"} and not exact & public  # hole 6: nothing exact is public
     finally:
-        client.execute(f"DROP DATABASE IF EXISTS {database}")
+        for db in (database, f"{database}_exact"):
+            client.execute(f"DROP DATABASE IF EXISTS {db}")
         client.disconnect()
 
 
-def test_a_migration_interrupted_after_an_add_column_resumes(services: Settings) -> None:
-    """ClickHouse 18.16 has no ADD COLUMN IF NOT EXISTS: a crash after 0004's first ALTER (its
-    record not yet written) must not make the next run fail on the column that is already there."""
+def test_an_interrupted_move_to_the_exact_database_resumes(services: Settings) -> None:
+    """Migration 0006 renames two tables; a run that died between them is finished by the next."""
+    database = f"hexpulse_mig_{uuid.uuid4().hex[:8]}"
+    exact = f"{database}_exact"
+    client = connect(services, use_db=False)
+    try:
+        apply_migrations(client, database, exact)
+        # As if the first run died after moving partials: progress still public, 0006 unrecorded.
+        client.execute(f"RENAME TABLE {exact}.progress TO {database}.progress")
+        client.execute(f"ALTER TABLE {database}.schema_migrations DELETE WHERE version = 6")
+        deadline = time.monotonic() + 30
+        while client.execute(
+            "SELECT count() FROM system.mutations WHERE database = %(d)s AND is_done = 0", {"d": database}
+        )[0][0]:
+            assert time.monotonic() < deadline, "the mutation did not finish"
+            time.sleep(0.2)
+        assert apply_migrations(client, database, exact) == [6]
+        assert {r[0] for r in client.execute(f"SHOW TABLES FROM {exact}")} == {"partials", "progress"}
+        assert not {"partials", "progress"} & {r[0] for r in client.execute(f"SHOW TABLES FROM {database}")}
+    finally:
+        for db in (database, exact):
+            client.execute(f"DROP DATABASE IF EXISTS {db}")
+        client.disconnect()
+
+
+def test_noise_once_migration_resumes_after_a_crash(services: Settings) -> None:
+    """0005 moves the ledger to an append-only table and adds plan columns. A crash after its
+    ALTERs but before it was recorded must not stop the next run (18.16 has no ADD COLUMN IF NOT
+    EXISTS), and copying the old ledger twice must not double the spend."""
+    from datetime import date, datetime
+
+    from privacy.release.ledger import spent_on
+
     database = f"hexpulse_mig_{uuid.uuid4().hex[:8]}"
     client = connect(services, use_db=False)
     try:
-        apply_migrations(client, database)
-        client.execute(f"ALTER TABLE {database}.schema_migrations DELETE WHERE version = 4")
-        deadline = 60
-        while client.execute(f"SELECT count() FROM {database}.schema_migrations WHERE version = 4")[0][0]:
-            deadline -= 1
-            assert deadline, "the delete mutation did not finish"
-            time.sleep(0.5)
-        assert apply_migrations(client, database) == [4]
-        columns = {r[0] for r in client.execute(f"DESCRIBE TABLE {database}.progress")}
-        assert {"from_horizon", "closing", "epoch", "generation"} <= columns
+        apply_migrations(client, database, f"{database}_exact")
+        day, w = date(2026, 11, 27), datetime(2026, 11, 27, 12, 0)
+        client.execute(  # a draw recorded in the old ledger
+            f"INSERT INTO {database}.budget_ledger (day, window_start, res, metric, mechanism, sensitivity,"
+            " scale, rho, recorded_at) VALUES",
+            [(day, w, 9, "count", "gaussian", 1.0, 49.0, 0.0003, w)],
+        )
+        for _ in range(2):  # "crashed" before 0005 was recorded, twice: its statements run again
+            client.execute(f"ALTER TABLE {database}.schema_migrations DELETE WHERE version = 5")
+            _wait_mutations(client, database)
+            assert apply_migrations(client, database, f"{database}_exact") == [5]
+        columns = {r[0] for r in client.execute(f"DESCRIBE TABLE {database}.release_cells")}
+        assert "plan" in columns
+        assert spent_on(client, database, day) == 0.0003
+        ((rows,),) = client.execute(f"SELECT count() FROM {database}.release_ledger")
+        assert rows == 2  # the copy ran twice; the spend counts it once
     finally:
-        client.execute(f"DROP DATABASE IF EXISTS {database}")
+        for db in (database, f"{database}_exact"):
+            client.execute(f"DROP DATABASE IF EXISTS {db}")
         client.disconnect()
+
+
+def _wait_mutations(client: object, database: str) -> None:
+    import time
+
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        ((pending,),) = client.execute(  # type: ignore[attr-defined]
+            "SELECT count() FROM system.mutations WHERE database = %(db)s AND is_done = 0", {"db": database}
+        )
+        if not pending:
+            return
+        time.sleep(0.1)
+    raise AssertionError("mutation did not finish")

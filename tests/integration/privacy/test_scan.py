@@ -26,10 +26,12 @@ from hexpulse.kafka import ensure_topics, make_producer
 from hexpulse.logs import JsonFormatter
 from hexpulse.settings import Settings
 from hexpulse.store import apply_migrations, connect
-from privacy.keys.keyring import DAY_MS, KeyRing
+from hexpulse.times import MS_PER_DAY as DAY_MS
+from privacy.keys.keyring import KeyRing
 from privacy.keys.master_key import create_master_key_file, load_master_key
 from privacy.keys.pseudonyms import RotatingPseudonymizer
 from privacy.keys.sealing import PayloadSealer
+from tests.support.clickhouse_users import allow_api
 from tests.support.privacy_scan import Finding, RunSecrets, scan_clickhouse, scan_lines, scan_records
 
 pytestmark = pytest.mark.integration
@@ -58,11 +60,13 @@ def scan_settings(migrated: Settings, tmp_path: Path, unique_name: str) -> Itera
         }
     )
     admin = connect(s, use_db=False)
-    apply_migrations(admin, s.clickhouse_database)
+    apply_migrations(admin, s.clickhouse_database, s.exact_database)
+    allow_api(s)
     create_master_key_file(s.resolved_master_key_file())
     ensure_topics(s)
     yield s
-    admin.execute(f"DROP DATABASE IF EXISTS {s.clickhouse_database}")
+    for db in (s.clickhouse_database, s.exact_database):
+        admin.execute(f"DROP DATABASE IF EXISTS {db}")
     admin.disconnect()
 
 
@@ -203,16 +207,11 @@ def _read_dlq(s: Settings) -> list[Any]:
     consumer.seek_to_beginning(*parts)
     end = consumer.end_offsets(parts)
     records: list[Any] = []
-    # Read to the end offsets, then until a poll comes back empty (the broker here may report
-    # end offsets per record batch, so they are a lower bound, not a count).
     deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        got = [r for batch in consumer.poll(timeout_ms=500).values() for r in batch]
-        records.extend(got)
-        if not got and all(consumer.position(tp) >= end[tp] for tp in parts):
-            break
+    while any(consumer.position(tp) < end[tp] for tp in parts) and time.monotonic() < deadline:
+        records.extend(r for batch in consumer.poll(timeout_ms=500).values() for r in batch)
     consumer.close()
-    assert len(records) >= sum(end.values())
+    assert len(records) == sum(end.values())  # end offsets count the records exactly
     return records
 
 
@@ -261,12 +260,15 @@ def test_nothing_raw_persists_after_a_run(scan_settings: Settings, migrated: Set
     findings: list[Finding] = []
     client = connect(s, use_db=False)
     try:
-        ch, counts = scan_clickhouse(secrets, client, [s.clickhouse_database, migrated.clickhouse_database])
+        scanned = [db for x in (s, migrated) for db in (x.clickhouse_database, x.exact_database)]
+        ch, counts = scan_clickhouse(secrets, client, scanned)
     finally:
         client.disconnect()
     findings += ch
-    db = s.clickhouse_database
-    for table in ("partials", "progress", "release_windows", "release_cells", "budget_ledger"):
+    db, exact = s.clickhouse_database, s.exact_database
+    for table in ("partials", "progress"):
+        assert counts[f"{exact}.{table}"] > 0, f"{table} is empty: the run wrote nothing to scan"
+    for table in ("release_windows", "release_cells", "release_ledger", "release_intents"):
         assert counts[f"{db}.{table}"] > 0, f"{table} is empty: the run wrote nothing to scan"
 
     log_lines = buf.getvalue().splitlines()

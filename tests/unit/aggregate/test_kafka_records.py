@@ -99,7 +99,8 @@ def outcome(cls: type, data: bytes, n: int | None = None, **kw: Any) -> tuple[li
         while part:
             got.extend(part.take(n))
     except Exception as err:
-        return got, type(err)
+        # hexpulse raises CorruptBatchError, a CorruptRecordError that names the partition.
+        return got, CorruptRecordError if isinstance(err, CorruptRecordError) else type(err)
     return got, None
 
 

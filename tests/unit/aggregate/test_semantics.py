@@ -8,9 +8,10 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from aggregate.bounding import Bounds, _device_ts_offset_order, compute_partials, window_start
-from aggregate.columns import Pings
+from aggregate.bounding import Bounds, _device_ts_offset_order, compute_partials
 from aggregate.windows import AddResult, PartitionWindows
+from hexpulse.pings import PingColumns
+from hexpulse.times import window_start
 from tests.support.aggregate_reference import Ping, columns, reference
 
 W = 10_000
@@ -19,7 +20,7 @@ ALL = 86_400_000 // W  # windows per day: the day cap drops nothing
 CELLS = [0x89283082803FFFF + k * 0x1000000 for k in range(4)]
 
 
-def to_columns(pings: list[Ping]) -> Pings:
+def to_columns(pings: list[Ping]) -> PingColumns:
     return columns(pings)[0]
 
 

@@ -6,12 +6,15 @@ import re
 import shlex
 from pathlib import Path
 from typing import Any
+from xml.etree import ElementTree
 
 import pytest
 import typer
 
 from hexpulse.cli import app
+from hexpulse.errors import ConfigError
 from hexpulse.settings import Settings, load_settings
+from hexpulse.store.client import client_kwargs
 from tests.support.paths import REPO
 
 yaml = pytest.importorskip("yaml")  # PyYAML is in the dev extra
@@ -96,7 +99,13 @@ def test_compose_settings_are_valid_production_settings(
 ) -> None:
     (tmp_path / "master_key").write_text("ab" * 32)
     (tmp_path / "clickhouse_password").write_text("a-real-password\n")
+    (tmp_path / "clickhouse_api_password").write_text("the-api-password\n")
     for name, service in _hexpulse_services(compose).items():
+        mounted = set(service.get("secrets") or [])
+        for key, value in _env(service).items():
+            if key.endswith("PASSWORD_FILE"):  # read when the settings load, unlike the master key
+                secret = value.removeprefix("/run/secrets/")
+                assert secret in mounted, f"{name}: {key} names a secret it does not mount"
         env = {k: v.replace("/run/secrets/", f"{tmp_path}/") for k, v in _env(service).items()}
         for key in list(Settings.model_fields):
             monkeypatch.delenv(f"HEXPULSE_{key.upper()}", raising=False)
@@ -104,9 +113,68 @@ def test_compose_settings_are_valid_production_settings(
             monkeypatch.setenv(key, value)
         settings = load_settings()
         assert settings.environment == "production", name
-        assert settings.clickhouse_password.get_secret_value() == "a-real-password", name
-        mounted = set(service.get("secrets") or [])
-        assert "clickhouse_password" in mounted, f"{name} reads the ClickHouse password file"
+        if name == "api":
+            # Hole 6 of issue #9: the API holds its own ClickHouse login only, never the pipeline's
+            # (which reads the exact partials) nor the master key or the key ring.
+            assert mounted == {"clickhouse_api_password"}, name
+            assert not service.get("volumes"), "the API needs no key ring"
+            assert client_kwargs(settings, None, "api")["password"] == "the-api-password"  # noqa: S105
+            with pytest.raises(ConfigError, match="HEXPULSE_CLICKHOUSE_PASSWORD"):
+                client_kwargs(settings, None, "pipeline")
+        else:
+            assert "clickhouse_password" in mounted, f"{name} reads the ClickHouse password file"
+            assert client_kwargs(settings, None, "pipeline")["password"] == "a-real-password", name  # noqa: S105
+
+
+def _listeners(env: dict[str, str]) -> dict[str, tuple[str, int]]:
+    """Kafka listener name → (security protocol, port)."""
+    protocols = dict(item.split(":") for item in env["KAFKA_LISTENER_SECURITY_PROTOCOL_MAP"].split(","))
+    out = {}
+    for item in env["KAFKA_LISTENERS"].split(","):
+        name, _, address = item.partition("://")
+        out[name] = (protocols[name], int(address.rsplit(":", 1)[1]))
+    return out
+
+
+def test_kafka_publishes_no_plaintext_listener(compose: dict[str, Any]) -> None:
+    """Pings carry raw device ids: whatever port leaves the host takes TLS and a SASL login."""
+    kafka = compose["services"]["kafka"]
+    env = _env(kafka)
+    listeners = _listeners(env)
+    published = {int(str(p).split(":")[-1]) for p in kafka.get("ports") or []}
+    assert published, "the gateways need a published listener"
+    for name, (protocol, port) in listeners.items():
+        if port in published:
+            assert protocol == "SASL_SSL", f"listener {name} on published port {port} is {protocol}"
+    advertised = {item.partition("://")[0] for item in env["KAFKA_ADVERTISED_LISTENERS"].split(",")}
+    assert advertised <= set(listeners)
+    assert env["KAFKA_SASL_ENABLED_MECHANISMS"] in ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
+    # The keystore, its password and the logins come from secrets, not from this file.
+    targets = {s["target"] for s in kafka["secrets"]}
+    jaas = re.search(r"java\.security\.auth\.login\.config=(\S+)", env["KAFKA_OPTS"])
+    assert jaas and jaas.group(1) in targets
+    for key in ("KAFKA_SSL_KEYSTORE_FILENAME", "KAFKA_SSL_KEYSTORE_CREDENTIALS", "KAFKA_SSL_KEY_CREDENTIALS"):
+        assert f"/etc/kafka/secrets/{env[key]}" in targets, key
+    assert not any("PASSWORD" in k or "JAAS_CONFIG" in k for k in env), "no secret in the environment"
+
+
+def test_the_api_clickhouse_user_may_use_the_public_database_only(compose: dict[str, Any]) -> None:
+    users_d = DEPLOY / "clickhouse" / "users.d" / "hexpulse.xml"
+    users = ElementTree.parse(users_d).getroot().find("users")  # noqa: S314 - our own file
+    assert users is not None
+    api_env = _env(compose["services"]["api"])
+    pipeline_env = _env(compose["services"]["consumer"])
+    api = users.find(api_env["HEXPULSE_API_CLICKHOUSE_USER"])
+    pipeline = users.find(pipeline_env["HEXPULSE_CLICKHOUSE_USER"])
+    assert api is not None and pipeline is not None
+    allowed = [db.text for db in api.findall("allow_databases/database")]
+    assert allowed == [api_env["HEXPULSE_CLICKHOUSE_DATABASE"]]  # not <database>_exact
+    assert pipeline.find("allow_databases") is None  # the pipeline reads both databases
+    for user in (api, pipeline):
+        password = user.find("password")
+        assert password is not None and password.get("from_env") and not (password.text or "").strip()
+    mounted = set(compose["services"]["clickhouse"]["secrets"])
+    assert {"clickhouse_password", "clickhouse_api_password"} <= mounted
 
 
 def test_partitions_cover_the_consumers(compose: dict[str, Any]) -> None:
@@ -137,3 +205,13 @@ def test_clickhouse_password_file_setting(tmp_path: Path) -> None:
 
     with pytest.raises(ConfigError, match="HEXPULSE_CLICKHOUSE_PASSWORD_FILE"):
         load_settings(clickhouse_password_file=tmp_path / "missing")
+
+
+def test_the_image_holds_every_package() -> None:
+    import tomllib
+
+    include = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]["find"]
+    packages = [p.rstrip("*") for p in include["include"]]
+    text = (DEPLOY / "Dockerfile").read_text()
+    missing = [p for p in packages if not re.search(rf"^COPY {p} \./{p}$", text, re.M)]
+    assert missing == [], "the Dockerfile does not copy these packages"

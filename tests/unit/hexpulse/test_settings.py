@@ -1,9 +1,11 @@
 from __future__ import annotations
 
 import pytest
+from pydantic import SecretStr
 
 from hexpulse.errors import ConfigError
 from hexpulse.settings import load_settings
+from hexpulse.store import connect
 
 
 def test_defaults_are_valid() -> None:
@@ -28,7 +30,7 @@ def test_env_lists_are_parsed(monkeypatch: pytest.MonkeyPatch) -> None:
         ("HEXPULSE_RELEASE_RESOLUTIONS", "9,x", "comma-separated"),
         ("HEXPULSE_RELEASE_RESOLUTIONS", "10,9", "at most the base resolution"),
         ("HEXPULSE_CLICKHOUSE_DATABASE", "bad-name;drop", "HEXPULSE_CLICKHOUSE_DATABASE"),
-        ("HEXPULSE_ENVIRONMENT", "production", "HEXPULSE_CLICKHOUSE_PASSWORD"),
+        ("HEXPULSE_CLICKHOUSE_EXACT_DATABASE", "hexpulse", "must differ from clickhouse_database"),
     ],
 )
 def test_invalid_values_give_one_sentence(
@@ -59,3 +61,31 @@ def test_windows_per_device_day_divisors_are_accepted(window_s: int, wpd: int) -
     s = load_settings(window_s=window_s, windows_per_device_day=wpd)
     per_day = 86_400 // window_s
     assert Bounds.from_settings(s).day_modulus * wpd == per_day
+
+
+def test_exact_database_follows_the_public_one() -> None:
+    s = load_settings(clickhouse_database="city")
+    assert s.exact_database == "city_exact"
+    assert s.model_copy(update={"clickhouse_database": "other"}).exact_database == "other_exact"
+    assert load_settings(clickhouse_exact_database="vault").exact_database == "vault"
+
+
+def test_production_api_needs_its_own_clickhouse_user() -> None:
+    with pytest.raises(ConfigError, match="its own ClickHouse user"):
+        load_settings(environment="production", api_clickhouse_user="default")
+
+
+@pytest.mark.parametrize(
+    ("role", "phrase", "other"),
+    [
+        ("pipeline", "HEXPULSE_CLICKHOUSE_PASSWORD", "api_clickhouse_password"),
+        ("api", "HEXPULSE_API_CLICKHOUSE_PASSWORD", "clickhouse_password"),
+    ],
+)
+def test_production_refuses_an_empty_password_where_it_is_used(role: str, phrase: str, other: str) -> None:
+    """Each process holds only its own secret (the API never gets the pipeline's password), so
+    each password is checked when its user connects, with one sentence; the other one is no help."""
+    s = load_settings(environment="production", **{other: SecretStr("the-other-users")})
+    with pytest.raises(ConfigError) as info:
+        connect(s, role=role)  # type: ignore[arg-type]
+    assert phrase in str(info.value) and "\n" not in str(info.value)

@@ -10,6 +10,7 @@ from clickhouse_driver import Client
 
 import aggregate.kafka.client as consumer_client
 import hexpulse.kafka as hk
+from hexpulse.errors import ConfigError
 from hexpulse.settings import load_settings
 from hexpulse.store.client import client_kwargs
 
@@ -58,6 +59,23 @@ def test_kafka_ssl_options_reach_every_client(tmp_path: Path, monkeypatch: pytes
         assert expected.items() <= seen[name].items(), name
     # kafka-python verifies the broker's host name by default; nothing here turns that off.
     assert all("ssl_check_hostname" not in cfg for cfg in seen.values())
+
+
+def test_kafka_sasl_ssl_options(tmp_path: Path) -> None:
+    pw = tmp_path / "kafka_password"
+    pw.write_text("s3cret\n")
+    s = load_settings(
+        kafka_security_protocol="SASL_SSL",
+        kafka_ssl_cafile=tmp_path / "ca.pem",
+        kafka_sasl_username="hexpulse",
+        kafka_sasl_password_file=pw,
+    )
+    config = hk.common_config(s)
+    assert config["security_protocol"] == "SASL_SSL" and config["ssl_cafile"] == str(tmp_path / "ca.pem")
+    assert config["sasl_mechanism"] == "SCRAM-SHA-512"
+    assert (config["sasl_plain_username"], config["sasl_plain_password"]) == ("hexpulse", "s3cret")
+    with pytest.raises(ConfigError, match="HEXPULSE_KAFKA_SASL_USERNAME"):
+        load_settings(kafka_security_protocol="SASL_SSL")
 
 
 def test_clickhouse_secure_options_reach_the_connection(tmp_path: Path) -> None:

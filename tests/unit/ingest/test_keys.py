@@ -10,9 +10,10 @@ import pytest
 
 from hexpulse.service_area import load_service_area
 from hexpulse.settings import load_settings
+from hexpulse.times import MS_PER_DAY as DAY_MS
 from ingest import Ingestor
 from privacy.keys.exceptions import KeyringError
-from privacy.keys.keyring import DAY_MS, KeyRing
+from privacy.keys.keyring import KeyRing
 from privacy.keys.pseudonyms import RotatingPseudonymizer
 from tests.support.ingest import NOW_MS, ListSink, batch, ping, record
 from tests.support.keys import MASTER, FakeClock

@@ -17,7 +17,7 @@ from simulator import SimConfig, Simulation, generate
 
 ingest = pytest.importorskip("ingest")
 bounding = pytest.importorskip("aggregate.bounding")
-columns = pytest.importorskip("aggregate.columns")
+columns = pytest.importorskip("hexpulse.pings")
 
 W = 1_764_201_600_000
 
@@ -50,7 +50,7 @@ def sim() -> Simulation:
 def test_partials_match_the_truth_given_float64_speeds(sim: Simulation) -> None:
     """Same accepted pings, speeds restored to the float64 values the JSON carried."""
     acc = _accepted(sim)
-    p = columns.Pings.of(acc)
+    p = columns.PingColumns.of(acc)
     by_ping = {
         (t, a, b): s
         for t, a, b, s in zip(
@@ -62,13 +62,13 @@ def test_partials_match_the_truth_given_float64_speeds(sim: Simulation) -> None:
         )
     }
     spd64 = np.array([by_ping[k] for k in zip(p.ts_ms.tolist(), p.lat.tolist(), p.lon.tolist(), strict=True)])
-    p64 = columns.Pings(p.offset, p.device, p.ts_ms, p.lat, p.lon, spd64, p.cell)
+    p64 = columns.PingColumns(p.offset, p.device, p.ts_ms, p.lat, p.lon, spd64, p.cell)
     got = bounding.compute_partials(p64, bounding.Bounds.from_settings(load_settings())).rows()
     assert got == [tuple(r) for r in sim.truth.cells]
 
 
 def test_partials_match_the_truth_through_the_real_columns(sim: Simulation) -> None:
     got = bounding.compute_partials(
-        columns.Pings.of(_accepted(sim)), bounding.Bounds.from_settings(load_settings())
+        columns.PingColumns.of(_accepted(sim)), bounding.Bounds.from_settings(load_settings())
     )
     assert got.rows() == [tuple(r) for r in sim.truth.cells]

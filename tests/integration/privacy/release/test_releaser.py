@@ -1,4 +1,8 @@
-"""The releaser against the real ClickHouse: completeness, zeros, noise once, ledger, recovery."""
+"""The releaser against the real ClickHouse: completeness, zeros, noise once, ledger, refusals.
+
+Noise once under crashes, concurrency and configuration changes has its own file
+(test_noise_once.py).
+"""
 
 from __future__ import annotations
 
@@ -16,21 +20,24 @@ from clickhouse_driver import Client
 from hexpulse.settings import Settings
 from hexpulse.store import connect
 from hexpulse.store.scratch import scratch_database
+from hexpulse.times import naive_utc as _ts
 from privacy.release.exceptions import BudgetError
-from privacy.release.releaser import Releaser, _ts, cell_rows, release_values
+from privacy.release.releaser import Releaser
+from tests.support.release import complete, progress, recent_window, release_settings
 
 pytestmark = pytest.mark.integration
 
-W0 = 1_900_000_000 // 60 * 60  # a window start in 2030, far from anything else in the database
+W0 = recent_window()  # release-noise keys exist only for recent days
 
 
 @pytest.fixture(scope="module")
-def rel_settings(migrated: Settings, unique_name: str) -> Iterator[Settings]:
+def rel_settings(
+    migrated: Settings, unique_name: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Settings]:
     """A private database (other suites write release rows into the shared one)."""
     db = f"{migrated.clickhouse_database}_rel{unique_name[-6:]}"
-    with scratch_database(
-        migrated, clickhouse_database=db, topic_pings=f"pings-rel-{unique_name}", topic_partitions=3
-    ) as settings:
+    ring = tmp_path_factory.mktemp("ring") / "keyring.bin"
+    with scratch_database(release_settings(migrated, db, ring)) as settings:
         yield settings
 
 
@@ -39,14 +46,6 @@ def unique_name() -> str:  # module scope: one database for the whole story belo
     import uuid
 
     return uuid.uuid4().hex[:8]
-
-
-def _progress(client: Client, s: Settings, partition: int, horizon: int) -> None:
-    client.execute(
-        f"INSERT INTO {s.clickhouse_database}.progress "
-        "(topic, partition, horizon, watermark_ms, close_offset, closed_by, written_at) VALUES",
-        [(s.topic_pings, partition, _ts(horizon), horizon * 1000, horizon, "watermark", _ts(horizon))],
-    )
 
 
 def _cells(client: Client, s: Settings, w: int) -> dict[tuple[int, int], tuple[Any, ...]]:
@@ -67,18 +66,18 @@ def test_release_story(rel_settings: Settings) -> None:
     busy, quiet = int(base[100]), int(base[200])
     # Window W0: a crowd of 1200 split over two partitions, 700 of them moving at ~30 km/h.
     client.execute(
-        f"INSERT INTO {db}.partials "
+        f"INSERT INTO {s.exact_database}.partials "
         "(window_start, cell, partition, devices, moving, speed_sum, close_offset) VALUES",
         [(_ts(W0), busy, 0, 700, 400, 400 * 30, 10), (_ts(W0), busy, 1, 500, 300, 300 * 30, 20)],
     )
     # Only partitions 0 and 1 reported progress: partition 2 has no row, so nothing is complete.
-    _progress(client, s, 0, W0 + 180)
-    _progress(client, s, 1, W0 + 180)
+    progress(client, s, 0, W0 + 180)
+    progress(client, s, 1, W0 + 180)
     assert rel.complete_before() is None
     assert rel.run_once() == 0
 
     # Partition 2 closes W0 only (horizon = W0 + 60): exactly one window is complete.
-    _progress(client, s, 2, W0 + 60)
+    progress(client, s, 2, W0 + 60)
     assert rel.pending_windows() == [W0]
     assert rel.run_once() == 1
     cells = _cells(client, s, W0)
@@ -89,12 +88,18 @@ def test_release_story(rel_settings: Settings) -> None:
     assert speed is None or 0 <= float(speed) <= 180
     assert cells[(9, quiet)][0] >= 0  # a quiet cell is released (a noisy zero), not missing
     ledger = client.execute(
-        f"SELECT res, metric, rho FROM {db}.budget_ledger FINAL WHERE window_start = %(w)s", {"w": _ts(W0)}
+        f"SELECT res, metric, rho, plan, fingerprint FROM {db}.release_ledger WHERE window_start = %(w)s",
+        {"w": _ts(W0)},
     )
     assert len(ledger) == len(rel.plan.resolutions) * len(rel.plan.metrics)
     assert sum(r[2] for r in ledger) == pytest.approx(rel.plan.charge_per_window)
-    ((n_pub, lag),) = client.execute(f"SELECT count(), max(lag_s) FROM {db}.release_windows FINAL")
-    assert n_pub == 1 and lag >= 0
+    assert {r[3] for r in ledger} == {rel.record.hash}  # every row names the plan
+    assert len({r[4] for r in ledger}) == len(ledger)  # one fingerprint per family
+    ((n_pub, lag, plan),) = client.execute(
+        f"SELECT count(), max(lag_s), any(plan) FROM {db}.release_windows FINAL"
+    )
+    assert n_pub == 1 and lag >= 0 and plan == rel.record.hash
+    assert client.execute(f"SELECT DISTINCT plan FROM {db}.release_cells") == [(rel.record.hash,)]
 
     # Noise once: another run draws nothing and the published numbers do not change.
     assert rel.run_once() == 0
@@ -102,64 +107,52 @@ def test_release_story(rel_settings: Settings) -> None:
     assert _cells(client, s, W0) == cells
 
     # W0+60 has no partials at all: once complete it is released with (noisy) zeros everywhere.
-    _progress(client, s, 2, W0 + 120)
+    progress(client, s, 2, W0 + 120)
     assert rel.run_once() == 1
     assert len(_cells(client, s, W0 + 60)) == sum(rel.tree.sizes)
 
-    # A run that died after writing W0+120's cells but before publishing it: the next run
-    # publishes those very draws instead of drawing again.
-    start = _ts(W0 + 120)
-    values = release_values(rel.plan, rel.tree, rel.read_exact(W0 + 120))
-    rows = cell_rows(start, rel.tree, values, 180)
-    client.execute(
-        f"INSERT INTO {db}.release_cells (window_start, res, cell, count, count_sigma, count_lo, count_hi, "
-        "moving, moving_sigma, moving_lo, moving_hi, speed_kmh, speed_lo_kmh, speed_hi_kmh) VALUES",
-        rows,
-    )
-    stored = _cells(client, s, W0 + 120)
-    _progress(client, s, 2, W0 + 180)
-    assert rel.run_once() == 1
-    assert _cells(client, s, W0 + 120) == stored
-
-    # Stored rows that do not match the configuration (here: a partial set) are deleted and the
-    # window is drawn afresh, complete.
-    client.execute(
-        f"INSERT INTO {db}.release_cells (window_start, res, cell, count, count_sigma, count_lo, count_hi, "
-        "moving, moving_sigma, moving_lo, moving_hi, speed_kmh, speed_lo_kmh, speed_hi_kmh) VALUES",
-        [(_ts(W0 + 180), *r[1:]) for r in rows[:10]],
-    )
-    _progress(client, s, 2, W0 + 240)
-    _progress(client, s, 0, W0 + 240)
-    _progress(client, s, 1, W0 + 240)
-    assert rel.run_once() == 1
-    assert len(_cells(client, s, W0 + 180)) == sum(rel.tree.sizes)
+    # Windows are released oldest first, all that are complete in one run.
+    complete(client, s, W0 + 240)
+    assert rel.run_once() == 2
 
     # The day's ledger never exceeds the daily budget.
-    (spent,), = client.execute(f"SELECT sum(rho) FROM {db}.budget_ledger FINAL WHERE day = %(d)s",
+    (spent,), = client.execute(f"SELECT sum(rho) FROM {db}.release_ledger WHERE day = %(d)s",
                                {"d": _ts(W0).date()})  # fmt: skip
     assert spent == pytest.approx(4 * rel.plan.charge_per_window)
     assert spent <= s.budget_rho_per_day
 
 
-def test_budget_refusal(rel_settings: Settings) -> None:
+def test_budget_refusal(rel_settings: Settings, unique_name: str) -> None:
     """A ledger that already holds today's budget (e.g. from a costlier configuration) stops the releaser."""
-    s = rel_settings
-    client = connect(s)
-    rel = Releaser(s, client=client)
-    now = datetime.now(UTC).replace(tzinfo=None, microsecond=0)
-    client.execute(
-        f"INSERT INTO {s.clickhouse_database}.budget_ledger "
-        "(day, window_start, res, metric, mechanism, sensitivity, scale, rho, recorded_at) VALUES",
-        [(now.date(), now, 9, "count", "gaussian", 1.0, 1.0, s.budget_rho_per_day, now)],
-    )
-    with pytest.raises(BudgetError, match="exceed the budget"):
-        rel.check_budget_today()
+    with scratch_database(rel_settings, clickhouse_database=f"{rel_settings.clickhouse_database}_b") as s:
+        client = connect(s)
+        rel = Releaser(s, client=client)
+        now = datetime.now(UTC).replace(tzinfo=None, microsecond=0)
+        client.execute(
+            f"INSERT INTO {s.clickhouse_database}.release_ledger (day, window_start, res, metric, plan, "
+            "fingerprint, mechanism, sensitivity, scale, rho, releaser, recorded_at) VALUES",
+            [(now.date(), now, 9, "count", 1, 1, "gaussian", 1.0, 1.0, s.budget_rho_per_day, "x", now)],
+        )
+        with pytest.raises(BudgetError, match="exceed the budget"):
+            rel.check_budget_today()
+        # A window of today is refused too, before anything is drawn for it.
+        w = int(now.timestamp()) // 60 * 60 - 600
+        complete(client, s, w + 60)
+        client.execute(
+            f"INSERT INTO {s.exact_database}.partials "
+            "(window_start, cell, partition, devices, moving, speed_sum, close_offset) VALUES",
+            [(_ts(w), int(rel.tree.cells[0][0]), 0, 5, 0, 0, 1)],
+        )
+        with pytest.raises(BudgetError, match="exceed the daily budget"):
+            rel.run_once()
+        assert client.execute(f"SELECT count() FROM {s.clickhouse_database}.release_cells") == [(0,)]
 
 
 def test_cli_refuses_bad_budget_split(rel_settings: Settings) -> None:
     env = {
         **os.environ,
         "HEXPULSE_CLICKHOUSE_DATABASE": rel_settings.clickhouse_database,
+        "HEXPULSE_MASTER_KEY": "ab" * 32,
         "HEXPULSE_BUDGET_RESOLUTION_SHARES": "9:0.8,8:0.7",
     }
     proc = subprocess.run(

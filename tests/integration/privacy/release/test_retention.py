@@ -46,7 +46,7 @@ def _partitions(client: object, db: str, table: str) -> list[str]:
 
 
 def test_retention_drops_released_partials_and_old_release_months(ret_settings: Settings) -> None:
-    db = ret_settings.clickhouse_database
+    db, exact = ret_settings.clickhouse_database, ret_settings.exact_database
     client = connect(ret_settings)
     partials = [
         # 11-23: released, but only 11-26 13:00, after the grace edge (11-26 12:00) -> kept
@@ -61,7 +61,7 @@ def test_retention_drops_released_partials_and_old_release_months(ret_settings: 
         (t(2026, 11, 26, 1, 0), 4, 2),
     ]
     client.execute(
-        f"INSERT INTO {db}.partials "
+        f"INSERT INTO {exact}.partials "
         "(window_start, cell, partition, devices, moving, speed_sum, close_offset) VALUES",
         [(w, cell, part, 5, 1, 30, 100) for w, cell, part in partials],
     )
@@ -85,6 +85,10 @@ def test_retention_drops_released_partials_and_old_release_months(ret_settings: 
         "moving, moving_sigma, moving_lo, moving_hi, speed_kmh, speed_lo_kmh, speed_hi_kmh) VALUES",
         [(w, 9, 1, 10, 3.0, 4.0, 16.0, 1, 3.0, 0.0, 7.0, None, None, None) for w, _ in released],
     )
+    client.execute(
+        f"INSERT INTO {db}.release_intents (window_start, plan, releaser, plan_json, at) VALUES",
+        [(w, 1, "r", "{}", at) for w, at in released],
+    )
     now_ms = int(NOW.timestamp() * 1000)
 
     dry = enforce_retention(ret_settings, client=client, now_ms=now_ms, dry_run=True)
@@ -92,12 +96,14 @@ def test_retention_drops_released_partials_and_old_release_months(ret_settings: 
     assert dry.partials_kept_unreleased == ("20261123", "20261125")
     assert dry.release_dropped == ("202509",)
     assert dry.release_cutoff == t(2025, 10, 1)
-    assert "20261124" in _partitions(client, db, "partials")  # a dry run drops nothing
+    assert "20261124" in _partitions(client, exact, "partials")  # a dry run drops nothing
+    assert "202509" in _partitions(client, db, "release_intents")
 
     report = enforce_retention(ret_settings, client=client, now_ms=now_ms)
     assert report == dry
-    assert _partitions(client, db, "partials") == ["20261123", "20261125", "20261126"]
+    assert _partitions(client, exact, "partials") == ["20261123", "20261125", "20261126"]
     assert _partitions(client, db, "release_cells") == ["202510", "202611"]
+    assert _partitions(client, db, "release_intents") == ["202510", "202611"]
     # release_windows has no partition key: its old rows go by an (asynchronous) mutation.
     deadline = time.monotonic() + 30
     while True:

@@ -14,13 +14,15 @@ from hypothesis import strategies as st
 
 from hexpulse.errors import ConfigError
 from hexpulse.settings import Settings, load_settings
+from hexpulse.times import MS_PER_DAY as DAY_MS
+from hexpulse.times import utc_day
 from privacy.keys.exceptions import (
     KeyDestroyedError,
     KeyringError,
     KeyUnavailableError,
     MasterKeyError,
 )
-from privacy.keys.keyring import DAY_MS, PURPOSE_PSEUDONYM, KeyRing, utc_day
+from privacy.keys.keyring import PURPOSE_PSEUDONYM, KeyRing
 from privacy.keys.master_key import create_master_key_file, decode_key_text, load_master_key
 from privacy.keys.pseudonyms import RotatingPseudonymizer
 from tests.support.keys import DAY, MASTER, FakeClock

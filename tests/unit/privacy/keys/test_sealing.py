@@ -8,9 +8,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from hexpulse.times import MS_PER_DAY as DAY_MS
 from ingest.dlq import Sealer
 from privacy.keys.exceptions import KeyDestroyedError, KeyUnavailableError, SealError
-from privacy.keys.keyring import DAY_MS, KeyRing
+from privacy.keys.keyring import KeyRing
 from privacy.keys.sealing import NONCE_BYTES, PayloadSealer
 from tests.support.keys import DAY, MASTER, FakeClock
 

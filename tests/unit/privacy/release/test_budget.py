@@ -85,15 +85,18 @@ def test_day_is_full_after_its_windows() -> None:
     plan = plan_from_settings(load_settings())
     spent = 0.0
     for _ in range(plan.windows_per_day):
-        assert fits_day(spent, plan)
+        assert fits_day(spent, plan.charge_per_window, plan.rho_per_day)
         spent += plan.charge_per_window
-    assert not fits_day(spent + plan.charge_per_window * 0.5, plan)
+    assert not fits_day(spent + plan.charge_per_window * 0.5, plan.charge_per_window, plan.rho_per_day)
 
 
 def test_ledger_rows_cover_every_family() -> None:
     plan = plan_from_settings(load_settings())
     w = datetime(2030, 1, 1, 12, 0)
-    rows = ledger_rows(plan, w, w)
+    prints = {(res, m): 100 * res + i for res in plan.resolutions for i, m in enumerate(plan.metrics)}
+    rows = ledger_rows(plan, 42, w, prints, "test", w)
     assert len(rows) == 9  # 3 resolutions × 3 metrics, derived ones at ρ = 0
-    assert sum(float(r[7]) for r in rows) == pytest.approx(plan.charge_per_window)  # type: ignore[misc,arg-type]
-    assert {r[4] for r in rows if r[2] == 7} == {"derived"}
+    assert sum(float(r[9]) for r in rows) == pytest.approx(plan.charge_per_window)  # type: ignore[misc,arg-type]
+    assert {r[6] for r in rows if r[2] == 7} == {"derived"}
+    assert {r[4] for r in rows} == {42}  # the plan hash
+    assert {(r[2], r[3]): r[5] for r in rows} == prints  # each family's fingerprint

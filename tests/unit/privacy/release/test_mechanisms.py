@@ -1,8 +1,8 @@
-"""The deployed noise path: OpenDP is the sampler, and the noise has the stated distribution.
+"""The deployed noise path: the keyed exact sampler draws, and the noise has the stated distribution.
 
-OpenDP draws from the OS CSPRNG and cannot be seeded, so the distribution tests are statistical
-tests with a stated false-alarm rate: each rejects a correct implementation with probability
-ALPHA = 0.001 (the suite's three such tests together: < 0.3%).
+The noise is a deterministic function of its key, so with the fixed (seeded) keys below each
+distribution test has a fixed outcome; each is stated with the false-alarm rate it would have
+over the choice of key, ALPHA = 0.001 (the suite's three such tests together: < 0.3%).
 """
 
 from __future__ import annotations
@@ -16,10 +16,12 @@ from scipy import stats
 
 from hexpulse.service_area import load_service_area
 from hexpulse.settings import load_settings
+from privacy.release import sampler
 from privacy.release.budget import plan_from_settings
 from privacy.release.consistency import build_hierarchy
 from privacy.release.mechanisms import NoiseParams, add_noise, params_for_rho
-from privacy.release.releaser import release_values
+from privacy.release.seeds import seeded_keys
+from privacy.release.values import release_values
 
 ALPHA = 0.001
 WINDOWS = 4  # × 5146 base cells of the bundled area ≈ 20,600 draws per test
@@ -49,30 +51,40 @@ def test_scale_meets_rho_exactly() -> None:
     assert g.scale == pytest.approx(1.0, rel=1e-9)  # σ = Δ/√(2ρ)
 
 
-def test_opendp_is_the_sampler(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_keyed_sampler_draws_and_nothing_else(monkeypatch: pytest.MonkeyPatch) -> None:
+    """One keyed sampler call per vector; no draw from random, numpy.random or OpenDP."""
     import opendp.mod
 
-    calls: list[int] = []
-    real_call = opendp.mod.Measurement.__call__
+    calls: list[tuple[str, int]] = []
+    real = {name: getattr(sampler, name) for name in ("gaussian_vector", "laplace_vector")}
 
-    def spy(self: opendp.mod.Measurement, arg: object) -> object:
-        calls.append(len(arg))  # type: ignore[arg-type]
-        return real_call(self, arg)  # type: ignore[no-untyped-call]
+    def spy(name: str) -> object:
+        def wrapped(key: bytes, scale: float, n: int) -> np.ndarray:
+            calls.append((name, n))
+            return real[name](key, scale, n)  # type: ignore[no-any-return]
+
+        return wrapped
 
     def forbidden(*_a: object, **_k: object) -> None:
-        raise AssertionError("noise must not come from random/numpy")
+        raise AssertionError("noise must come from the keyed sampler only")
 
-    monkeypatch.setattr(opendp.mod.Measurement, "__call__", spy)
+    import privacy.release.mechanisms as mechanisms
+
+    for name in real:
+        monkeypatch.setattr(mechanisms, name, spy(name))
+    monkeypatch.setattr(opendp.mod.Measurement, "__call__", forbidden)
     for name in ("random", "gauss", "randint", "choice"):
         monkeypatch.setattr(random, name, forbidden)
     for name in ("default_rng", "normal", "laplace", "randint", "random"):
         monkeypatch.setattr(np.random, name, forbidden)
     values = np.full(1000, 50, dtype=np.int64)
-    noisy = add_noise(values, NoiseParams("gaussian", 1, 1, 10.0))
-    assert calls == [1000]  # one OpenDP call for the whole vector
+    key = seeded_keys(0).key("count", 9)
+    noisy = add_noise(values, NoiseParams("gaussian", 1, 1, 10.0), key)
+    assert calls == [("gaussian_vector", 1000)]  # one call for the whole vector
     assert noisy.dtype == np.int64 and not np.array_equal(noisy, values)
-    add_noise(values, NoiseParams("laplace", 1, 1, 10.0))
-    assert calls == [1000, 1000]
+    assert np.array_equal(noisy, add_noise(values, NoiseParams("gaussian", 1, 1, 10.0), key))
+    add_noise(values, NoiseParams("laplace", 1, 1, 10.0), key)
+    assert calls[-1] == ("laplace_vector", 1000)
 
 
 def _discrete_gaussian_pmf(support: np.ndarray, sigma: float) -> np.ndarray:
@@ -98,7 +110,8 @@ def test_base_only_path_is_discrete_gaussian() -> None:
     sigma = plan.measured("count")[9].params.sigma
     exact = {m: np.full(tree.sizes[0], 5000, dtype=np.int64) for m in plan.metrics}
     resid = np.concatenate(
-        [release_values(plan, tree, exact).metrics["count"].values[0] - 5000 for _ in range(WINDOWS)]
+        [release_values(plan, tree, exact, seeded_keys(i)).metrics["count"].values[0] - 5000
+         for i in range(WINDOWS)]  # fmt: skip
     )
     _variance_ok(resid, sigma**2)
     # Chi-square goodness of fit on bins of width σ/2 (tails pooled), against the exact pmf.
@@ -125,8 +138,8 @@ def test_reconciled_path_has_the_stated_sigma() -> None:
         truth.append(np.bincount(tree.parent[k - 1], weights=truth[-1], minlength=tree.sizes[k]))
     resid: list[list[np.ndarray]] = [[], []]
     sig: list[np.ndarray] = []
-    for _ in range(WINDOWS):
-        est = release_values(plan, tree, exact).metrics["count"]
+    for i in range(WINDOWS):
+        est = release_values(plan, tree, exact, seeded_keys(i)).metrics["count"]
         for k in (0, 1):
             resid[k].append(est.values[k] - truth[k])
         sig = [est.sigma[0], est.sigma[1]]
@@ -149,7 +162,8 @@ def test_laplace_path_is_discrete_laplace() -> None:
     params = plan.measured("count")[9].params
     exact = {m: np.full(tree.sizes[0], 5000, dtype=np.int64) for m in plan.metrics}
     resid = np.concatenate(
-        [release_values(plan, tree, exact).metrics["count"].values[0] - 5000 for _ in range(WINDOWS)]
+        [release_values(plan, tree, exact, seeded_keys(i)).metrics["count"].values[0] - 5000
+         for i in range(WINDOWS)]  # fmt: skip
     )
     _variance_ok(resid, params.sigma**2)
     b = params.scale

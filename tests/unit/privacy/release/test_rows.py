@@ -11,7 +11,8 @@ from hexpulse.service_area import load_service_area
 from hexpulse.settings import load_settings
 from privacy.release.budget import plan_from_settings
 from privacy.release.consistency import build_hierarchy
-from privacy.release.releaser import SPEED_MIN_MOVING_SIGMAS, cell_rows, release_values
+from privacy.release.seeds import seeded_keys
+from privacy.release.values import SPEED_MIN_MOVING_SIGMAS, cell_rows, release_values
 
 
 def test_rows_cover_every_cell_with_sane_intervals_and_speeds() -> None:
@@ -23,8 +24,9 @@ def test_rows_cover_every_cell_with_sane_intervals_and_speeds() -> None:
     crowd[:50] = 3000  # 50 busy cells, all moving at 40 km/h; everything else empty
     exact = {"count": crowd, "moving": crowd.copy(), "speed": crowd * 40}
     rows: list[tuple[Any, ...]] = cell_rows(
-        datetime(2030, 1, 1), tree, release_values(plan, tree, exact), 180
+        datetime(2030, 1, 1), tree, release_values(plan, tree, exact, seeded_keys(1)), 180, plan=7
     )
+    assert {r[-1] for r in rows} == {7}  # every row names the plan it was drawn under
     assert len(rows) == sum(tree.sizes)
     assert {(r[1], r[2]) for r in rows} == {
         (res, int(c)) for res, cells in zip(tree.resolutions, tree.cells, strict=True) for c in cells

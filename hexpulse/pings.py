@@ -1,7 +1,7 @@
-"""Columnar ping batches as aggregate keeps them: one numpy array per field, rows in offset order.
+"""The ping columns every stage passes on: one numpy array per field, rows in Kafka offset order.
 
-This mirrors ``ingest.AcceptedPings`` (the in-process contract, docs/ARCHITECTURE.md) so the
-window logic can be driven by ingest output, by tests and by benchmarks alike.
+Ingest produces them (:class:`ingest.accepted.AcceptedPings` adds its outcome counts), aggregate
+windows and bounds them, tests and benchmarks build them directly.
 """
 
 from __future__ import annotations
@@ -30,9 +30,16 @@ class PingColumnsLike(Protocol):
 
 
 @dataclass(frozen=True)
-class Pings:
-    """Accepted pings of one partition. Units: ts ms since epoch (UTC), lat/lon degrees,
-    speed m/s (NaN = absent), cell = H3 index at the base resolution as uint64."""
+class PingColumns:
+    """Accepted pings of one partition (all columns the same length).
+
+    - ``offset`` int64: Kafka offset of the message that carried the ping;
+    - ``device`` uint64: pseudonym of the device for the ping's UTC day (never the upstream id);
+    - ``ts_ms`` int64: event time, ms since the epoch, UTC;
+    - ``lat``, ``lon`` float64: WGS84 degrees;
+    - ``speed`` float64: reported speed in m/s, NaN when the ping had none;
+    - ``cell`` uint64: H3 cell at the base resolution (inside the service area).
+    """
 
     offset: I64
     device: U64
@@ -46,9 +53,9 @@ class Pings:
         return int(self.offset.size)
 
     @classmethod
-    def of(cls, src: PingColumnsLike) -> Pings:
-        """Copy-free view of any object with the same columns (e.g. ``ingest.AcceptedPings``)."""
-        return cls(
+    def of(cls, src: PingColumnsLike) -> PingColumns:
+        """Copy-free view of any object with the same columns, in these dtypes."""
+        return PingColumns(
             offset=np.asarray(src.offset, dtype=np.int64),
             device=np.asarray(src.device, dtype=np.uint64),
             ts_ms=np.asarray(src.ts_ms, dtype=np.int64),
@@ -59,8 +66,8 @@ class Pings:
         )
 
     @classmethod
-    def empty(cls) -> Pings:
-        return cls(
+    def empty(cls) -> PingColumns:
+        return PingColumns(
             offset=np.empty(0, np.int64),
             device=np.empty(0, np.uint64),
             ts_ms=np.empty(0, np.int64),
@@ -70,8 +77,8 @@ class Pings:
             cell=np.empty(0, np.uint64),
         )
 
-    def take(self, index: Bool | I64) -> Pings:
-        return Pings(
+    def take(self, index: Bool | I64) -> PingColumns:
+        return PingColumns(
             offset=self.offset[index],
             device=self.device[index],
             ts_ms=self.ts_ms[index],
@@ -82,12 +89,12 @@ class Pings:
         )
 
     @classmethod
-    def concat(cls, parts: list[Pings]) -> Pings:
+    def concat(cls, parts: list[PingColumns]) -> PingColumns:
         if not parts:
-            return cls.empty()
+            return PingColumns.empty()
         if len(parts) == 1:
             return parts[0]
-        return cls(
+        return PingColumns(
             offset=np.concatenate([p.offset for p in parts]),
             device=np.concatenate([p.device for p in parts]),
             ts_ms=np.concatenate([p.ts_ms for p in parts]),

@@ -1,8 +1,10 @@
-"""A small pool of ClickHouse clients used from async handlers.
+"""A small pool of ClickHouse clients, shared by the threads and async handlers of one process.
 
 clickhouse-driver clients are synchronous and not safe to share between threads, so each query
-borrows one client from a queue and runs in a worker thread. Every query is parameterized with
-the driver's ``%(name)s`` placeholders; no SQL is built from request strings.
+borrows one client from a queue: :meth:`ClickHousePool.query` in the calling thread (a product
+process following the release feed), :meth:`ClickHousePool.aquery` in a worker thread (the API).
+Every query is parameterized with the driver's ``%(name)s`` placeholders; no SQL is built from
+request strings.
 """
 
 from __future__ import annotations
@@ -12,21 +14,25 @@ from typing import Any
 
 import anyio.to_thread
 from clickhouse_driver import Client
-from clickhouse_driver.errors import Error as DriverError
 
-from hexpulse.errors import ServiceUnavailableError, StoreError
+from hexpulse.errors import ServiceUnavailableError
 from hexpulse.settings import Settings
 from hexpulse.store import connect
+from hexpulse.store.errors import DRIVER_FAILURES, store_failure
 
 
 class ClickHousePool:
-    """``size`` lazily connected clients bound to the configured database."""
+    """``size`` lazily connected clients of the API user, bound to the public database.
+
+    The API user's ``allow_databases`` lists the public database only, so the exact partials are
+    out of its reach whatever SQL runs here (docs/DEPLOY.md, "ClickHouse users").
+    """
 
     def __init__(self, settings: Settings, size: int | None = None) -> None:
         self._settings = settings
         self._idle: queue.LifoQueue[Client] = queue.LifoQueue()
         for _ in range(size or settings.api_db_pool):
-            self._idle.put(connect(settings))
+            self._idle.put(connect(settings, role="api"))
 
     def query(self, sql: str, params: dict[str, Any] | None = None) -> list[tuple[Any, ...]]:
         """Run one SELECT in the calling thread; driver errors become hexpulse errors."""
@@ -34,14 +40,9 @@ class ClickHousePool:
         try:
             rows: list[tuple[Any, ...]] = client.execute(sql, params or {})
             return rows
-        except (OSError, EOFError) as exc:
+        except DRIVER_FAILURES as exc:
             client.disconnect()
-            raise ServiceUnavailableError(f"ClickHouse is not reachable ({type(exc).__name__})") from None
-        except DriverError as exc:
-            client.disconnect()
-            if getattr(exc, "code", None) in (209, 210):  # socket timeout, connection refused
-                raise ServiceUnavailableError("ClickHouse is not reachable") from None
-            raise StoreError(f"ClickHouse rejected an API query: {type(exc).__name__}") from None
+            raise store_failure(exc, "a query") from None
         finally:
             self._idle.put(client)
 
@@ -49,9 +50,9 @@ class ClickHousePool:
         client = self._idle.get()
         try:
             client.execute(sql, rows)
-        except (OSError, EOFError, DriverError) as exc:
+        except DRIVER_FAILURES as exc:
             client.disconnect()
-            raise ServiceUnavailableError(f"ClickHouse insert failed ({type(exc).__name__})") from None
+            raise store_failure(exc, "an insert", rejected=ServiceUnavailableError) from None
         finally:
             self._idle.put(client)
 

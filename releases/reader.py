@@ -1,6 +1,6 @@
-"""Reads of the public release tables (``release_windows``, ``release_cells``, ``budget_ledger``).
+"""Reads of the public release tables (``release_windows``, ``release_cells``, ``release_ledger``).
 
-Only windows that have a ``release_windows`` row are ever read (DESIGN-NOTES invariant 6):
+Only windows that have a ``release_windows`` row are ever read (only released data is served):
 every cell query is keyed by a window start taken from that table. Released windows are
 immutable, so their cells are cached in process (LRU) and fetched once even when many requests
 arrive together (single flight).
@@ -10,74 +10,17 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections import OrderedDict
-from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import Any
 
-from api.db import ClickHousePool
+from hexpulse.store.pool import ClickHousePool
+from hexpulse.store.tables import RELEASE_CELL_VALUES, column_list
+from hexpulse.times import S_PER_DAY, epoch_s
+from releases import queries
+from releases.cache import Lru
+from releases.models import CellRow, Window
 
-_WINDOW_COLS = "window_start, window_end, released_at, lag_s, rho, mechanism, base_cells"
-
-
-def utc(value: datetime) -> datetime:
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
-def epoch_s(value: datetime) -> int:
-    return int(utc(value).timestamp())
-
-
-@dataclass(frozen=True)
-class Window:
-    """One released window; times are UTC."""
-
-    start: datetime
-    end: datetime
-    released_at: datetime
-    lag_s: float
-    rho: float
-    mechanism: str
-    base_cells: int
-
-    @classmethod
-    def from_row(cls, row: tuple[Any, ...]) -> Window:
-        return cls(utc(row[0]), utc(row[1]), utc(row[2]), float(row[3]), float(row[4]), row[5], int(row[6]))
-
-
-@dataclass(frozen=True, slots=True)
-class CellRow:
-    """Released values of one cell: counts are persons (noisy, ≥ 0), speeds km/h."""
-
-    count: int
-    count_sigma: float
-    count_lo: float
-    count_hi: float
-    moving: int
-    moving_sigma: float
-    moving_lo: float
-    moving_hi: float
-    speed_kmh: float | None
-    speed_lo_kmh: float | None
-    speed_hi_kmh: float | None
-
-
-class _Lru:
-    def __init__(self, size: int) -> None:
-        self._size = size
-        self._data: OrderedDict[Any, Any] = OrderedDict()
-
-    def get(self, key: Any) -> Any:
-        value = self._data.get(key)
-        if value is not None:
-            self._data.move_to_end(key)
-        return value
-
-    def put(self, key: Any, value: Any) -> None:
-        self._data[key] = value
-        self._data.move_to_end(key)
-        while len(self._data) > self._size:
-            self._data.popitem(last=False)
+_CELL_VALUES = column_list(RELEASE_CELL_VALUES)
 
 
 class ReleaseReader:
@@ -85,15 +28,15 @@ class ReleaseReader:
 
     def __init__(self, pool: ClickHousePool, cache_entries: int, latest_ttl_s: float) -> None:
         self.pool = pool
-        self._cells = _Lru(cache_entries)
-        self._freeflow = _Lru(cache_entries)
+        self._cells = Lru(cache_entries)
+        self._freeflow = Lru(cache_entries)
         self._inflight: dict[Any, asyncio.Future[Any]] = {}
         self._latest: tuple[float, Window | None] = (float("-inf"), None)
         self._latest_ttl_s = latest_ttl_s
         self._latest_inflight: asyncio.Future[Window | None] | None = None
         self.cell_queries = 0  # ClickHouse reads of a window's cells (tests assert the fan-out)
 
-    async def _once(self, cache: _Lru, key: Any, load: Any) -> Any:
+    async def _once(self, cache: Lru, key: Any, load: Any) -> Any:
         hit = cache.get(key)
         if hit is not None:
             return hit
@@ -135,39 +78,19 @@ class ReleaseReader:
         return await asyncio.shield(task)
 
     async def _read_latest(self) -> Window | None:
-        rows = await self.pool.aquery(
-            f"SELECT {_WINDOW_COLS} FROM release_windows FINAL ORDER BY window_start DESC LIMIT 1"
-        )
+        rows = await self.pool.aquery(*queries.latest_window())
         window = Window.from_row(rows[0]) if rows else None
         self._latest = (time.monotonic(), window)
         return window
 
     async def at(self, when: datetime) -> Window | None:
         """The released window containing ``when``."""
-        rows = await self.pool.aquery(
-            f"SELECT {_WINDOW_COLS} FROM release_windows FINAL "
-            "WHERE window_start <= toDateTime(%(t)s) AND window_end > toDateTime(%(t)s) "
-            "ORDER BY window_start DESC LIMIT 1",
-            {"t": epoch_s(when)},
-        )
+        rows = await self.pool.aquery(*queries.window_at(when))
         return Window.from_row(rows[0]) if rows else None
 
     async def recent(self, limit: int) -> list[Window]:
         """The ``limit`` newest released windows, newest first."""
-        rows = await self.pool.aquery(
-            f"SELECT {_WINDOW_COLS} FROM release_windows FINAL ORDER BY window_start DESC LIMIT %(n)s",
-            {"n": limit},
-        )
-        return [Window.from_row(r) for r in rows]
-
-    async def since(self, after: datetime) -> list[Window]:
-        """Released windows starting after ``after``, oldest first."""
-        rows = await self.pool.aquery(
-            f"SELECT {_WINDOW_COLS} FROM release_windows FINAL "
-            "WHERE window_start > toDateTime(%(t)s) ORDER BY window_start",
-            {"t": epoch_s(after)},
-        )
-        return [Window.from_row(r) for r in rows]
+        return [Window.from_row(r) for r in await self.pool.aquery(*queries.recent_windows(limit))]
 
     async def cells(self, window: Window, res: int) -> dict[int, CellRow]:
         """Every released cell of ``window`` at ``res`` (cached; released windows never change)."""
@@ -175,8 +98,7 @@ class ReleaseReader:
         async def load() -> dict[int, CellRow]:
             self.cell_queries += 1
             rows = await self.pool.aquery(
-                "SELECT cell, count, count_sigma, count_lo, count_hi, moving, moving_sigma, moving_lo,"
-                " moving_hi, speed_kmh, speed_lo_kmh, speed_hi_kmh FROM release_cells FINAL"
+                f"SELECT cell, {_CELL_VALUES} FROM release_cells FINAL"
                 " WHERE window_start = toDateTime(%(w)s) AND res = %(res)s",
                 {"w": epoch_s(window.start), "res": res},
             )
@@ -198,7 +120,7 @@ class ReleaseReader:
                 " AND window_start > toDateTime(%(w)s) - %(span)s AND window_start <= toDateTime(%(w)s)"
                 " AND window_start IN (SELECT window_start FROM release_windows)"
                 " GROUP BY cell",
-                {"q": quantile, "res": res, "w": epoch_s(window.start), "span": days * 86_400},
+                {"q": quantile, "res": res, "w": epoch_s(window.start), "span": days * S_PER_DAY},
             )
             return {int(r[0]): (float(r[1]), int(r[2])) for r in rows}
 
@@ -227,9 +149,15 @@ class ReleaseReader:
         return [(Window.from_row(r[:7]), int(r[7]), float(r[8]), int(r[9])) for r in rows]
 
     async def budget_on(self, day: date) -> tuple[float, int]:
-        """Σ ρ (zCDP) charged to every device-day of ``day`` and the number of noise draws."""
+        """Σ ρ (zCDP) charged to every device-day of ``day`` and the number of noise draws.
+
+        The ledger is append-only and several releasers may record the same draw: each distinct
+        (window, resolution, metric, fingerprint) counts once (privacy.release.ledger).
+        """
         rows = await self.pool.aquery(
-            "SELECT sum(rho), count() FROM budget_ledger FINAL WHERE day = toDate(%(d)s)",
+            "SELECT sum(r), countIf(m != 'derived') FROM ("
+            " SELECT any(rho) AS r, any(mechanism) AS m FROM release_ledger"
+            " WHERE day = toDate(%(d)s) GROUP BY window_start, res, metric, fingerprint)",
             {"d": day.isoformat()},
         )
         return (float(rows[0][0] or 0.0), int(rows[0][1])) if rows else (0.0, 0)

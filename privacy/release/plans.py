@@ -1,0 +1,105 @@
+"""A release plan's identity and stored form, so every window is finished under the plan it began with.
+
+A :class:`PlanRecord` is everything that decides a window's published numbers apart from the
+exact data and the noise key: the noise of every draw family, the cells of every released
+resolution (a digest of the service area's hierarchy), the speed cap of the mean speed, and the
+version of the sampler and of the row rules. Its ``hash`` (64 bits of SHA-256 over the canonical
+JSON) goes on every ``release_intents``, ``release_cells``, ``release_windows`` and
+``release_ledger`` row; its JSON goes on the intent, so a releaser with another configuration
+can finish a window begun under this one (:mod:`privacy.release.claims`) and charge what that
+plan costs, not what its own would.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import orjson
+
+from privacy.release.budget import Draw, ReleasePlan
+from privacy.release.consistency import Hierarchy
+from privacy.release.exceptions import ReleaseError
+from privacy.release.mechanisms import NoiseParams
+
+#: Bumped whenever the sampler's use of the keystream or the rules turning estimates into rows
+#: change: the same plan must give the same numbers, so a new rule is a new plan.
+RULES_VERSION = "cks2020-chacha20-v1/rows-v1"
+
+
+def area_digest(tree: Hierarchy) -> str:
+    """Hex digest of the released cells at every resolution (their order is the vectors' order)."""
+    h = hashlib.sha256()
+    for res, cells in zip(tree.resolutions, tree.cells, strict=True):
+        h.update(b"res=%d:" % res)
+        h.update(np.ascontiguousarray(cells, dtype="<u8").tobytes())
+    return h.hexdigest()[:32]
+
+
+@dataclass(frozen=True)
+class PlanRecord:
+    """A plan with what else fixes its numbers; ``hash`` is its identity (UInt64 in ClickHouse)."""
+
+    plan: ReleasePlan
+    speed_cap_kmh: int
+    area: str
+    rules: str = RULES_VERSION
+
+    def document(self) -> dict[str, Any]:
+        p = self.plan
+        return {
+            "rules": self.rules,
+            "area": self.area,
+            "speed_cap_kmh": self.speed_cap_kmh,
+            "mechanism": p.mechanism,
+            "rho_per_day": p.rho_per_day,
+            "delta": p.delta,
+            "window_s": p.window_s,
+            "windows_per_day": p.windows_per_day,
+            "windows_per_device_day": p.windows_per_device_day,
+            "base_resolution": p.base_resolution,
+            "resolutions": list(p.resolutions),
+            "metrics": list(p.metrics),
+            "draws": [
+                {"metric": d.metric, "res": d.res, "mechanism": d.params.mechanism, "bound": d.params.bound,
+                 "entries": d.params.entries, "scale": d.params.scale, "rho": d.rho, "charge": d.charge}
+                for d in p.draws
+            ],  # fmt: skip
+        }
+
+    def to_json(self) -> str:
+        return orjson.dumps(self.document(), option=orjson.OPT_SORT_KEYS).decode()
+
+    @property
+    def hash(self) -> int:
+        """64 bits of SHA-256 over the canonical JSON (floats round-trip exactly in it)."""
+        return int.from_bytes(hashlib.sha256(self.to_json().encode()).digest()[:8], "big")
+
+
+def record_from_json(text: str) -> PlanRecord:
+    """The record stored on an intent; ReleaseError if it is not one this code can read."""
+    try:
+        doc = orjson.loads(text)
+        draws = tuple(
+            Draw(d["metric"], int(d["res"]),
+                 NoiseParams(d["mechanism"], int(d["bound"]), int(d["entries"]), float(d["scale"])),
+                 float(d["rho"]), float(d["charge"]))
+            for d in doc["draws"]
+        )  # fmt: skip
+        plan = ReleasePlan(
+            mechanism=doc["mechanism"],
+            rho_per_day=float(doc["rho_per_day"]),
+            delta=float(doc["delta"]),
+            window_s=int(doc["window_s"]),
+            windows_per_day=int(doc["windows_per_day"]),
+            windows_per_device_day=int(doc["windows_per_device_day"]),
+            base_resolution=int(doc["base_resolution"]),
+            resolutions=tuple(int(r) for r in doc["resolutions"]),
+            metrics=tuple(str(m) for m in doc["metrics"]),
+            draws=draws,
+        )
+        return PlanRecord(plan, int(doc["speed_cap_kmh"]), str(doc["area"]), str(doc["rules"]))
+    except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+        raise ReleaseError(f"a stored release plan cannot be read ({type(exc).__name__})") from None

@@ -1,0 +1,45 @@
+"""One released window and one released cell, as every reader of the release tables sees them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from hexpulse.times import utc
+
+
+@dataclass(frozen=True)
+class Window:
+    """One released window (a ``release_windows`` row); times are UTC, ``lag_s`` seconds from
+    the window being complete to its release, ``rho`` zCDP charged per device-day."""
+
+    start: datetime
+    end: datetime
+    released_at: datetime
+    lag_s: float
+    rho: float
+    mechanism: str
+    base_cells: int
+
+    @classmethod
+    def from_row(cls, row: tuple[Any, ...]) -> Window:
+        """From the columns of ``hexpulse.store.tables.RELEASE_WINDOW_COLUMNS``, in that order."""
+        return cls(utc(row[0]), utc(row[1]), utc(row[2]), float(row[3]), float(row[4]), row[5], int(row[6]))
+
+
+@dataclass(frozen=True, slots=True)
+class CellRow:
+    """Released values of one cell: counts are persons (noisy, ≥ 0), speeds km/h."""
+
+    count: int
+    count_sigma: float
+    count_lo: float
+    count_hi: float
+    moving: int
+    moving_sigma: float
+    moving_lo: float
+    moving_hi: float
+    speed_kmh: float | None
+    speed_lo_kmh: float | None
+    speed_hi_kmh: float | None

@@ -1,0 +1,111 @@
+"""The layer rules of docs/ARCHITECTURE.md as data, and an AST checker of a source tree against them.
+
+A *layer* is a dotted package prefix (``privacy.keys``); a module belongs to the longest layer
+that prefixes it. A module may import its own layer and the module prefixes its layer allows;
+anything else among the layers is a violation. Every import counts, including ones inside
+functions (a lazy import is still a dependency). Product layers must also not name a pipeline or
+release table in SQL: they read released data through ``releases`` only.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+
+ALLOWED: dict[str, tuple[str, ...]] = {
+    "hexpulse": (),
+    "simulator": ("hexpulse",),
+    "privacy": ("hexpulse",),
+    "privacy.keys": ("hexpulse", "privacy"),
+    "ingest": ("hexpulse", "privacy.keys"),
+    "aggregate": ("hexpulse", "ingest", "privacy.keys"),
+    "privacy.release": ("hexpulse", "privacy"),
+    "releases": ("hexpulse",),
+    # The API publishes the release plan (/v1/privacy): budget arithmetic and the 95% z, no store.
+    "api": ("hexpulse", "releases", "privacy.release.budget", "privacy.release.mechanisms"),
+}
+"""Layer → the module prefixes it may import besides its own layer."""
+
+EXCEPTIONS: dict[tuple[str, str], str] = {
+    ("privacy/keys/cli.py", "privacy.release.retention"):
+        "'hexpulse keyring retention' runs the release retention from the key commands",
+}  # fmt: skip
+"""(file, imported module) pairs allowed against the rules, each with its reason."""
+
+PRODUCTS = ("api",)
+"""Layers that serve released data; they read it only through ``releases``."""
+
+_TABLE_SQL = re.compile(
+    r"\b(?:FROM|JOIN|INTO|TABLE)\s+(release_windows|release_cells|budget_ledger|release_ledger|release_intents|feed_cursors|partials|progress)\b",
+    re.IGNORECASE,
+)
+
+
+def layer_of(module: str) -> str | None:
+    """The longest layer prefixing ``module`` (None for modules outside every layer)."""
+    best = None
+    for layer in ALLOWED:
+        if (module == layer or module.startswith(layer + ".")) and (best is None or len(layer) > len(best)):
+            best = layer
+    return best
+
+
+def _module_name(root: Path, path: Path) -> str:
+    parts = list(path.relative_to(root).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def _imports(tree: ast.AST, module: str, is_package: bool) -> list[tuple[int, str]]:
+    found: list[tuple[int, str]] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found += [(node.lineno, alias.name) for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:  # relative: resolve against this module's package
+                base = module.split(".") if is_package else module.split(".")[:-1]
+                base = base[: len(base) - (node.level - 1)]
+                target = ".".join([*base, node.module] if node.module else base)
+            else:
+                target = node.module or ""
+            found.append((node.lineno, target))
+            # ``from privacy import release`` imports privacy.release itself
+            found += [(node.lineno, f"{target}.{alias.name}") for alias in node.names if alias.name != "*"]
+    return found
+
+
+def _allowed(layer: str, target: str) -> bool:
+    # A prefix allows its own layer only: "privacy" allows privacy.exceptions, not privacy.keys.
+    return any(
+        (target == p or target.startswith(p + ".")) and layer_of(target) == layer_of(p)
+        for p in ALLOWED[layer]
+    )
+
+
+def violations(root: Path) -> list[str]:
+    """Every import or SQL table name under ``root`` that breaks the rules, as ``file:line: what``."""
+    out: list[str] = []
+    for top in sorted({layer.split(".")[0] for layer in ALLOWED}):
+        for path in sorted((root / top).rglob("*.py")):
+            rel = path.relative_to(root).as_posix()
+            module = _module_name(root, path)
+            own = layer_of(module)
+            if own is None:
+                continue
+            tree = ast.parse(path.read_text(), filename=rel)
+            for line, target in _imports(tree, module, path.name == "__init__.py"):
+                other = layer_of(target)
+                if other is None or other == own or _allowed(own, target):
+                    continue
+                if any(rel == f and (target == m or target.startswith(m + ".")) for f, m in EXCEPTIONS):
+                    continue
+                out.append(f"{rel}:{line}: {own} imports {target}")
+            if own.split(".")[0] in PRODUCTS:
+                for node in ast.walk(tree):
+                    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+                        match = _TABLE_SQL.search(node.value)
+                        if match:
+                            out.append(f"{rel}:{node.lineno}: {own} names table {match.group(1)} in SQL")
+    return out
