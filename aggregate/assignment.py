@@ -4,6 +4,7 @@ commit and its latest ``progress`` row."""
 from __future__ import annotations
 
 import contextlib
+import logging
 import threading
 import time
 
@@ -11,7 +12,9 @@ from kafka.errors import KafkaError
 
 from aggregate.commits import Commits
 from aggregate.exceptions import SinkUnavailableError
+from aggregate.kafka.client import group_generation, partition_count_mismatch
 from aggregate.loop_state import log
+from hexpulse.errors import ConfigError
 from hexpulse.logs import log_event
 
 
@@ -39,11 +42,26 @@ class Assignment(Commits):
         log_event(log, "partitions revoked", partitions=sorted(partitions), lost=lost)
 
     def on_assigned(self, partitions: list[int]) -> None:
-        """Pause new partitions until their progress row is read (see :meth:`_init_partitions`)."""
+        """Pause new partitions until their progress row is read (see :meth:`_init_partitions`).
+
+        A partition beyond the configured count means partitions were added while running: stop
+        rather than dead-letter every record keyed under the new count (docs/DEPLOY.md).
+        """
+        beyond = [p for p in partitions if p >= self.settings.topic_partitions]
+        if beyond:
+            msg = partition_count_mismatch(
+                self.topic, max(beyond) + 1, self.settings.topic_partitions, at_least=True
+            )
+            self._fatal = ConfigError(msg)
+            log_event(log, "partition count changed; stopping", logging.ERROR, partitions=sorted(beyond))
+            self.stop.set()
+            partitions = [p for p in partitions if p not in beyond]
         with self._lock:
             self._generation += 1
             fresh = [p for p in partitions if p not in self.agg.partitions]
             self._uninit.update(fresh)
+            if self.consumer is not None:
+                self._group_generation = group_generation(self.consumer)
             if fresh and self.consumer is not None:
                 self.consumer.pause(*[self._tp(p) for p in fresh])
         log_event(log, "partitions assigned", partitions=sorted(partitions))
@@ -72,7 +90,7 @@ class Assignment(Commits):
                 if self._generation != generation or p not in self._uninit:
                     return
                 try:
-                    self.agg.init_partition(p)
+                    self.agg.init_partition(p, self._group_generation)
                 except SinkUnavailableError:
                     self._init_retry_at = time.monotonic() + 1.0
                     return

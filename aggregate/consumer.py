@@ -94,7 +94,7 @@ class ConsumeLoop(Shutdown):
             metrics.CONSUMER_LAG.labels(partition=str(p)).set(lag)
         accepted = self.ingestor.ingest(self.topic, p, records, None)
         pings_in = accepted.pings_in
-        self.agg.add(p, accepted, records[-1].offset + 1, pings_in, accepted.rejected)
+        self.agg.add(p, accepted, accepted.record_ts, records[-1].offset + 1, pings_in, accepted.rejected)
         now = time.monotonic()
         self._last_seen[p] = now
         st = self.stats
@@ -144,4 +144,6 @@ class ConsumeLoop(Shutdown):
                     break
         finally:
             self._shutdown()
+        if self._fatal is not None:
+            raise self._fatal
         return self.stats

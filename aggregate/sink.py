@@ -3,9 +3,11 @@
 Both tables live in the restricted exact database (``Settings.exact_database``), which only the
 pipeline user can read.
 
-Order matters: a progress row says "every window before ``horizon`` is written", so it goes in
-after the partials; a crash between the two only makes the next owner replay and rewrite the same
-rows (same ReplacingMergeTree key, same values).
+Order matters: a progress row says "every window in ``[from_horizon, horizon)`` is written, as
+the partial rows carrying this closing id", so it goes in after the partials. A crash between the
+two leaves partial rows that no progress row names; the releaser ignores them, and the next owner
+replays and writes its own closing (hexpulse/store/progress.py). Taking a partition over starts
+with a claim row, which fences off the previous owner's later writes.
 """
 
 from __future__ import annotations
@@ -18,20 +20,54 @@ from typing import Any
 import numpy as np
 from clickhouse_driver import Client
 
+from aggregate.bounding import Partials
 from aggregate.exceptions import ProgressError, SinkUnavailableError
-from aggregate.windows import Closing
+from aggregate.windows import NO_TIME, Closing
 from hexpulse.errors import HexpulseError
 from hexpulse.settings import Settings
 from hexpulse.store import connect
 from hexpulse.store.errors import DRIVER_FAILURES, store_failure
+from hexpulse.store.progress import CLAIM, COLUMNS, Coverage, ProgressRow
+
+_NO_PARTIALS = Partials(
+    np.empty(0, np.int64), np.empty(0, np.uint64), np.empty(0, np.int64), np.empty(0, np.int64),
+    np.empty(0, np.int64), 0,
+)  # fmt: skip
+
+
+_PROGRESS_COLUMNS = (
+    "topic, partition, horizon, from_horizon, watermark_ms, close_offset, closed_by, closing, epoch, "
+    "generation, written_at"
+)
 
 
 @dataclass(frozen=True)
 class Resume:
-    """Where a partition's previous owner got to: horizon and watermark in ms since epoch."""
+    """Where a partition's previous owners got to: horizon and watermark in ms since epoch (None
+    for a fresh partition), and the highest owner epoch recorded for it."""
 
-    horizon_ms: int
-    watermark_ms: int
+    horizon_ms: int | None
+    watermark_ms: int | None
+    epoch: int
+
+
+def _s(ms: int) -> int:
+    """A ms time as the whole seconds of a ``DateTime`` column (times before 1970 become 0)."""
+    return max(ms // 1000, 0)
+
+
+def progress_row(c: Closing) -> ProgressRow:
+    """How the progress row that :meth:`PartialsSink.write` stores for ``c`` reads back."""
+    return ProgressRow(
+        partition=c.partition,
+        from_ms=_s(c.from_horizon_ms) * 1000,
+        to_ms=_s(c.horizon_ms) * 1000,
+        watermark_ms=c.watermark_ms,
+        closing=c.closing_id,
+        epoch=c.epoch,
+        generation=c.generation,
+        closed_by=c.closed_by,
+    )
 
 
 class PartialsSink:
@@ -71,6 +107,7 @@ class PartialsSink:
                 np.concatenate([c.partials.window_start_ms // 1000 for c in parts]).tolist(),
                 np.concatenate([c.partials.cell for c in parts]).tolist(),
                 np.concatenate([np.full(len(c.partials), c.partition, np.int64) for c in parts]).tolist(),
+                np.concatenate([np.full(len(c.partials), c.closing_id, np.uint64) for c in parts]).tolist(),
                 np.concatenate([c.partials.devices for c in parts]).tolist(),
                 np.concatenate([c.partials.moving for c in parts]).tolist(),
                 np.concatenate([c.partials.speed_sum for c in parts]).tolist(),
@@ -78,45 +115,82 @@ class PartialsSink:
             ]
             self._execute(
                 "insert into partials",
-                f"INSERT INTO {self._exact}.partials (window_start, cell, partition, devices, moving, "
-                "speed_sum, close_offset) VALUES",
+                f"INSERT INTO {self._exact}.partials (window_start, cell, partition, closing, devices, "
+                "moving, speed_sum, close_offset) VALUES",
                 columns,
                 columnar=True,
             )
         now_s = int(time.time())
         self._execute(
             "insert into progress",
-            f"INSERT INTO {self._exact}.progress (topic, partition, horizon, watermark_ms, close_offset, "
-            "closed_by, written_at) VALUES",
+            f"INSERT INTO {self._exact}.progress ({_PROGRESS_COLUMNS}) VALUES",
             [
                 (
                     topic,
                     c.partition,
-                    max(c.horizon_ms // 1000, 0),
+                    _s(c.horizon_ms),
+                    _s(c.from_horizon_ms),
                     c.watermark_ms,
                     c.close_offset,
                     c.closed_by,
+                    c.closing_id,
+                    c.epoch,
+                    c.generation,
                     now_s,
                 )
                 for c in closings
             ],
         )
 
-    def load_resume(self, topic: str, partition: int) -> Resume | None:
-        """The latest closing decision recorded for a partition, or None for a fresh partition."""
+    def load_resume(self, topic: str, partition: int) -> Resume:
+        """Where a new owner of ``partition`` starts: the highest horizon no later claim has cut
+        short (hexpulse/store/progress.py), and the highest epoch so far."""
+        cov = Coverage(self._progress(topic, partition))
+        row = cov.resume(partition)
+        epoch = cov.latest_epoch(partition)
+        if row is None:
+            return Resume(None, None, epoch)
+        if row.to_ms < 0:
+            raise ProgressError(f"progress of {topic}[{partition}] holds a negative horizon")
+        return Resume(row.to_ms, row.watermark_ms, epoch)
+
+    def _progress(self, topic: str, partition: int) -> list[ProgressRow]:
+        """Every claim of the partition, and the closings that end after the latest claim's horizon
+        (earlier ones cannot hold the resume point: a claim resumes at or after them)."""
         rows = self._execute(
             "read progress",
-            f"SELECT toUnixTimestamp(horizon), watermark_ms FROM {self._exact}.progress "
+            f"SELECT {COLUMNS} FROM {self._exact}.progress FINAL "
             "WHERE topic = %(topic)s AND partition = %(partition)s "
-            "ORDER BY horizon DESC, watermark_ms DESC, close_offset DESC LIMIT 1",
-            {"topic": topic, "partition": partition},
+            f"AND (closed_by = %(claim)s OR horizon >= (SELECT max(horizon) FROM {self._exact}.progress "
+            "WHERE topic = %(topic)s AND partition = %(partition)s AND closed_by = %(claim)s))",
+            {"topic": topic, "partition": partition, "claim": CLAIM},
         )
-        if not rows:
-            return None
-        horizon_s, watermark_ms = rows[0]
-        if horizon_s < 0:
-            raise ProgressError(f"progress of {topic}[{partition}] holds a negative horizon")
-        return Resume(horizon_ms=int(horizon_s) * 1000, watermark_ms=int(watermark_ms))
+        return [ProgressRow.of(r) for r in rows]
+
+    def claim(self, topic: str, partition: int, resume: Resume, generation: int) -> int:
+        """Record that a new owner takes ``partition`` over from ``resume``; return its epoch.
+
+        Written before the owner reads a record, so every closing it writes later carries an epoch
+        above those of all previous owners, whose later writes this claim fences off.
+        """
+        epoch = resume.epoch + 1
+        horizon = NO_TIME if resume.horizon_ms is None else resume.horizon_ms
+        claim = Closing(
+            partition=partition,
+            horizon_ms=horizon,
+            watermark_ms=NO_TIME if resume.watermark_ms is None else resume.watermark_ms,
+            close_offset=-1,
+            closed_by=CLAIM,
+            partials=_NO_PARTIALS,
+            close_offsets=np.empty(0, np.int64),
+            first_offset=None,
+            pings=0,
+            from_horizon_ms=horizon,
+            epoch=epoch,
+            generation=generation,
+        )
+        self.write(topic, [claim])
+        return epoch
 
     def close(self) -> None:
         if self._client is not None:

@@ -15,9 +15,9 @@ from aggregate import metrics
 from aggregate.bounding import Bounds
 from aggregate.exceptions import SinkUnavailableError
 from aggregate.sink import PartialsSink
-from aggregate.windows import Closing, PartitionWindows
+from aggregate.windows import NO_TIME, Closing, PartitionWindows
 from hexpulse.logs import log_event
-from hexpulse.pings import PingColumns
+from hexpulse.pings import I64, PingColumns
 from hexpulse.settings import Settings
 from hexpulse.times import window_start
 
@@ -52,21 +52,26 @@ class Aggregator:
     def __post_init__(self) -> None:
         self.bounds = Bounds.from_settings(self.settings)
 
-    def init_partition(self, partition: int) -> PartitionWindows:
-        """Resume a newly owned partition from its latest progress row (raises SinkUnavailableError)."""
+    def init_partition(self, partition: int, generation: int = 0) -> PartitionWindows:
+        """Take a newly owned partition over: resume from progress and claim it with a new epoch
+        (``generation``: the Kafka group generation it was assigned in). Raises
+        SinkUnavailableError, and then owns nothing: the caller retries."""
         resume = self.sink.load_resume(self.topic, partition)
-        pw = PartitionWindows(partition, self.settings.window_ms, self.settings.lateness_ms, self.bounds)
-        if resume is not None:
-            pw = PartitionWindows(
-                partition,
-                self.settings.window_ms,
-                self.settings.lateness_ms,
-                self.bounds,
-                horizon_ms=resume.horizon_ms,
-                watermark_ms=resume.watermark_ms,
-            )
+        epoch = self.sink.claim(self.topic, partition, resume, generation)
+        pw = PartitionWindows(
+            partition,
+            self.settings.window_ms,
+            self.settings.lateness_ms,
+            self.bounds,
+            horizon_ms=NO_TIME if resume.horizon_ms is None else resume.horizon_ms,
+            watermark_ms=NO_TIME if resume.watermark_ms is None else resume.watermark_ms,
+            epoch=epoch,
+            generation=generation,
+        )
         self.partitions[partition] = pw
-        log_event(log, "partition resumed", partition=partition, resumed=resume is not None)
+        log_event(
+            log, "partition resumed", partition=partition, resumed=resume.horizon_ms is not None, epoch=epoch
+        )
         return pw
 
     def drop_partition(self, partition: int) -> None:
@@ -79,10 +84,19 @@ class Aggregator:
         self.pending = deque(c for c in self.pending if c.partition != partition)
         self._gauge()
 
-    def add(self, partition: int, pings: PingColumns, next_offset: int, pings_in: int, rejected: int) -> None:
-        """Feed one poll of one partition (accepted pings from ingest plus its counts)."""
+    def add(
+        self,
+        partition: int,
+        pings: PingColumns,
+        record_ts: I64,
+        next_offset: int,
+        pings_in: int,
+        rejected: int,
+    ) -> None:
+        """Feed one poll of one partition: accepted pings from ingest, the record timestamp (ms) of
+        each ping's record, and the poll's counts."""
         pw = self.partitions[partition]
-        res = pw.add(pings, next_offset)
+        res = pw.add(pings, record_ts, next_offset)
         self.stats.pings_in += pings_in
         self.stats.rejected += rejected
         self.stats.late += res.late

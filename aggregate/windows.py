@@ -1,13 +1,22 @@
-"""Per-partition event-time windows: watermark, horizon, late pings, closing decisions.
+"""Per-partition windows: the partition clock, horizon, late pings, closing decisions.
 
-Everything here is driven by the partition's own event times (plus idle closes that the caller
-records in ``progress``), so a replay of the same offsets from the same resumed horizon makes the
-same decisions whatever the poll chunking: the horizon in force for each ping is computed from
-the running maximum of the event times before it (docs/ARCHITECTURE.md, counting semantics 7).
+A ping's event time (``ts``, set by the device) picks its window; *when* a window closes is decided
+by the partition clock, the running maximum of the Kafka record timestamps of the records that
+carried accepted pings. Record timestamps are set by the broker (LogAppendTime) or by the trusted
+gateway that produces (CreateTime), never by a device, so one device's clock cannot close windows
+early for the others (issue #9, hole 1): with non-decreasing record timestamps a ping is late
+exactly when its window ended at least ``lateness`` before its own record's timestamp.
+
+The horizon in force at each ping is computed from the clock *including* that ping's record, and
+the clock and horizon carry over between polls and from ``progress`` (plus idle closes that the
+caller records there), so a replay of the same offsets from the same resumed horizon makes the
+same decisions whatever the poll chunking (docs/ARCHITECTURE.md, counting semantics 7).
 """
 
 from __future__ import annotations
 
+import hashlib
+import struct
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -22,9 +31,10 @@ NO_TIME = -(2**62)
 
 @dataclass(frozen=True)
 class Closing:
-    """One closing decision of a partition: every window starting before ``horizon_ms`` is closed.
+    """One closing decision of a partition: every window in ``[from_horizon_ms, horizon_ms)`` is
+    closed, by the owner ``(epoch, generation)`` (see hexpulse/store/progress.py).
 
-    ``close_offsets`` is aligned with ``partials`` rows: the offset of the record whose event time
+    ``close_offsets`` is aligned with ``partials`` rows: the offset of the record whose timestamp
     closed that row's window (or, for an idle close, the next offset to consume), so a replay
     writes the very same row. ``first_offset`` is the smallest offset of the rows it closed.
     """
@@ -38,6 +48,28 @@ class Closing:
     close_offsets: I64
     first_offset: int | None
     pings: int
+    from_horizon_ms: int = NO_TIME
+    epoch: int = 0
+    generation: int = 0
+
+    @property
+    def closing_id(self) -> int:
+        """The id its partial rows and its progress row share (never 0, which marks legacy rows).
+
+        A function of the decision only, so a replay of the same closing by the same owner writes
+        the same id; another owner, or a replay that closes differently, gets another one.
+        """
+        fields = struct.pack(
+            "<iqqqqq",
+            self.partition,
+            self.from_horizon_ms,
+            self.horizon_ms,
+            self.close_offset,
+            self.epoch,
+            self.generation,
+        )
+        digest = hashlib.blake2b(fields + self.closed_by.encode(), digest_size=8).digest()
+        return int.from_bytes(digest, "little") or 1
 
 
 @dataclass
@@ -57,7 +89,11 @@ class AddResult:
 
 @dataclass
 class PartitionWindows:
-    """Open windows of one partition, stored as columnar chunks (one per poll)."""
+    """Open windows of one partition, stored as columnar chunks (one per poll).
+
+    ``watermark_ms`` is the partition clock (largest record timestamp seen, ms) minus the lateness;
+    ``horizon_ms`` the start of the oldest window still open (every earlier one is closed).
+    """
 
     partition: int
     window_ms: int
@@ -65,6 +101,8 @@ class PartitionWindows:
     bounds: Bounds
     horizon_ms: int = NO_TIME
     watermark_ms: int = NO_TIME
+    epoch: int = 0
+    generation: int = 0
     next_offset: int | None = None
     _chunks: list[_Chunk] = field(default_factory=list)
     _emitted_horizon: int = NO_TIME
@@ -89,20 +127,21 @@ class PartitionWindows:
             return min(c.min_offset for c in self._chunks)
         return self.next_offset
 
-    def add(self, pings: PingColumns, next_offset: int) -> AddResult:
-        """Add one poll's accepted pings (offset order); ``next_offset`` = last record offset + 1."""
+    def add(self, pings: PingColumns, record_ts: I64, next_offset: int) -> AddResult:
+        """Add one poll's accepted pings (offset order); ``next_offset`` = last record offset + 1.
+
+        ``record_ts`` holds, per ping, the Kafka record timestamp (ms) of the record carrying it.
+        """
         self.next_offset = next_offset
         n = len(pings)
         if n == 0:
             return AddResult(0, 0)
         w = self.window_ms
         win = window_start(pings.ts_ms, w)
-        wm_after = np.maximum(np.maximum.accumulate(pings.ts_ms) - self.lateness_ms, self.watermark_ms)
+        wm_after = np.maximum(np.maximum.accumulate(record_ts) - self.lateness_ms, self.watermark_ms)
         h_after = np.maximum(window_start(wm_after, w), self.horizon_ms)
-        h_before = np.empty_like(h_after)
-        h_before[0] = self.horizon_ms
-        h_before[1:] = h_after[:-1]
-        late = win < h_before
+        # Judged with the ping's own record in the clock: a device's clock never decides.
+        late = win < h_after
         n_late = int(np.count_nonzero(late))
         new_h = int(h_after[-1])
         if new_h > self.horizon_ms:
@@ -165,8 +204,7 @@ class PartitionWindows:
             dtype=np.int64,
         )
         self._close_at = {k: v for k, v in self._close_at.items() if k >= h}
-        self._emitted_horizon = h
-        return Closing(
+        closing = Closing(
             partition=self.partition,
             horizon_ms=h,
             watermark_ms=self.watermark_ms,
@@ -176,4 +214,9 @@ class PartitionWindows:
             close_offsets=offsets,
             first_offset=int(rows.offset.min()) if len(rows) else None,
             pings=len(rows),
+            from_horizon_ms=self._emitted_horizon,
+            epoch=self.epoch,
+            generation=self.generation,
         )
+        self._emitted_horizon = h
+        return closing

@@ -3,6 +3,8 @@
 Measures ``Ingestor.ingest`` (best of 7 passes) on polls of 1,000 records, for single-ping and 50-ping batched
 messages, all valid and inside the service area (the common case), plus a 5 %-malformed mix; and the
 same with the typed fast path off (``general_path_*``: every message through orjson + dict checks).
+Each record sits in the partition its key maps to among the default 3 (as a murmur2 producer puts
+it), and a poll holds records of one partition, so the partition check passes them all.
 Usage: ``.venv/bin/python benchmarks/bench_ingest_decode.py [--profile] [--split]``; the last line
 is JSON. ``--profile`` prints a cProfile table, ``--split`` the µs per ping of each stage.
 """
@@ -22,6 +24,7 @@ from typing import Any
 import numpy as np
 import orjson
 from kafka.consumer.fetcher import ConsumerRecord
+from kafka.partitioner.default import murmur2
 from pydantic import SecretStr
 
 from hexpulse.service_area import load_service_area
@@ -30,6 +33,7 @@ from ingest import Ingestor, Pseudonymizer
 
 NOW_MS = 1_764_201_600_000
 POLL = 1000
+PARTITIONS = 3
 
 
 def _pseudonymizer(state_dir: Path) -> Pseudonymizer:
@@ -65,22 +69,31 @@ def _records(batch: int, n_records: int, bad_share: float, seed: int = 7) -> lis
             target = doc if batch == 1 else doc["pings"][rng.randrange(batch)]
             target["lat"] = rng.choice([91.0, "x", None, 0.0])
         value = orjson.dumps(doc)
-        out.append(
-            ConsumerRecord("pings", 0, None, i, NOW_MS, 0, device.encode(), value, [], None, 0, len(value), 0)
-        )
+        key = device.encode()
+        part = (murmur2(key) & 0x7FFFFFFF) % PARTITIONS
+        out.append(ConsumerRecord("pings", part, None, i, NOW_MS, 0, key, value, [], None, 0, len(value), 0))
+    return out
+
+
+def _polls(records: list[ConsumerRecord]) -> list[tuple[int, list[ConsumerRecord]]]:
+    """(partition, records) polls of at most ``POLL`` records, each from one partition."""
+    out = []
+    for part in range(PARTITIONS):
+        mine = [r for r in records if r.partition == part]
+        out += [(part, mine[i : i + POLL]) for i in range(0, len(mine), POLL)]
     return out
 
 
 def _rate(ingestor: Ingestor, records: list[ConsumerRecord], repeats: int = 7) -> float:
     """Best of ``repeats`` passes over ``records``: the machine is shared, the best pass is the
     one least disturbed by other processes."""
-    polls = [records[i : i + POLL] for i in range(0, len(records), POLL)]
+    polls = _polls(records)
     best = 0.0
     for _ in range(repeats):
         pings = 0
         started = time.perf_counter()
-        for poll in polls:
-            pings += ingestor.ingest("pings", 0, poll, NOW_MS).pings_in
+        for part, poll in polls:
+            pings += ingestor.ingest("pings", part, poll, NOW_MS).pings_in
         best = max(best, pings / (time.perf_counter() - started))
     return best
 
@@ -104,7 +117,7 @@ def _split(ingestor: Ingestor, records: list[ConsumerRecord], pings_per_record: 
     from ingest.validate import validate
 
     limits = Limits.from_settings(load_settings())
-    polls = [records[i : i + POLL] for i in range(0, len(records), POLL)]
+    polls = [poll for _, poll in _polls(records)]
     n = len(records) * pings_per_record
 
     def best(fn: Any) -> float:
@@ -125,7 +138,7 @@ def _split(ingestor: Ingestor, records: list[ConsumerRecord], pings_per_record: 
         "validate_incl_binning": best(
             lambda: [validate(d, r, limits, binner) for d, r in zip(decoded, refs, strict=True)]
         ),
-        "ingest_total": best(lambda: [ingestor.ingest("pings", 0, p, NOW_MS) for p in polls]),
+        "ingest_total": best(lambda: [ingestor.ingest("pings", p[0].partition, p, NOW_MS) for p in polls]),
     }
 
 
@@ -135,7 +148,7 @@ def main(argv: list[str]) -> None:
 
 
 def run(argv: list[str], state_dir: Path) -> None:
-    settings = load_settings()
+    settings = load_settings(topic_partitions=PARTITIONS)
     area = load_service_area(settings)
     ingestor = Ingestor(settings, area, _pseudonymizer(state_dir), None)
     general = Ingestor(settings, area, _pseudonymizer(state_dir), None, fast_path=False)
@@ -144,6 +157,8 @@ def run(argv: list[str], state_dir: Path) -> None:
     mixed = _records(50, 2_000, 0.05)
     ingestor.warm()
     general.warm()
+    for part, poll in _polls(single)[:3]:  # every record is where its key belongs
+        assert set(ingestor.ingest("pings", part, poll, NOW_MS).counts) == {"accepted"}
     if "--profile" in argv:
         prof = cProfile.Profile()
         prof.enable()

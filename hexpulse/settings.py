@@ -176,10 +176,15 @@ class Settings(BaseSettings):
             raise ValueError("release_resolutions must include the base resolution")
         if S_PER_DAY % self.window_s:
             raise ValueError(f"window_s={self.window_s} must divide a day (86400 s) evenly")
-        if self.windows_per_device_day > windows_per_day(self.window_s):
+        per_day = windows_per_day(self.window_s)
+        # Bounding keeps a device in the windows whose index in the day is congruent to its
+        # pseudonym modulo per_day // W (aggregate/bounding.py); only an exact divisor makes that
+        # W windows, so any other W would let a device into more windows than the ledger charges.
+        if self.windows_per_device_day > per_day or per_day % self.windows_per_device_day:
+            near = _divisor_near(per_day, self.windows_per_device_day)
             raise ValueError(
-                f"windows_per_device_day={self.windows_per_device_day} exceeds the "
-                f"{windows_per_day(self.window_s)} windows in a day"
+                f"windows_per_device_day={self.windows_per_device_day} must divide the {per_day} "
+                f"windows of a day evenly (window_s={self.window_s}), e.g. {near}"
             )
         # Pseudonym keys exist for days today-key_retention_days .. today+1 (docs/KEYS.md): every
         # ping that passes the age and skew checks must fall on a day that has a key.
@@ -230,6 +235,11 @@ class Settings(BaseSettings):
 
     def resolved_keyring_path(self) -> Path:
         return self.keyring_path or self.state_dir / "keyring.bin"
+
+
+def _divisor_near(n: int, target: int) -> int:
+    """The largest divisor of ``n`` not above ``target`` (at least 1), for error messages."""
+    return max(d for d in range(1, min(n, max(target, 1)) + 1) if n % d == 0)
 
 
 def _sentence(exc: ValidationError) -> str:

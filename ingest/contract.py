@@ -43,6 +43,7 @@ class Reason(StrEnum):
     BAD_SCHEMA = "bad_schema"
     EMPTY_BATCH = "empty_batch"
     BATCH_TOO_LARGE = "batch_too_large"
+    WRONG_PARTITION = "wrong_partition"
     # one ping
     PING_NOT_OBJECT = "ping_not_object"
     MISSING_FIELD = "missing_field"
@@ -72,6 +73,7 @@ MESSAGE_REASONS = frozenset(
         Reason.BAD_SCHEMA,
         Reason.EMPTY_BATCH,
         Reason.BATCH_TOO_LARGE,
+        Reason.WRONG_PARTITION,
     }
 )
 

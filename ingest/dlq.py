@@ -8,6 +8,7 @@ A DLQ record carries no key and, in clear, only the reason and the provenance as
 ``source_partition`` / ``source_offset``  where it was read (decimal ASCII)
 ``index``          position of the rejected ping in its batch (only for per-ping rejections)
 ``pings``          number of pings a whole-message rejection carried, when it could be read
+``expected_partition``  where the record's key belongs (only for ``wrong_partition``)
 ``key_id``         id of the sealing key (only when a :class:`Sealer` is configured)
 ``dlq_v``          version of this record layout (``1``)
 =================  ==========================================================================
@@ -48,6 +49,7 @@ class DeadLetter:
     offset: int
     index: int | None = None
     pings: int | None = None
+    expected_partition: int | None = None
 
     def headers(self) -> list[tuple[str, bytes]]:
         out = [
@@ -61,6 +63,8 @@ class DeadLetter:
             out.append(("index", str(self.index).encode()))
         if self.pings is not None:
             out.append(("pings", str(self.pings).encode()))
+        if self.expected_partition is not None:
+            out.append(("expected_partition", str(self.expected_partition).encode()))
         return out
 
 

@@ -21,6 +21,7 @@ from ingest.contract import ACCEPTED, Limits, Reason
 from ingest.decode import Decoded, RecordLike, decode
 from ingest.dlq import DeadLetter, DeadLetterSink
 from ingest.metrics import BATCH_SIZES, MESSAGES, record_outcomes
+from ingest.partitioning import PartitionMap
 from ingest.pseudonyms import Pseudonymizer
 from ingest.validate import CODE, OK, REASON_OF_CODE, validate
 from privacy.keys.exceptions import KeyUnavailableError
@@ -28,13 +29,16 @@ from privacy.keys.exceptions import KeyUnavailableError
 _log = logging.getLogger(__name__)
 _offset_of = attrgetter("offset")
 _timestamp_of = attrgetter("timestamp")
+_ELSEWHERE = -1
+"""Verdict code of a ping whose whole message was rejected for ``wrong_partition``."""
 
 
 class Ingestor:
     """Decode, validate, bin, filter to the service area and pseudonymize; dead-letter the rest.
 
     One instance per consumer process; it keeps no per-partition state, so a rebalance needs
-    nothing from it.
+    nothing from it. Records must sit in the partition their key maps to among
+    ``settings.topic_partitions`` (:mod:`ingest.partitioning`); others are ``wrong_partition``.
     """
 
     def __init__(
@@ -49,6 +53,7 @@ class Ingestor:
         self._limits = Limits.from_settings(settings)
         self._fast_path = fast_path
         self._binner = CellBinner(area, settings.base_resolution)
+        self._partitions = PartitionMap(settings.topic_partitions)
         self._pseudonymizer = pseudonymizer
         self._dlq = dlq
 
@@ -106,13 +111,16 @@ class Ingestor:
         msg_of_ping = np.repeat(msgs, counts)
         starts = np.repeat(np.cumsum(counts) - counts, counts)
         index = (np.arange(msg_of_ping.size, dtype=np.int64) - starts).astype(np.int32)
-        if now_ms is None:
-            stamps = list(map(_timestamp_of, d.msg_records))
-            ref = np.asarray(stamps, dtype=np.int64)[msg_of_ping]
-        else:
-            ref = np.full(msg_of_ping.size, now_ms, dtype=np.int64)
+        stamps = np.fromiter(map(_timestamp_of, d.msg_records), dtype=np.int64, count=n_msgs)
+        ref = stamps[msg_of_ping] if now_ms is None else np.full(msg_of_ping.size, now_ms, dtype=np.int64)
         cols = validate(d, ref, self._limits, self._binner)
         code = cols.code
+        expected = self._partitions.expected(d.msg_device)
+        elsewhere = np.flatnonzero(expected != partition)
+        if elsewhere.size:
+            # One device in two partitions would be bounded twice per window (issue #9, hole 2).
+            code[np.isin(msg_of_ping, elsewhere)] = _ELSEWHERE
+            self._reject_elsewhere(d, elsewhere, expected, outcome_counts, topic, partition)
 
         ok_pos = np.flatnonzero(code == OK)
         if mixed:  # back to record order: stable by message, and a message's pings are in order
@@ -127,8 +135,9 @@ class Ingestor:
             self._reject(d, code, msg_of_ping, index, outcome_counts, topic, partition)
 
         offsets = np.asarray(list(map(_offset_of, d.msg_records)), dtype=np.int64)
+        msg_ok = msg_of_ping[ok_pos]
         return AcceptedPings(
-            offset=offsets[msg_of_ping[ok_pos]],
+            offset=offsets[msg_ok],
             index=index[ok_pos],
             device=devices,
             ts_ms=ts_ok,
@@ -136,6 +145,7 @@ class Ingestor:
             lon=cols.lon[ok_pos],
             speed=cols.spd[ok_pos].astype(np.float64),
             cell=cols.cell[ok_pos],
+            record_ts=stamps[msg_ok],
         )
 
     def _pseudonyms(
@@ -189,7 +199,7 @@ class Ingestor:
         topic: str,
         partition: int,
     ) -> None:
-        bad = np.flatnonzero(code != OK)
+        bad = np.flatnonzero(code > OK)
         bad = bad[np.argsort(msg_of_ping[bad], kind="stable")]  # record order, whatever the layout
         reasons = [REASON_OF_CODE[c] for c in code[bad].tolist()]
         counts.update(reasons)
@@ -202,3 +212,22 @@ class Ingestor:
             letters_of.setdefault(m, []).append(DeadLetter(reason, topic, partition, offset, idx))
         for m, letters in letters_of.items():
             self._dlq.send(letters, d.msg_records[m].value)
+
+    def _reject_elsewhere(
+        self,
+        d: Decoded,
+        messages: npt.NDArray[np.int64],
+        expected: npt.NDArray[np.int64],
+        counts: Counter[str],
+        topic: str,
+        partition: int,
+    ) -> None:
+        """Dead-letter whole messages found in ``partition`` whose key belongs in another one."""
+        reason = Reason.WRONG_PARTITION.value
+        for m in messages.tolist():
+            pings = d.msg_pings[m]
+            counts[reason] += pings
+            if self._dlq is not None:
+                rec = d.msg_records[m]
+                letter = DeadLetter(reason, topic, partition, rec.offset, None, pings, int(expected[m]))
+                self._dlq.send([letter], rec.value)

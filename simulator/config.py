@@ -17,12 +17,17 @@ from simulator.places import DEFAULT_CENTER
 MAX_BATCH_SPAN_MS = 20_000
 """Longest event-time span of one batched message (first to last ping), in ms.
 
-Invariant (tested): a batch spans at most ``min(MAX_BATCH_SPAN_MS, lateness)`` and messages leave
-in order of their last ping's ``ts``. When a message arrives, the largest ``ts`` its partition has
-seen is at most its own last ``ts`` ≤ any of its pings' ``ts`` + span, so the watermark
-(max ``ts`` − lateness) is ≤ that ping's ``ts``: its window is still open and no simulated ping
-is ever late.
+Invariant (tested): a batch spans at most ``min(MAX_BATCH_SPAN_MS, lateness − upload delay)``,
+messages leave in order of their last ping's ``ts``, and each record is stamped (CreateTime, as the
+gateway a device uploads to would) with its last ping's ``ts`` + the upload delay. So record
+timestamps rise in send order, the partition clock at a message is its own record timestamp, and
+clock − lateness ≤ last ``ts`` + delay − lateness ≤ any of its pings' ``ts``: its window is still
+open and no simulated ping is ever late.
 """
+
+UPLOAD_DELAY_MS = 2_000
+"""Time from a message's last ping to its arrival at the gateway (its record timestamp), in ms;
+capped at half the lateness (see :meth:`SimConfig.upload_delay_ms`)."""
 
 
 @dataclass(frozen=True)
@@ -103,11 +108,15 @@ class SimConfig:
             return self.start_ms
         return (now_ms - int(self.span_behind_now_s() * 1000)) // 1000 * 1000
 
+    def upload_delay_ms(self, settings: Settings) -> int:
+        """Record timestamp − last ping ``ts`` of every message (ms); see MAX_BATCH_SPAN_MS."""
+        return min(UPLOAD_DELAY_MS, settings.lateness_ms // 2)
+
     def batch_span_ms(self, settings: Settings) -> int:
         """Largest event-time span of one message (0 in single mode); see MAX_BATCH_SPAN_MS."""
         if self.mode == "single":
             return 0
-        return min(MAX_BATCH_SPAN_MS, settings.lateness_ms)
+        return min(MAX_BATCH_SPAN_MS, settings.lateness_ms - self.upload_delay_ms(settings))
 
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|min|h|d)?\s*$")

@@ -33,6 +33,7 @@ class Simulation:
     plan: MessagePlan
     injections: list[Injection]
     truth: GroundTruth
+    upload_delay_ms: int
 
     @property
     def end_ms(self) -> int:
@@ -60,6 +61,12 @@ class Simulation:
                 g += 1
             yield current
 
+    def record_ts_ms(self) -> Iterator[int]:
+        """The record timestamp (ms) of each message of :meth:`messages`: when it reaches the
+        gateway, its last ping's ``ts`` + the upload delay (a malformed one: the one before)."""
+        delay = self.upload_delay_ms
+        return (t + delay for t in self.last_ts_ms())
+
 
 def generate(
     config: SimConfig, settings: Settings, *, area: ServiceArea | None = None, now_ms: int | None = None
@@ -77,5 +84,6 @@ def generate(
     plan = plan_messages(pings, config.batch_span_ms(settings), max_pings)
     injections = plan_malformed(pings, plan, config.malformed_rate, settings, rng)
     area = area or load_service_area(settings)
-    truth = compute(pings, injections, len(plan), config, start_ms, settings, area)
-    return Simulation(config, start_ms, pings, plan, injections, truth)
+    delay = config.upload_delay_ms(settings)
+    truth = compute(pings, plan, injections, delay, config, start_ms, settings, area)
+    return Simulation(config, start_ms, pings, plan, injections, truth, delay)

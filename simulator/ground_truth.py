@@ -1,9 +1,14 @@
 """The exact answer the pipeline must reproduce, computed from the generated pings.
 
 Re-implements "Counting semantics" of docs/ARCHITECTURE.md independently of aggregate/, over the
-pings ingest accepts (valid, H3 cell at the base resolution in the service area). Simulated pings
-are never late or duplicate (see ``config.MAX_BATCH_SPAN_MS``), and the ground truth assumes the
-default ``windows_per_device_day`` (``SimConfig.validate`` refuses others).
+pings ingest accepts (valid, H3 cell at the base resolution in the service area), minus the late
+ones: per Kafka partition (kafka-python's murmur2 of the device key, as the producer places it),
+a ping is late when its window starts before the horizon of the partition clock — the largest
+record timestamp of the messages with an accepted ping so far, its own included — minus the
+lateness (idle closes, which depend on the consumer's wall clock, are not modelled). By
+construction no simulated ping is late (``config.MAX_BATCH_SPAN_MS``) and none is a duplicate; the
+truth counts late pings anyway (``counts.late``) so a change that broke that would show. It assumes
+the default ``windows_per_device_day`` (``SimConfig.validate`` refuses others).
 
 File format (JSON, ``GroundTruth.to_json``; times are epoch ms UTC, cells H3 as unsigned ints):
 
@@ -11,7 +16,8 @@ File format (JSON, ``GroundTruth.to_json``; times are epoch ms UTC, cells H3 as 
 base_resolution, cells_per_window, moving_speed_mps, speed_clamp_mps, lateness_s);
 ``counts``: ``messages`` (all, malformed included), ``good_messages``, ``pings`` (well-formed),
 ``pings_by_kind`` {commuter, vehicle, stadium, tourist, regional}, ``accepted`` and
-``outside_area`` pings, ``malformed_messages``, ``malformed_by_reason``, ``rejected_pings_by_reason``
+``outside_area`` pings, ``late`` (accepted pings the windowing drops; 0 by construction),
+``malformed_messages``, ``malformed_by_reason``, ``rejected_pings_by_reason``
 (as ingest counts them: outside_area pings plus max(1, pings carried) per malformed message),
 ``dlq_records`` (one per outside-area ping and per malformed message), ``devices``;
 ``cells``: ``[[window_start_ms, cell, devices, moving, speed_sum_kmh], ...]`` sorted, only cells
@@ -34,6 +40,7 @@ import h3
 import numpy as np
 import numpy.typing as npt
 import orjson
+from kafka.partitioner.default import murmur2
 
 from hexpulse.service_area import ServiceArea
 from hexpulse.settings import Settings
@@ -41,7 +48,7 @@ from simulator.area_truth import crowd_curve, scenic_report
 from simulator.city import KINDS, Pings
 from simulator.config import SimConfig
 from simulator.geo import LocalFrame, haversine_m
-from simulator.messages import Injection
+from simulator.messages import Injection, MessagePlan
 from simulator.places import SCENIC_AREAS, STADIUM
 
 IntArray = npt.NDArray[np.int64]
@@ -179,21 +186,51 @@ def window_cells(
     ]
 
 
+def late_pings(
+    pings: Pings, plan: MessagePlan, upload_delay_ms: int, ok: npt.NDArray[np.bool_], settings: Settings
+) -> npt.NDArray[np.bool_]:
+    """Which pings the record-time windowing drops as late (see the module docstring)."""
+    late = np.zeros(len(pings.ts_ms), dtype=bool)
+    if len(plan) == 0:
+        return late
+    parts = settings.topic_partitions
+    home = np.array([(murmur2(d.encode()) & 0x7FFFFFFF) % parts for d in pings.device_ids], dtype=np.int64)
+    sizes = plan.hi - plan.lo
+    msg = np.repeat(np.arange(len(plan)), sizes)  # message of each ping, in send order
+    ends = np.cumsum(sizes)
+    idx = np.repeat(plan.lo - (ends - sizes), sizes) + np.arange(int(ends[-1]))  # pings in send order
+    stamp = pings.ts_ms[plan.hi - 1] + upload_delay_ms
+    carries = np.bincount(msg, weights=ok[idx], minlength=len(plan)) > 0
+    partition = home[pings.device[plan.lo]]
+    w, lateness = settings.window_ms, settings.lateness_ms
+    horizon = np.empty(len(plan), dtype=np.int64)
+    for p in range(parts):
+        mine = np.flatnonzero(partition == p)
+        clock = np.maximum.accumulate(np.where(carries[mine], stamp[mine], np.iinfo(np.int64).min // 2))
+        horizon[mine] = (clock - lateness) // w * w
+    late[idx] = (pings.ts_ms[idx] // w * w) < horizon[msg]
+    return late
+
+
 def compute(
     pings: Pings,
+    plan: MessagePlan,
     injections: list[Injection],
-    good_messages: int,
+    upload_delay_ms: int,
     cfg: SimConfig,
     start_ms: int,
     settings: Settings,
     area: ServiceArea,
 ) -> GroundTruth:
     """The ground truth of one run (see the module docstring)."""
+    good_messages = len(plan)
     cell = base_cells(pings.lat, pings.lon, settings.base_resolution)
     ok = area.contains(cell)
-    dev, ts = pings.device.astype(np.int64)[ok], pings.ts_ms[ok]
-    lat, lon = pings.lat[ok], pings.lon[ok]
-    cells = window_cells(dev, ts, lat, lon, pings.spd[ok], cell[ok], settings)
+    late = late_pings(pings, plan, upload_delay_ms, ok, settings)
+    counted = ok & ~late
+    dev, ts = pings.device.astype(np.int64)[counted], pings.ts_ms[counted]
+    lat, lon = pings.lat[counted], pings.lon[counted]
+    cells = window_cells(dev, ts, lat, lon, pings.spd[counted], cell[counted], settings)
 
     frame = LocalFrame(*cfg.center)
     end_ms = start_ms + int(cfg.duration_s * 1000)
@@ -224,6 +261,7 @@ def compute(
             "pings_by_kind": {k: int(c) for k, c in zip(KINDS, kinds.tolist(), strict=True)},
             "accepted": int(ok.sum()),
             "outside_area": int((~ok).sum()),
+            "late": int(late.sum()),
             "malformed_messages": len(injections),
             "malformed_by_reason": dict(sorted(by_reason.items())),
             "rejected_pings_by_reason": dict(sorted(rejected.items())),

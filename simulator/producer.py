@@ -69,6 +69,9 @@ def produce(
 
     With ``sim.config.speed`` finite, a message waits until ``(last ts − start) / speed`` seconds
     of wall time have passed since the first send, so event time never runs ahead of the clock.
+    Records carry the timestamp a gateway would give them (:meth:`Simulation.record_ts_ms`): on a
+    topic with ``message.timestamp.type=LogAppendTime`` the broker's time replaces it, which is right
+    only for a real-time run (docs/SIMULATOR.md).
     """
     _check_times(settings, sim, int(time.time() * 1000))
     name = topic or settings.topic_pings
@@ -84,12 +87,13 @@ def produce(
     next_report = t0 + PROGRESS_EVERY_S
     sent = 0
     try:
-        for (key, value), event_ms in zip(sim.messages(), sim.last_ts_ms(), strict=True):
+        stamps = zip(sim.last_ts_ms(), sim.record_ts_ms(), strict=True)
+        for (key, value), (event_ms, record_ms) in zip(sim.messages(), stamps, strict=True):
             if not math.isinf(speed):
                 wait = (event_ms - sim.start_ms) / 1000.0 / speed - (time.monotonic() - t0)
                 if wait > 0:
                     time.sleep(wait)
-            producer.send(name, key=key, value=value).add_errback(failed)
+            producer.send(name, key=key, value=value, timestamp_ms=record_ms).add_errback(failed)
             sent += 1
             if progress is not None and time.monotonic() >= next_report:
                 elapsed = time.monotonic() - t0

@@ -1,17 +1,19 @@
 """The releaser: every complete window → one plan → noise once → release tables + budget ledger.
 
-A window is *complete* when every partition 0..P−1 of the pings topic has a ``progress`` row
-with ``horizon`` > window start (a partition with no row blocks). For each complete window not
-yet in ``release_windows``, in time order, the releaser
+A window is *complete* when every partition 0..P−1 of the pings topic has a counted closing
+for it in ``progress`` (hexpulse/store/progress.py: a closing no later owner's claim cut short;
+a partition with none blocks). For each complete window not yet in ``release_windows``, in time
+order, the releaser
 
 1. claims it for one plan (:mod:`privacy.release.claims`): its own, or the plan the window was
    begun with by an earlier or concurrent releaser;
 2. checks that the day's ledger plus that plan's charge fits the configured daily budget;
-3. reads its exact partials (``FINAL``), sums partitions per base cell, lays them on the public
-   partitions (every cell of the service area, zeros included), noises each (metric, measured
-   resolution) vector once with keys derived from the day's secret release-noise key, the plan
-   and the exact input (:mod:`privacy.release.seeds`), and reconciles the resolutions
-   (:mod:`privacy.release.consistency`);
+3. reads its exact partials (``FINAL``) — per partition only the rows of that partition's one
+   counted closing, so orphan rows and a fenced-off consumer's rows never count —, sums
+   partitions per base cell, lays them on the public partitions (every cell of the service area,
+   zeros included), noises each (metric, measured resolution) vector once with keys derived
+   from the day's secret release-noise key, the plan and the exact input
+   (:mod:`privacy.release.seeds`), and reconciles the resolutions (:mod:`privacy.release.consistency`);
 4. records the draw in the append-only ``release_ledger``; if the ledger then holds no other draw
    of the window, writes ``release_cells`` (one INSERT, one part: atomic), then the
    ``release_windows`` row that makes it public.
@@ -42,6 +44,7 @@ from hexpulse.logs import log_event
 from hexpulse.service_area import ServiceArea, load_service_area
 from hexpulse.settings import Settings
 from hexpulse.store import connect
+from hexpulse.store.progress import CLAIM, COLUMNS, Coverage, ProgressRow
 from privacy.keys.exceptions import KeyDestroyedError, KeyUnavailableError
 from privacy.keys.keyring import KeyRing
 from privacy.release.budget import fits_day, plan_from_settings, speed_bound_kmh
@@ -110,30 +113,33 @@ class Releaser:
 
     # -- reading ---------------------------------------------------------------------------
 
-    def complete_before(self) -> int | None:
-        """Epoch s: every window starting before it is complete (None while a partition is silent).
-
-        A progress row's claim stays true forever, so the largest horizon of each partition counts.
-        """
+    def coverage(self, after_s: int | None = None) -> Coverage:
+        """The counted closings of every partition, for windows starting at or after ``after_s``
+        (epoch s; None: all). Claims are few (one per takeover) and all are read."""
         rows = self.client.execute(
-            f"SELECT partition, toUInt32(max(horizon)) FROM {self.exact}.progress FINAL "
-            "WHERE topic = %(topic)s GROUP BY partition",
-            {"topic": self.settings.topic_pings},
+            f"SELECT {COLUMNS} FROM {self.exact}.progress FINAL WHERE topic = %(topic)s "
+            "AND (closed_by = %(claim)s OR horizon > %(after)s)",
+            {"topic": self.settings.topic_pings, "claim": CLAIM, "after": _ts(max(after_s or 0, 0))},
         )
-        horizons = {int(p): int(h) for p, h in rows}
-        parts = range(self.settings.topic_partitions)
-        if any(p not in horizons for p in parts):
+        return Coverage([ProgressRow.of(r) for r in rows])
+
+    def complete_before(self, coverage: Coverage | None = None) -> int | None:
+        """Epoch s: every window starting before it is complete (None while a partition has no
+        counted closing)."""
+        cov = coverage or self.coverage()
+        horizons = [cov.horizon(p) for p in range(self.settings.topic_partitions)]
+        if any(h is None for h in horizons):
             return None
-        return min(horizons[p] for p in parts)
+        return min(h for h in horizons if h is not None) // 1000
 
     def pending_windows(self) -> list[int]:
         """Window starts (epoch s) that are complete and not yet public, oldest first."""
-        horizon = self.complete_before()
-        if horizon is None:
-            return []
         ((last, n_released),) = self.client.execute(
             f"SELECT toUInt32(max(window_start)), count() FROM {self.db}.release_windows FINAL"
         )
+        horizon = self.complete_before(self.coverage(int(last) if n_released else None))
+        if horizon is None:
+            return []
         if n_released:
             start = int(last) + self.window_s
         else:
@@ -154,11 +160,18 @@ class Releaser:
         return list(range(start, horizon, self.window_s))
 
     def read_exact(self, w: int) -> dict[str, IntVector]:
-        """The window's exact totals per base cell of the area (zeros for quiet cells)."""
+        """The window's exact totals per base cell of the area (zeros for quiet cells), summed over
+        partitions from each partition's counted closing only (a partition that has not closed the
+        window yet adds nothing: only a complete window gives its whole total)."""
+        cov = self.coverage(w)
+        counted = ((p, cov.counted(p, w * 1000)) for p in range(self.settings.topic_partitions))
+        pairs = tuple((p, c.closing) for p, c in counted if c is not None)
+        if not pairs:
+            return exact_totals(self.tree.cells[0], [])[0]
         rows = self.client.execute(
             f"SELECT cell, sum(devices), sum(moving), sum(speed_sum) FROM {self.exact}.partials FINAL "
-            "WHERE window_start = %(w)s GROUP BY cell ORDER BY cell",
-            {"w": _ts(w)},
+            "WHERE window_start = %(w)s AND (partition, closing) IN %(pairs)s GROUP BY cell ORDER BY cell",
+            {"w": _ts(w), "pairs": pairs},
         )
         out, outside = exact_totals(self.tree.cells[0], rows)
         if outside:
@@ -169,8 +182,8 @@ class Releaser:
     def _completed_at(self, w: int) -> int:
         rows = self.client.execute(
             f"SELECT partition, toUInt32(min(written_at)) FROM {self.exact}.progress FINAL "
-            "WHERE topic = %(topic)s AND horizon > %(w)s GROUP BY partition",
-            {"topic": self.settings.topic_pings, "w": _ts(w)},
+            "WHERE topic = %(topic)s AND horizon > %(w)s AND closed_by != %(claim)s GROUP BY partition",
+            {"topic": self.settings.topic_pings, "w": _ts(w), "claim": CLAIM},
         )
         return max((int(t) for _, t in rows), default=w)
 

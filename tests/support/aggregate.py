@@ -24,6 +24,7 @@ from hexpulse.kafka import ensure_topics, make_producer
 from hexpulse.service_area import load_service_area
 from hexpulse.settings import Settings
 from hexpulse.store import connect
+from hexpulse.store.progress import COLUMNS, Coverage, ProgressRow
 from hexpulse.store.scratch import create_database
 from tests.support.aggregate_reference import Ping, reference
 
@@ -97,7 +98,10 @@ class Stream:
 
 def produce_stream(s: Settings, *, devices: int, span_s: int, seed: int, step_s: float = 3.0) -> Stream:
     """Produce a city's worth of pings ending ~5 minutes ago: single and batched messages, ~8 % late
-    re-sends of old pings, ~3 % exact duplicates, speed missing on ~30 %, ~5 % malformed messages."""
+    re-sends of old pings, ~3 % exact duplicates, speed missing on ~30 %, ~5 % malformed messages.
+
+    Each record's timestamp is the time it was sent, as a gateway stamps it (CreateTime), in send
+    order: so the partition clock is what a live broker's LogAppendTime would have given."""
     rng = random.Random(seed)
     area = load_service_area(s)
     end_ms = (int(time.time()) - 300) * 1000
@@ -149,11 +153,14 @@ def produce_stream(s: Settings, *, devices: int, span_s: int, seed: int, step_s:
                     msgs.append((sent, b"other", orjson.dumps({"v": 1, "device": dev, **chunk[0]}), None))
     msgs.sort(key=lambda m: m[0])
     producer = make_producer(s, linger_ms=5, batch_size=256 * 1024)
-    futures = [(producer.send(s.topic_pings, key=k, value=v), chunk, k) for _, k, v, chunk in msgs]
+    futures = [
+        (producer.send(s.topic_pings, key=k, value=v, timestamp_ms=int(sent)), chunk, k, int(sent))
+        for sent, k, v, chunk in msgs
+    ]
     producer.flush()
     out = Stream()
     dev_id: dict[bytes, int] = {}
-    for fut, chunk, key in futures:
+    for fut, chunk, key, sent_ms in futures:
         md = fut.get(timeout=30)
         out.messages += 1
         if chunk is None:
@@ -170,7 +177,7 @@ def produce_stream(s: Settings, *, devices: int, span_s: int, seed: int, step_s:
                 continue  # outside_area: rejected by ingest
             spd = float(p["spd"]) if "spd" in p else math.nan  # type: ignore[arg-type]
             ts = int(p["ts"])  # type: ignore[call-overload]
-            out.by_partition[md.partition].append(Ping(md.offset, dev, ts, lat, lon, spd, cell_int))
+            out.by_partition[md.partition].append(Ping(md.offset, dev, ts, lat, lon, spd, cell_int, sent_ms))
             out.max_ts_ms = max(out.max_ts_ms, ts)
     producer.close()
     return out
@@ -191,25 +198,44 @@ def expected(
     return out, late, dup
 
 
-def read_partials(s: Settings) -> dict[tuple[int, int, int], tuple[int, int, int]]:
+def coverage(s: Settings) -> Coverage:
+    """The counted closings of every partition (the releaser's rule, hexpulse/store/progress.py)."""
     client = connect(s)
     rows = client.execute(
-        "SELECT toUnixTimestamp(window_start), cell, partition, devices, moving, speed_sum "
-        f"FROM {s.exact_database}.partials FINAL"
+        f"SELECT {COLUMNS} FROM {s.exact_database}.progress FINAL WHERE topic = %(t)s", {"t": s.topic_pings}
     )
     client.disconnect()
-    return {(int(w) * 1000, int(c), int(p)): (int(d), int(m), int(sp)) for w, c, p, d, m, sp in rows}
+    return Coverage([ProgressRow.of(r) for r in rows])
+
+
+def read_rows(s: Settings) -> dict[tuple[int, int, int], tuple[int, int, int, int]]:
+    """The partials the releaser counts, with their close_offset:
+    {(window_ms, cell, partition): (devices, moving, speed_sum, close_offset)}."""
+    cov = coverage(s)
+    client = connect(s)
+    rows = client.execute(
+        "SELECT toUnixTimestamp(window_start), cell, partition, closing, devices, moving, speed_sum, "
+        f"close_offset FROM {s.exact_database}.partials FINAL"
+    )
+    client.disconnect()
+    out = {}
+    for w, c, p, closing, d, m, sp, o in rows:
+        counted = cov.counted(int(p), int(w) * 1000)
+        if counted is not None and counted.closing == int(closing):
+            out[(int(w) * 1000, int(c), int(p))] = (int(d), int(m), int(sp), int(o))
+    return out
+
+
+def read_partials(s: Settings) -> dict[tuple[int, int, int], tuple[int, int, int]]:
+    """The partials the releaser counts: {(window_ms, cell, partition): (devices, moving, speed_sum)}."""
+    return {k: v[:3] for k, v in read_rows(s).items()}
 
 
 def read_horizons(s: Settings) -> dict[int, int]:
-    client = connect(s)
-    rows = client.execute(
-        f"SELECT partition, max(toUnixTimestamp(horizon)) FROM {s.exact_database}.progress "
-        "WHERE topic = %(t)s GROUP BY partition",
-        {"t": s.topic_pings},
-    )
-    client.disconnect()
-    return {int(p): int(h) * 1000 for p, h in rows}
+    """Per partition, the start (ms) of the first window without a counted closing."""
+    cov = coverage(s)
+    found = {p: cov.horizon(p) for p in range(s.topic_partitions)}
+    return {p: h for p, h in found.items() if h is not None}
 
 
 def all_closed(s: Settings, stream: Stream | int) -> bool:
@@ -226,9 +252,13 @@ def state_dir(tmp: Path) -> Path:
 
 
 def run_in_process(
-    s: Settings, stream: Stream, timeout_s: float = 60.0, *, messages: int = 0, max_ts_ms: int = 0
+    s: Settings, stream: Stream | None, timeout_s: float = 60.0, *, messages: int = 0, max_ts_ms: int = 0
 ) -> tuple[Any, Any]:
-    """Consume the whole stream in this process (fault-free); return (loop stats, aggregate stats)."""
+    """Consume the whole stream in this process (fault-free); return (loop stats, aggregate stats).
+
+    Without a ``stream``, ``messages`` and ``max_ts_ms`` say what to wait for."""
+    messages = messages or (stream.messages if stream is not None else 0)
+    max_ts_ms = max_ts_ms or (stream.max_ts_ms if stream is not None else 0)
     from pydantic import SecretStr
 
     from aggregate.consumer import ConsumeLoop
@@ -245,30 +275,17 @@ def run_in_process(
     def done(loop: ConsumeLoop) -> bool:
         if time.monotonic() > deadline:
             return True
-        if loop.stats.records < (messages or stream.messages) or loop.agg.pending:
+        if loop.stats.records < messages or loop.agg.pending:
             return False
         if time.monotonic() - checked["at"] < 0.5:
             return False
         checked["at"] = time.monotonic()
-        return all_closed(s, max_ts_ms or stream)
+        return all_closed(s, max_ts_ms)
 
     loop = ConsumeLoop(s, ingestor, stop_when=done)
     loop.run()
     dlq.close()
     return loop.stats, loop.agg.stats
-
-
-def read_rows(s: Settings) -> dict[tuple[int, int, int], tuple[int, int, int, int]]:
-    """Partials with their close_offset: {(window_ms, cell, partition): (devices, moving, speed_sum, off)}."""
-    client = connect(s)
-    rows = client.execute(
-        "SELECT toUnixTimestamp(window_start), cell, partition, devices, moving, speed_sum, close_offset "
-        f"FROM {s.exact_database}.partials FINAL"
-    )
-    client.disconnect()
-    return {
-        (int(w) * 1000, int(c), int(p)): (int(d), int(m), int(sp), int(o)) for w, c, p, d, m, sp, o in rows
-    }
 
 
 def free_port() -> int:

@@ -1,11 +1,20 @@
 """A deliberately plain re-implementation of docs/ARCHITECTURE.md "Counting semantics" (one ping at a
-time, dicts and loops) that the vectorized aggregate code is checked against."""
+time, dicts and loops) that the vectorized aggregate code is checked against.
+
+It also keeps the windowing rule that issue #9 replaced (``rule="event_time"``: the partition
+watermark was the running maximum of the devices' own event times, so one device with a fast clock
+closed everyone's windows early), so the neighbour test can show that it catches that rule."""
 
 from __future__ import annotations
 
 import math
 from collections import defaultdict
 from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+
+from hexpulse.pings import I64, PingColumns
 
 MS_PER_DAY = 86_400_000
 
@@ -19,6 +28,7 @@ class Ping:
     lon: float
     speed: float  # m/s, NaN = absent
     cell: int
+    record_ts: int  # Kafka record timestamp of the record carrying the ping, ms
 
 
 def _hav(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
@@ -42,22 +52,34 @@ def reference(
     moving: float = 2.0,
     horizon_ms: int | None = None,
     watermark_ms: int | None = None,
+    rule: Literal["record", "event_time"] = "record",
 ) -> tuple[dict[tuple[int, int], tuple[int, int, int]], int, int]:
     """Partials {(window, cell): (devices, moving, speed_sum)} of the windows closed after the last
-    ping (plus those still open, closed at the end), late count, duplicate count."""
+    ping (plus those still open, closed at the end), late count, duplicate count.
+
+    ``rule="record"``: a ping is late if its window starts before the horizon of the partition
+    clock (largest record timestamp so far, its own record included) minus the lateness.
+    ``rule="event_time"``: the pre-#9 rule, late if its window starts before the horizon of the
+    largest *event time* of the earlier accepted pings minus the lateness.
+    """
     horizon = horizon_ms
     wm = watermark_ms
     kept: list[Ping] = []
     late = 0
     for p in pings:  # offset order
         w = p.ts_ms // window_ms * window_ms
+        if rule == "record":
+            wm = p.record_ts - lateness_ms if wm is None else max(wm, p.record_ts - lateness_ms)
+            h = wm // window_ms * window_ms
+            horizon = h if horizon is None else max(horizon, h)
         if horizon is not None and w < horizon:
             late += 1
             continue
         kept.append(p)
-        wm = p.ts_ms - lateness_ms if wm is None else max(wm, p.ts_ms - lateness_ms)
-        h = wm // window_ms * window_ms
-        horizon = h if horizon is None else max(horizon, h)
+        if rule == "event_time":
+            wm = p.ts_ms - lateness_ms if wm is None else max(wm, p.ts_ms - lateness_ms)
+            h = wm // window_ms * window_ms
+            horizon = h if horizon is None else max(horizon, h)
     seen: set[tuple[int, int]] = set()
     by_dw: dict[tuple[int, int], list[Ping]] = defaultdict(list)
     dup = 0
@@ -97,3 +119,18 @@ def reference(
                 row[1] += 1
                 row[2] += math.floor(min(spd, clamp) * 3.6 + 0.5)
     return {k: (v[0], v[1], v[2]) for k, v in out.items()}, late, dup
+
+
+def columns(pings: list[Ping]) -> tuple[PingColumns, I64]:
+    """The rows as aggregate's columns, and each row's record timestamp (ms)."""
+    cols = PingColumns(
+        offset=np.array([p.offset for p in pings], np.int64),
+        device=np.array([p.device for p in pings], np.uint64),
+        ts_ms=np.array([p.ts_ms for p in pings], np.int64),
+        lat=np.array([p.lat for p in pings], np.float64),
+        lon=np.array([p.lon for p in pings], np.float64),
+        speed=np.array([p.speed for p in pings], np.float64),
+        cell=np.array([p.cell for p in pings], np.uint64),
+    )
+    return cols, np.array([p.record_ts for p in pings], np.int64)
+

@@ -28,6 +28,7 @@ import orjson
 from shapely.geometry import Polygon
 from shapely.ops import unary_union
 
+from aggregate.sink import Resume
 from aggregate.state import Aggregator
 from aggregate.windows import Closing
 from hexpulse.service_area import ServiceArea
@@ -154,8 +155,11 @@ class MemorySink:
     def write(self, topic: str, closings: list[Closing]) -> None:
         self.closings.extend(closings)
 
-    def load_resume(self, topic: str, partition: int) -> None:
-        return None
+    def load_resume(self, topic: str, partition: int) -> Resume:
+        return Resume(None, None, 0)  # a fresh partition
+
+    def claim(self, topic: str, partition: int, resume: Resume, generation: int) -> int:
+        return resume.epoch + 1
 
 
 def aggregate_window(settings: Settings, area: ServiceArea, messages: Sequence[Message], state: Path,
@@ -179,7 +183,7 @@ def aggregate_window(settings: Settings, area: ServiceArea, messages: Sequence[M
     for i in range(0, len(records), step):
         poll = records[i : i + step]
         accepted = ingestor.ingest(settings.topic_pings, 0, poll, None)
-        agg.add(0, accepted, poll[-1].offset + 1, accepted.pings_in, accepted.rejected)
+        agg.add(0, accepted, accepted.record_ts, poll[-1].offset + 1, accepted.pings_in, accepted.rejected)
     agg.flush()
     assert not dlq.letters, f"the audit's pings must all be valid: {dlq.letters[0][0]}"
     rows = [

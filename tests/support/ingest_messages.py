@@ -1,5 +1,6 @@
 """Hypothesis strategies of ping messages: any JSON, near-valid and valid pings around
-``tests.support.ingest.NOW_MS``, with the default settings and service area they are judged by."""
+``tests.support.ingest.NOW_MS``, with the default settings and service area they are judged by
+(one partition, so every key belongs in partition 0: the partition check has its own tests)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from hexpulse.service_area import load_service_area
 from hexpulse.settings import load_settings
 from tests.support.ingest import NOW_MS
 
-SETTINGS = load_settings()
+SETTINGS = load_settings(topic_partitions=1)
 AREA = load_service_area(SETTINGS)
 
 json_scalars = st.one_of(

@@ -86,3 +86,25 @@ def test_broker_outage_reconnects_and_stops_cleanly(
             proc.wait()
         broker.stop()
         drop_database(s)
+
+
+def test_consumer_refuses_a_topic_with_another_partition_count(services: Settings, unique_name: str) -> None:
+    """Ingest maps keys onto HEXPULSE_TOPIC_PARTITIONS (issue #9, hole 2): a topic with any other
+    count is refused at start-up with one sentence, before the consumer joins the group."""
+    from aggregate.kafka.client import open_group_consumer
+    from hexpulse.errors import ConfigError
+    from hexpulse.kafka import ensure_topics
+
+    two = services.model_copy(update={"topic_pings": f"count-{unique_name}", "topic_partitions": 2})
+    ensure_topics(two, [two.topic_pings])
+    three = two.model_copy(update={"topic_partitions": 3})
+
+    class Target:
+        def on_assigned(self, partitions: list[int]) -> None: ...
+        def on_revoked(self, partitions: list[int], *, lost: bool = False) -> None: ...
+
+    with pytest.raises(ConfigError) as info:
+        open_group_consumer(three, three.topic_pings, Target())
+    message = str(info.value)
+    assert "has 2 partitions but HEXPULSE_TOPIC_PARTITIONS=3" in message and "\n" not in message
+    open_group_consumer(two, two.topic_pings, Target()).close(autocommit=False)

@@ -52,14 +52,17 @@ def test_captured_statements_run_on_current_clickhouse(tmp_path: Path) -> None:
     conn = chdb.connect(str(tmp_path / "chdb"))
     # Unqualified table names (a client bound to its database) resolve in chdb's `default`.
     public = {m.removesuffix("_exact") for sql in statements for m in _DB.findall(sql)} - {"system"}
+    applied: set[str] = set()  # the migrations, applied here once (an ALTER cannot run twice)
     for db in ["default", *sorted(public)]:
         conn.query(f"CREATE DATABASE IF NOT EXISTS {db}")
         for migration in load_migrations():
             for statement in migration.statements:
-                conn.query(render(statement, db, f"{db}_exact"))
+                sql = render(statement, db, f"{db}_exact")
+                applied.add(sql)
+                conn.query(sql)
     failures = []
     for sql in statements:
-        if _SKIP.match(sql):
+        if _SKIP.match(sql) or sql in applied:
             continue
         try:
             conn.query(sql)

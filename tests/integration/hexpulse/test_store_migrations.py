@@ -68,7 +68,7 @@ def test_noise_once_migration_resumes_after_a_crash(services: Settings) -> None:
     database = f"hexpulse_mig_{uuid.uuid4().hex[:8]}"
     client = connect(services, use_db=False)
     try:
-        apply_migrations(client, database)
+        apply_migrations(client, database, f"{database}_exact")
         day, w = date(2026, 11, 27), datetime(2026, 11, 27, 12, 0)
         client.execute(  # a draw recorded in the old ledger
             f"INSERT INTO {database}.budget_ledger (day, window_start, res, metric, mechanism, sensitivity,"
@@ -78,14 +78,15 @@ def test_noise_once_migration_resumes_after_a_crash(services: Settings) -> None:
         for _ in range(2):  # "crashed" before 0005 was recorded, twice: its statements run again
             client.execute(f"ALTER TABLE {database}.schema_migrations DELETE WHERE version = 5")
             _wait_mutations(client, database)
-            assert apply_migrations(client, database) == [5]
+            assert apply_migrations(client, database, f"{database}_exact") == [5]
         columns = {r[0] for r in client.execute(f"DESCRIBE TABLE {database}.release_cells")}
         assert "plan" in columns
         assert spent_on(client, database, day) == 0.0003
         ((rows,),) = client.execute(f"SELECT count() FROM {database}.release_ledger")
         assert rows == 2  # the copy ran twice; the spend counts it once
     finally:
-        client.execute(f"DROP DATABASE IF EXISTS {database}")
+        for db in (database, f"{database}_exact"):
+            client.execute(f"DROP DATABASE IF EXISTS {db}")
         client.disconnect()
 
 
@@ -101,3 +102,23 @@ def _wait_mutations(client: object, database: str) -> None:
             return
         time.sleep(0.1)
     raise AssertionError("mutation did not finish")
+
+
+def test_a_migration_interrupted_after_an_add_column_resumes(services: Settings) -> None:
+    """ClickHouse 18.16 has no ADD COLUMN IF NOT EXISTS: a crash after 0008's first ALTER (its
+    record not yet written) must not make the next run fail on the column that is already there."""
+    database = f"hexpulse_mig_{uuid.uuid4().hex[:8]}"
+    exact = f"{database}_exact"
+    client = connect(services, use_db=False)
+    try:
+        apply_migrations(client, database, exact)
+        client.execute(f"ALTER TABLE {database}.schema_migrations DELETE WHERE version = 8")
+        _wait_mutations(client, database)
+        assert apply_migrations(client, database, exact) == [8]
+        columns = {r[0] for r in client.execute(f"DESCRIBE TABLE {exact}.progress")}
+        assert {"from_horizon", "closing", "epoch", "generation"} <= columns
+        assert "closing" in {r[0] for r in client.execute(f"DESCRIBE TABLE {exact}.partials")}
+    finally:
+        for db in (database, exact):
+            client.execute(f"DROP DATABASE IF EXISTS {db}")
+        client.disconnect()

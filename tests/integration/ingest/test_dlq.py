@@ -206,3 +206,39 @@ def test_an_unusable_dlq_topic_raises_dead_letter_error(services: Settings) -> N
             sink.send([DeadLetter("not_json", "pings", 0, 1)], b"{")
     finally:
         sink.close(1.0)
+
+
+def test_wrong_partition_is_dead_lettered_on_the_broker(
+    services: Settings, unique_name: str, tmp_path: Path
+) -> None:
+    """Hole 2 of issue #9 on the real broker: records a murmur2 producer places are accepted; the
+    same device's records forced into the other partition (as another partitioner would put them)
+    become one ``wrong_partition`` dead letter each, naming the partition the key belongs in."""
+    from kafka.partitioner.default import murmur2
+
+    s = _settings(services, unique_name, tmp_path)
+    now = int(time.time() * 1000)
+    device = DEVICES[0]
+    home = (murmur2(device.encode()) & 0x7FFFFFFF) % s.topic_partitions
+    away = 1 - home
+    good = orjson.dumps({"device": device, **_ping(now - 1000)})
+    stray = orjson.dumps({"device": device, "pings": [_ping(now - 2000), _ping(now - 3000)]})
+    producer = make_producer(s)
+    producer.send(s.topic_pings, key=device.encode(), value=good)  # default partitioner: home
+    producer.send(s.topic_pings, key=device.encode(), value=stray, partition=away)
+    producer.send(s.topic_pings, key=device.encode(), value=good, partition=away)
+    producer.flush()
+    producer.close()
+    sink = KafkaDeadLetterSink(s, None)
+    ingestor = Ingestor(s, load_service_area(s), KeyedHashPseudonymizer(), sink)
+    counts, records, accepted = _ingest_all(s, ingestor, 3)
+    sink.close()
+    assert {r.partition for r in records if r.value == good} == {home, away}
+    assert counts == Counter({"accepted": 1, "wrong_partition": 3}) and accepted == 1
+    dlq = _read_all(s, s.topic_dlq, 2)
+    _assert_nothing_raw(dlq)
+    headers = sorted(({k: v.decode() for k, v in rec.headers} for rec in dlq), key=lambda h: h["pings"])
+    assert [(h["reason"], h["pings"], h["source_partition"], h["expected_partition"]) for h in headers] == [
+        ("wrong_partition", "1", str(away), str(home)),
+        ("wrong_partition", "2", str(away), str(home)),
+    ]

@@ -9,10 +9,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from aggregate.bounding import Bounds, _device_ts_offset_order, compute_partials
-from aggregate.windows import PartitionWindows
+from aggregate.windows import AddResult, PartitionWindows
 from hexpulse.pings import PingColumns
 from hexpulse.times import window_start
-from tests.support.aggregate_reference import Ping, reference
+from tests.support.aggregate_reference import Ping, columns, reference
 
 W = 10_000
 LATE = 5_000
@@ -21,25 +21,24 @@ CELLS = [0x89283082803FFFF + k * 0x1000000 for k in range(4)]
 
 
 def to_columns(pings: list[Ping]) -> PingColumns:
-    return PingColumns(
-        offset=np.array([p.offset for p in pings], np.int64),
-        device=np.array([p.device for p in pings], np.uint64),
-        ts_ms=np.array([p.ts_ms for p in pings], np.int64),
-        lat=np.array([p.lat for p in pings], np.float64),
-        lon=np.array([p.lon for p in pings], np.float64),
-        speed=np.array([p.speed for p in pings], np.float64),
-        cell=np.array([p.cell for p in pings], np.uint64),
-    )
+    return columns(pings)[0]
+
+
+def record_times(pings: list[Ping]) -> np.ndarray:
+    return columns(pings)[1]
 
 
 @st.composite
 def streams(draw: st.DrawFn) -> list[Ping]:
+    """Record timestamps mostly rising (a gateway's arrival times, now and then out of order) and
+    event times anywhere from 12 s before to 6 s after them (device clocks, upload delays)."""
     n = draw(st.integers(1, 80))
     base = 1_700_000_000_000
     out = []
-    ts = base
+    rts = base
     for i in range(n):
-        ts = max(base, ts + draw(st.integers(-12_000, 6_000)))
+        rts = max(base, rts + draw(st.integers(-2_000, 6_000)))
+        ts = rts - draw(st.integers(-6_000, 12_000))
         spd = draw(st.one_of(st.just(math.nan), st.sampled_from([0.0, 1.0, 1.99, 2.0, 3.4722, 7.5, 60.0])))
         out.append(
             Ping(
@@ -50,6 +49,7 @@ def streams(draw: st.DrawFn) -> list[Ping]:
                 lon=113.3 + draw(st.integers(0, 50)) * 1e-4,
                 speed=spd,
                 cell=draw(st.sampled_from(CELLS)),
+                record_ts=rts,
             )
         )
     return out
@@ -58,6 +58,7 @@ def streams(draw: st.DrawFn) -> list[Ping]:
 def run_windows(pings: list[Ping], cuts: list[int], bounds: Bounds) -> tuple[dict, int, int, dict]:
     pw = PartitionWindows(0, W, LATE, bounds)
     cols = to_columns(pings)
+    rts = record_times(pings)
     edges = sorted({0, len(pings), *[c % (len(pings) + 1) for c in cuts]})
     got: dict = {}
     close_off: dict = {}
@@ -65,7 +66,7 @@ def run_windows(pings: list[Ping], cuts: list[int], bounds: Bounds) -> tuple[dic
     for a, b in zip(edges, edges[1:], strict=False):
         if b == a:
             continue
-        res = pw.add(cols.take(np.arange(a, b)), int(cols.offset[b - 1]) + 1)
+        res = pw.add(cols.take(np.arange(a, b)), rts[a:b], int(cols.offset[b - 1]) + 1)
         late += res.late
         closing = pw.take_closing()
         if closing is not None:
@@ -132,12 +133,12 @@ def test_ties_go_to_the_earliest_cell_then_lowest_id() -> None:
     base = 1_700_000_000_000
     nan = float("nan")
     pings = [
-        Ping(0, 7, base + 300, 23.1, 113.3, nan, CELLS[2]),
-        Ping(1, 7, base + 100, 23.1, 113.3, nan, CELLS[3]),
-        Ping(2, 7, base + 200, 23.1, 113.3, nan, CELLS[2]),
-        Ping(3, 7, base + 400, 23.1, 113.3, nan, CELLS[3]),
-        Ping(4, 8, base + 100, 23.1, 113.3, 5.0, CELLS[1]),
-        Ping(5, 8, base + 100, 23.1, 113.3, 5.0, CELLS[0]),  # duplicate ts: offset 4 wins
+        Ping(0, 7, base + 300, 23.1, 113.3, nan, CELLS[2], base),
+        Ping(1, 7, base + 100, 23.1, 113.3, nan, CELLS[3], base),
+        Ping(2, 7, base + 200, 23.1, 113.3, nan, CELLS[2], base),
+        Ping(3, 7, base + 400, 23.1, 113.3, nan, CELLS[3], base),
+        Ping(4, 8, base + 100, 23.1, 113.3, 5.0, CELLS[1], base),
+        Ping(5, 8, base + 100, 23.1, 113.3, 5.0, CELLS[0], base),  # duplicate ts: offset 4 wins
     ]
     part = compute_partials(to_columns(pings), Bounds(window_ms=W, windows_per_device_day=ALL))
     rows = {r[1]: r[2:] for r in part.rows()}
@@ -150,19 +151,22 @@ def test_commit_offset_is_first_offset_of_oldest_open_window() -> None:
     nan = float("nan")
     pw = PartitionWindows(0, W, LATE, Bounds(window_ms=W, windows_per_device_day=ALL))
 
-    def ping(off: int, ts: int) -> Ping:
-        return Ping(off, off % 3, base + ts, 23.1, 113.3, nan, CELLS[0])
+    def ping(off: int, ts: int, rts: int | None = None) -> Ping:
+        return Ping(off, off % 3, base + ts, 23.1, 113.3, nan, CELLS[0], base + (ts if rts is None else rts))
+
+    def add(pings: list[Ping], next_offset: int) -> AddResult:
+        return pw.add(to_columns(pings), record_times(pings), next_offset)
 
     # offsets 0..2 in window 0, 3 in window 1; then 4 in window 1 and 5 far ahead
-    pw.add(to_columns([ping(0, 100), ping(1, 9_000), ping(2, 5_000), ping(3, 12_000)]), 4)
+    add([ping(0, 100), ping(1, 9_000), ping(2, 5_000), ping(3, 12_000)], 4)
     assert pw.take_closing() is not None  # the first horizon: nothing before window 0 to write
     assert pw.first_open_offset() == 0
-    pw.add(to_columns([ping(4, 14_000), ping(5, 16_000)]), 6)  # watermark 11 s: window 0 closes
+    add([ping(4, 14_000), ping(5, 16_000)], 6)  # record clock 16 s - lateness 5 s: window 0 closes
     closing = pw.take_closing()
     assert closing is not None and closing.horizon_ms == base + W
     assert closing.close_offsets.tolist() == [5] and closing.partials.devices.tolist() == [3]
     assert pw.first_open_offset() == 3  # window 1 is open from offset 3
-    assert pw.add(to_columns([ping(6, 4_000)]), 7).late == 1  # window 0 is closed: late
+    assert add([ping(6, 4_000, rts=16_000)], 7).late == 1  # window 0 is closed: late
     assert pw.idle_advance(base + 10 * W)
     closing = pw.take_closing()
     assert closing is not None and closing.closed_by == "idle"

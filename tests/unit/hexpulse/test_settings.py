@@ -70,3 +70,22 @@ def test_production_refuses_an_empty_password_where_it_is_used(role: str, phrase
     with pytest.raises(ConfigError) as info:
         connect(s, role=role)  # type: ignore[arg-type]
     assert phrase in str(info.value) and "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize(("window_s", "wpd"), [(60, 721), (60, 1441), (60, 7), (10, 8639), (3600, 5)])
+def test_windows_per_device_day_must_divide_the_day(window_s: int, wpd: int) -> None:
+    """Hole 3 of issue #9: W = 721 gave m = 1, so a device entered all 1,440 windows while the
+    ledger charged 721; any W that does not divide the day's windows is refused in one sentence."""
+    with pytest.raises(ConfigError) as info:
+        load_settings(window_s=window_s, windows_per_device_day=wpd)
+    message = str(info.value)
+    assert message.startswith("Invalid setting") and "must divide" in message and "\n" not in message
+
+
+@pytest.mark.parametrize(("window_s", "wpd"), [(60, 1440), (60, 720), (60, 1), (60, 480), (10, 8640)])
+def test_windows_per_device_day_divisors_are_accepted(window_s: int, wpd: int) -> None:
+    from aggregate.bounding import Bounds
+
+    s = load_settings(window_s=window_s, windows_per_device_day=wpd)
+    per_day = 86_400 // window_s
+    assert Bounds.from_settings(s).day_modulus * wpd == per_day

@@ -23,7 +23,9 @@ RETENTION_DAYS = 2
 
 def _ingestor(ring: KeyRing, sink: ListSink) -> Ingestor:
     settings = load_settings(
-        max_ping_age_s=RETENTION_DAYS * 86_400 + 3_600, key_retention_days=RETENTION_DAYS + 1
+        max_ping_age_s=RETENTION_DAYS * 86_400 + 3_600,
+        key_retention_days=RETENTION_DAYS + 1,
+        topic_partitions=1,
     )
     return Ingestor(settings, load_service_area(settings), RotatingPseudonymizer(ring), sink)
 

@@ -15,7 +15,7 @@ def sample(name: str, **labels: str) -> float:
 
 
 def test_outcomes_and_batch_sizes_are_counted() -> None:
-    s = load_settings()
+    s = load_settings(topic_partitions=1)
     ingestor = Ingestor(s, load_service_area(s), KeyedHashPseudonymizer(), ListSink())
     before = {
         "acc": sample("hexpulse_ingest_pings_total", outcome="accepted"),

@@ -30,7 +30,7 @@ class _Pseudonyms:
 
 
 def _accepted(sim: Simulation) -> object:
-    settings = load_settings()
+    settings = load_settings(topic_partitions=1)  # every record in partition 0
     records = [
         SimpleNamespace(offset=i, timestamp=sim.end_ms, key=k, value=v)
         for i, (k, v) in enumerate(sim.messages())

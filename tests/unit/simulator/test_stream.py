@@ -72,6 +72,25 @@ def test_batches_span_at_most_20s_and_leave_in_order_of_last_ping(settings: Sett
     assert (multi > 0) == (mode == "batch")
 
 
+@pytest.mark.parametrize("mode", ["batch", "single"])
+def test_record_timestamps_rise_and_close_no_window_early(settings: Settings, mode: str) -> None:
+    """Windows close on record timestamps (issue #9): the gateway stamps each message with its last
+    ping + the upload delay, in send order, so the partition clock never passes an open ping."""
+    sim = _sim(settings, mode=mode, interval_s=2.0)
+    stamps = list(sim.record_ts_ms())
+    assert len(stamps) == len(sim) and stamps == sorted(stamps)
+    bad = {m["index"] for m in sim.truth.malformed}
+    window, lateness = settings.window_ms, settings.lateness_ms
+    for i, ((_, value), stamp) in enumerate(zip(sim.messages(), stamps, strict=True)):
+        if i in bad:
+            continue
+        doc = orjson.loads(value)
+        for p in doc["pings"] if mode == "batch" else [doc]:
+            assert stamp - sim.upload_delay_ms <= int(p["ts"]) + sim.config.batch_span_ms(settings)
+            assert stamp - lateness < int(p["ts"]) // window * window + window
+    assert sim.truth.counts["late"] == 0
+
+
 def test_batch_span_shrinks_with_a_short_lateness() -> None:
     short = load_settings(lateness_s=5)
     sim = _sim(short, devices=50, interval_s=1.0)

@@ -99,7 +99,7 @@ def test_visits_split_on_long_gaps() -> None:
 
 @pytest.fixture(scope="module")
 def settings() -> Settings:
-    return load_settings()
+    return load_settings(topic_partitions=1)  # the ingest test reads every record as partition 0
 
 
 def test_stadium_peak_reaches_the_requested_crowd(settings: Settings) -> None:
