@@ -11,10 +11,12 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import h3
 import pytest
+from pydantic import SecretStr
 
 from aggregate.exceptions import SinkUnavailableError
 from aggregate.sink import PartialsSink
@@ -23,6 +25,7 @@ from hexpulse.settings import Settings
 from hexpulse.store import connect
 from hexpulse.store.scratch import create_database, drop_database
 from privacy.release.releaser import Releaser
+from tests.support.aggregate import TEST_KEY
 from tests.support.aggregate_reference import Ping, columns
 
 pytestmark = pytest.mark.integration
@@ -37,9 +40,11 @@ NAN = math.nan
 
 
 @pytest.fixture()
-def s(migrated: Settings, unique_name: str) -> Iterator[Settings]:
+def s(migrated: Settings, unique_name: str, tmp_path: Path) -> Iterator[Settings]:
     own = migrated.model_copy(
         update={
+            "master_key": SecretStr(TEST_KEY),  # the releaser's release-noise key ring
+            "keyring_path": tmp_path / "keyring.bin",
             "clickhouse_database": f"hexorphan_{unique_name.replace('-', '_')}",
             "topic_pings": f"orphans-{unique_name}",
             "topic_partitions": 1,
