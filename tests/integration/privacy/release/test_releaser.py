@@ -139,7 +139,7 @@ def test_budget_refusal(rel_settings: Settings, unique_name: str) -> None:
         w = int(now.timestamp()) // 60 * 60 - 600
         complete(client, s, w + 60)
         client.execute(
-            f"INSERT INTO {s.clickhouse_database}.partials "
+            f"INSERT INTO {s.exact_database}.partials "
             "(window_start, cell, partition, devices, moving, speed_sum, close_offset) VALUES",
             [(_ts(w), int(rel.tree.cells[0][0]), 0, 5, 0, 0, 1)],
         )
