@@ -10,16 +10,19 @@ window must differ by at most the charged bound (tests/support/neighbour.py, ``d
 
 from __future__ import annotations
 
+import tempfile
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
+from pydantic import SecretStr
 
 from hexpulse.kafka import make_producer
 from hexpulse.settings import Settings
 from hexpulse.store.scratch import drop_database
 from privacy.release.releaser import Releaser
-from tests.support.aggregate import agg_settings, run_in_process
+from tests.support.aggregate import TEST_KEY, agg_settings, run_in_process
 from tests.support.neighbour import Sums, Upload, distance, home, message, ping
 
 pytestmark = pytest.mark.integration
@@ -70,7 +73,8 @@ def produce(s: Settings, uploads: list[Upload]) -> int:
 
 def released(s: Settings, windows: range) -> Sums:
     """What the releaser would noise: per (window, cell), from each partition's counted closing."""
-    rel = Releaser(s)
+    ring = Path(tempfile.mkdtemp()) / "keyring.bin"  # part B's releaser needs a release-noise ring
+    rel = Releaser(s.model_copy(update={"master_key": SecretStr(TEST_KEY), "keyring_path": ring}))
     base = rel.tree.cells[0].tolist()
     out: Sums = {}
     for w in windows:
