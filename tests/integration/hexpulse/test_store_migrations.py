@@ -21,7 +21,8 @@ def test_migrations_apply_once_and_are_recorded(services: Settings) -> None:
         recorded = client.execute(f"SELECT version FROM {database}.schema_migrations ORDER BY version")
         assert [r[0] for r in recorded] == applied
         tables = {r[0] for r in client.execute(f"SHOW TABLES FROM {database}")}
-        assert {"partials", "progress", "release_windows", "release_cells", "budget_ledger", "feed_cursors"} <= tables
+        wanted = {"partials", "progress", "release_windows", "release_cells", "budget_ledger", "feed_cursors"}
+        assert wanted <= tables
     finally:
         client.execute(f"DROP DATABASE IF EXISTS {database}")
         client.disconnect()
