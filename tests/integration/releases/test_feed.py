@@ -58,6 +58,14 @@ def release_through(client: Client, rel: Releaser, s: Settings, k: int) -> int:
     return rel.run_once()
 
 
+def release_all(s: Settings) -> Settings:
+    """Make every window of the stream public (a no-op when an earlier test already did)."""
+    client = connect(s)
+    release_through(client, Releaser(s, client=client), s, N)
+    client.disconnect()
+    return s
+
+
 def wait_for(cond: Callable[[], bool], timeout_s: float = 30.0) -> None:
     deadline = time.monotonic() + timeout_s
     while not cond():
@@ -124,10 +132,7 @@ def test_two_followers_one_restarted_each_see_every_window_once_in_order(feed_se
 
 
 def test_a_window_whose_handler_failed_comes_again_after_a_restart(feed_settings: Settings) -> None:
-    s = feed_settings
-    client = connect(s)
-    release_through(client, Releaser(s, client=client), s, N)
-    client.disconnect()
+    s = release_all(feed_settings)
     seen: list[datetime] = []
 
     def flaky(window: Window) -> None:
@@ -147,10 +152,7 @@ def test_a_window_whose_handler_failed_comes_again_after_a_restart(feed_settings
 
 
 def test_a_new_follower_can_start_at_the_newest_window(feed_settings: Settings) -> None:
-    s = feed_settings
-    client = connect(s)
-    release_through(client, Releaser(s, client=client), s, N)
-    client.disconnect()
+    s = release_all(feed_settings)
     pool = ClickHousePool(s, size=1)
     seen: list[datetime] = []
     follower = Follower(pool, "live-board", start="latest")
@@ -161,9 +163,8 @@ def test_a_new_follower_can_start_at_the_newest_window(feed_settings: Settings) 
 
 
 def test_a_window_published_behind_the_cursor_is_reported_not_delivered(feed_settings: Settings) -> None:
-    s = feed_settings
+    s = release_all(feed_settings)
     client = connect(s)
-    release_through(client, Releaser(s, client=client), s, N)
     pool = ClickHousePool(s, size=1)
     seen: list[datetime] = []
     follower = Follower(pool, "open-data")
