@@ -11,7 +11,6 @@ from collections.abc import Iterator
 from datetime import datetime
 
 import pytest
-from api.db import ClickHousePool
 from clickhouse_driver import Client
 from clickhouse_driver.errors import Error as DriverError
 from clickhouse_driver.errors import ServerException
@@ -20,6 +19,7 @@ from hexpulse.errors import StoreError
 from hexpulse.settings import Settings
 from hexpulse.store import connect
 from hexpulse.store.client import client_kwargs
+from hexpulse.store.pool import ClickHousePool
 from hexpulse.store.scratch import drop_database
 from tests.support.api import private_settings
 

@@ -63,9 +63,14 @@ def test_production_api_needs_its_own_clickhouse_user() -> None:
         ("api", "HEXPULSE_API_CLICKHOUSE_PASSWORD", "clickhouse_password"),
     ],
 )
-def test_production_refuses_an_empty_password_where_it_is_used(role: str, phrase: str, other: str) -> None:
+def test_production_refuses_an_empty_password_where_it_is_used(
+    role: str, phrase: str, other: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Each process holds only its own secret (the API never gets the pipeline's password), so
     each password is checked when its user connects, with one sentence; the other one is no help."""
+    # The integration suite's per-run API user may have exported its password into this process.
+    for name in ("HEXPULSE_CLICKHOUSE_PASSWORD", "HEXPULSE_API_CLICKHOUSE_PASSWORD"):
+        monkeypatch.delenv(name, raising=False)
     s = load_settings(environment="production", **{other: SecretStr("the-other-users")})
     with pytest.raises(ConfigError) as info:
         connect(s, role=role)  # type: ignore[arg-type]
