@@ -63,6 +63,7 @@ class LoopState:
         self.closers: list[Callable[[], None]] = []  # run by the owner after run() returns
         self.consumer: KafkaConsumer | None = None
         self._uninit: set[int] = set()
+        self._group_generation = 0  # the Kafka group generation of the latest assignment
         self._last_seen: dict[int, float] = {}
         self._committed: dict[int, int] = {}
         self._sink_down_until = 0.0
@@ -80,7 +81,6 @@ class LoopState:
         self._deadline: float | None = None  # set at shutdown: every wait after it ends by then
         self._run_thread: threading.Thread | None = None
         self._quarantine = Quarantine()
-        self._group_generation = 0  # the Kafka group generation of the latest assignment
         self._fatal: ConfigError | None = None  # raised by run() once it has shut down
 
     def _tp(self, p: int) -> TopicPartition:

@@ -159,10 +159,10 @@ class PartialsSink:
         (earlier ones cannot hold the resume point: a claim resumes at or after them)."""
         rows = self._execute(
             "read progress",
-            f"SELECT {COLUMNS} FROM {self._exact}.progress FINAL WHERE topic = %(topic)s "
-            "AND partition = %(partition)s AND (closed_by = %(claim)s OR horizon >= "
-            f"(SELECT max(horizon) FROM {self._exact}.progress WHERE topic = %(topic)s "
-            "AND partition = %(partition)s AND closed_by = %(claim)s))",
+            f"SELECT {COLUMNS} FROM {self._exact}.progress FINAL "
+            "WHERE topic = %(topic)s AND partition = %(partition)s "
+            f"AND (closed_by = %(claim)s OR horizon >= (SELECT max(horizon) FROM {self._exact}.progress "
+            "WHERE topic = %(topic)s AND partition = %(partition)s AND closed_by = %(claim)s))",
             {"topic": topic, "partition": partition, "claim": CLAIM},
         )
         return [ProgressRow.of(r) for r in rows]

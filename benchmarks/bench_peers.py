@@ -74,7 +74,7 @@ def main() -> int:
     bootstrap = base.kafka_bootstrap
     run = uuid.uuid4().hex[:6]
     t = time.monotonic()
-    if wanted & {"streams", "ceiling"}:
+    if wanted & {"streams", "streams_local", "ceiling"}:
         try:
             jvm.build()
         except jvm.BuildError as exc:

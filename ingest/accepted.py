@@ -16,11 +16,11 @@ class AcceptedPings(PingColumns):
     """Accepted pings of one poll of one partition, in (offset, index in message) order.
 
     The columns of :class:`hexpulse.pings.PingColumns`, plus ``index`` int32: position of the
-    ping in its message (0 for a single ping), and ``record_ts`` int64: the Kafka record timestamp
-    of the message that carried the ping, ms since the epoch (set by the broker or the producing
-    gateway, never by the device; aggregate's partition clock). ``counts`` maps outcome
-    (``"accepted"`` or a :class:`ingest.contract.Reason` value) to pings, so
-    ``pings_in == sum(counts.values())``. ``messages`` is the number of records seen.
+    ping in its message (0 for a single ping), and ``record_ts`` int64: Kafka record timestamp of
+    the message that carried the ping, ms since the epoch (set by the broker or the producing
+    gateway, not by the device). ``counts`` maps outcome (``"accepted"`` or a
+    :class:`ingest.contract.Reason` value) to pings, so ``pings_in == sum(counts.values())``.
+    ``messages`` is the number of records seen.
     """
 
     index: npt.NDArray[np.int32] = field(default_factory=lambda: np.empty(0, np.int32))

@@ -8,7 +8,7 @@ statements succeed, and every statement is itself ``IF NOT EXISTS`` so a crash m
 resumed; a ``RENAME TABLE a TO b`` whose ``a`` is gone and ``b`` exists was done by such a run and
 is skipped. ClickHouse 18.16 has no
 ``ADD COLUMN IF NOT EXISTS``, so an ``ALTER TABLE … ADD COLUMN`` refused because the column
-already exists counts as done.
+already exists counts as done (an ALTER's changes land together or not at all).
 """
 
 from __future__ import annotations

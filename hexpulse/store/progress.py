@@ -14,7 +14,7 @@ zombie after a rebalance) therefore cannot make a window complete or count in it
 owner has claimed the partition; the window is complete when the new owner closes it. Aggregate
 resumes a partition from the same rule (:meth:`Coverage.resume`), so the two always agree.
 
-Legacy rows (before migration 0004) have epoch 0 and closing 0 and are matched by closing 0.
+Legacy rows (before migration 0008) have epoch 0 and closing 0 and are matched by closing 0.
 """
 
 from __future__ import annotations

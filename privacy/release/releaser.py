@@ -8,13 +8,12 @@ order, the releaser
 1. claims it for one plan (:mod:`privacy.release.claims`): its own, or the plan the window was
    begun with by an earlier or concurrent releaser;
 2. checks that the day's ledger plus that plan's charge fits the configured daily budget;
-3. reads its exact partials (``FINAL``) — per partition only the rows of that one counted
-   closing, so orphan rows and a fenced-off consumer's rows never count —, sums partitions per
-   base cell, lays them on the public partitions (every cell of the service area, zeros
-   included), noises each (metric, measured
-   resolution) vector once with keys derived from the day's secret release-noise key, the plan
-   and the exact input (:mod:`privacy.release.seeds`), and reconciles the resolutions
-   (:mod:`privacy.release.consistency`);
+3. reads its exact partials (``FINAL``) — per partition only the rows of that partition's one
+   counted closing, so orphan rows and a fenced-off consumer's rows never count —, sums
+   partitions per base cell, lays them on the public partitions (every cell of the service area,
+   zeros included), noises each (metric, measured resolution) vector once with keys derived
+   from the day's secret release-noise key, the plan and the exact input
+   (:mod:`privacy.release.seeds`), and reconciles the resolutions (:mod:`privacy.release.consistency`);
 4. records the draw in the append-only ``release_ledger``; if the ledger then holds no other draw
    of the window, writes ``release_cells`` (one INSERT, one part: atomic), then the
    ``release_windows`` row that makes it public.
@@ -167,14 +166,13 @@ class Releaser:
         cov = self.coverage(w)
         counted = ((p, cov.counted(p, w * 1000)) for p in range(self.settings.topic_partitions))
         pairs = tuple((p, c.closing) for p, c in counted if c is not None)
-        rows = []
-        if pairs:
-            rows = self.client.execute(
-                f"SELECT cell, sum(devices), sum(moving), sum(speed_sum) FROM {self.exact}.partials "
-                "FINAL WHERE window_start = %(w)s AND (partition, closing) IN %(pairs)s "
-                "GROUP BY cell ORDER BY cell",
-                {"w": _ts(w), "pairs": pairs},
-            )
+        if not pairs:
+            return exact_totals(self.tree.cells[0], [])[0]
+        rows = self.client.execute(
+            f"SELECT cell, sum(devices), sum(moving), sum(speed_sum) FROM {self.exact}.partials FINAL "
+            "WHERE window_start = %(w)s AND (partition, closing) IN %(pairs)s GROUP BY cell ORDER BY cell",
+            {"w": _ts(w), "pairs": pairs},
+        )
         out, outside = exact_totals(self.tree.cells[0], rows)
         if outside:
             log_event(log, "partials outside the service area ignored", logging.WARNING,
@@ -184,8 +182,8 @@ class Releaser:
     def _completed_at(self, w: int) -> int:
         rows = self.client.execute(
             f"SELECT partition, toUInt32(min(written_at)) FROM {self.exact}.progress FINAL "
-            "WHERE topic = %(topic)s AND horizon > %(w)s GROUP BY partition",
-            {"topic": self.settings.topic_pings, "w": _ts(w)},
+            "WHERE topic = %(topic)s AND horizon > %(w)s AND closed_by != %(claim)s GROUP BY partition",
+            {"topic": self.settings.topic_pings, "w": _ts(w), "claim": CLAIM},
         )
         return max((int(t) for _, t in rows), default=w)
 

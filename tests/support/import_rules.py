@@ -20,10 +20,17 @@ ALLOWED: dict[str, tuple[str, ...]] = {
     "privacy.keys": ("hexpulse", "privacy"),
     "ingest": ("hexpulse", "privacy.keys"),
     "aggregate": ("hexpulse", "ingest", "privacy.keys"),
-    "privacy.release": ("hexpulse", "privacy"),
+    # The day's release-noise key lives in the key ring, next to the pseudonym keys (PRIVACY.md §5).
+    "privacy.release": ("hexpulse", "privacy", "privacy.keys"),
     "releases": ("hexpulse",),
-    # The API publishes the release plan (/v1/privacy): budget arithmetic and the 95% z, no store.
-    "api": ("hexpulse", "releases", "privacy.release.budget", "privacy.release.mechanisms"),
+    # The API publishes the release plan (/v1/privacy): budget and ε arithmetic, the 95% z; no store.
+    "api": (
+        "hexpulse",
+        "releases",
+        "privacy.release.budget",
+        "privacy.release.mechanisms",
+        "privacy.release.accounting",
+    ),
 }
 """Layer → the module prefixes it may import besides its own layer."""
 

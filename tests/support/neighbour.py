@@ -28,6 +28,7 @@ from kafka.partitioner.default import murmur2
 from aggregate.sink import PartialsSink, progress_row
 from aggregate.state import Aggregator
 from aggregate.windows import Closing
+from hexpulse.pings import PingColumns
 from hexpulse.settings import Settings
 from hexpulse.store.progress import Coverage, ProgressRow
 from ingest import Ingestor
@@ -180,7 +181,9 @@ def consume(records: list[Record], settings: Settings, ingestor: Ingestor, sched
             for i in range(0, len(ready), schedule.poll_records):
                 poll = ready[i : i + schedule.poll_records]
                 got = ingestor.ingest(TOPIC, p, poll, None)
-                owner.agg.add(p, got, got.record_ts, poll[-1].offset + 1, got.pings_in, got.rejected)
+                owner.agg.add(
+                    p, PingColumns.of(got), got.record_ts, poll[-1].offset + 1, got.pings_in, got.rejected
+                )
                 owner.last_seen[p] = now
             owner.position[p] = pos + len(ready)
             caught_up = owner.position[p] == len(logs[p]) or logs[p][owner.position[p]].timestamp > now

@@ -40,7 +40,7 @@ def _tree(tmp_path: Path, files: dict[str, str]) -> Path:
         ("api/bad.py", "from privacy import release\n", "api imports privacy.release"),
         ("ingest/bad.py", "from aggregate.state import Aggregator\n", "ingest imports aggregate.state"),
         ("releases/bad.py", "from api.state import ApiState\n", "releases imports api.state"),
-        ("privacy/release/bad.py", "from ..keys import keyring\n", "privacy.release imports privacy.keys"),
+        ("privacy/release/bad.py", "from aggregate import windows\n", "privacy.release imports aggregate"),
         ("api/sql.py", 'Q = "SELECT 1 FROM release_cells"\n', "api names table release_cells in SQL"),
     ],
 )

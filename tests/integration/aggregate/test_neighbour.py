@@ -10,6 +10,7 @@ window must differ by at most the charged bound (tests/support/neighbour.py, ``d
 
 from __future__ import annotations
 
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -70,9 +71,10 @@ def produce(s: Settings, uploads: list[Upload]) -> int:
     return len(uploads)
 
 
-def released(s: Settings, windows: range, keyring: Path) -> Sums:
+def released(s: Settings, windows: range) -> Sums:
     """What the releaser would noise: per (window, cell), from each partition's counted closing."""
-    rel = Releaser(s.model_copy(update={"master_key": SecretStr(TEST_KEY), "keyring_path": keyring}))
+    ring = Path(tempfile.mkdtemp()) / "keyring.bin"  # part B's releaser needs a release-noise ring
+    rel = Releaser(s.model_copy(update={"master_key": SecretStr(TEST_KEY), "keyring_path": ring}))
     base = rel.tree.cells[0].tolist()
     out: Sums = {}
     for w in windows:
@@ -93,9 +95,7 @@ def pair(migrated: Settings, unique_name: str) -> Iterator[tuple[Settings, Setti
     drop_database(b)
 
 
-def test_neighbour_property_through_broker_and_clickhouse(
-    pair: tuple[Settings, Settings], tmp_path: Path
-) -> None:
+def test_neighbour_property_through_broker_and_clickhouse(pair: tuple[Settings, Settings]) -> None:
     a, b = pair
     t0 = (int(time.time()) - 600) // 10 * 10 * 1000  # ten minutes ago: keys exist for that day
     d = city(t0, devices=40, span_ms=240_000)
@@ -105,7 +105,7 @@ def test_neighbour_property_through_broker_and_clickhouse(
     run_in_process(a, None, messages=n_a, max_ts_ms=max_ts)
     run_in_process(b, None, messages=n_b, max_ts_ms=max_ts)
     windows = range(t0 // a.window_ms * a.window_ms, max_ts + a.window_ms, a.window_ms)
-    base, plus = released(a, windows, tmp_path / "ring"), released(b, windows, tmp_path / "ring")
+    base, plus = released(a, windows), released(b, windows)
     # 40 phones × ~24 windows, each due in one window of four (the day cap): ~240 device-windows.
     assert 200 <= sum(v[0] for v in base.values()) <= 280
     dist = distance(base, plus)

@@ -43,9 +43,9 @@ NAN = math.nan
 def s(migrated: Settings, unique_name: str, tmp_path: Path) -> Iterator[Settings]:
     own = migrated.model_copy(
         update={
-            "clickhouse_database": f"hexorphan_{unique_name.replace('-', '_')}",
-            "master_key": SecretStr(TEST_KEY),  # the releaser opens its key ring
+            "master_key": SecretStr(TEST_KEY),  # the releaser's release-noise key ring
             "keyring_path": tmp_path / "keyring.bin",
+            "clickhouse_database": f"hexorphan_{unique_name.replace('-', '_')}",
             "topic_pings": f"orphans-{unique_name}",
             "topic_partitions": 1,
             "window_s": 10,

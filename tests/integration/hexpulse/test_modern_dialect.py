@@ -51,8 +51,8 @@ def test_captured_statements_run_on_current_clickhouse(tmp_path: Path) -> None:
     assert statements, "no SQL was captured; did the integration tests run through hexpulse.store.connect?"
     conn = chdb.connect(str(tmp_path / "chdb"))
     # Unqualified table names (a client bound to its database) resolve in chdb's `default`.
-    applied: set[str] = set()  # the migrations, applied here once (an ALTER cannot run twice)
     public = {m.removesuffix("_exact") for sql in statements for m in _DB.findall(sql)} - {"system"}
+    applied: set[str] = set()  # the migrations, applied here once (an ALTER cannot run twice)
     for db in ["default", *sorted(public)]:
         conn.query(f"CREATE DATABASE IF NOT EXISTS {db}")
         for migration in load_migrations():

@@ -102,3 +102,23 @@ def _wait_mutations(client: object, database: str) -> None:
             return
         time.sleep(0.1)
     raise AssertionError("mutation did not finish")
+
+
+def test_a_migration_interrupted_after_an_add_column_resumes(services: Settings) -> None:
+    """ClickHouse 18.16 has no ADD COLUMN IF NOT EXISTS: a crash after 0008's first ALTER (its
+    record not yet written) must not make the next run fail on the column that is already there."""
+    database = f"hexpulse_mig_{uuid.uuid4().hex[:8]}"
+    exact = f"{database}_exact"
+    client = connect(services, use_db=False)
+    try:
+        apply_migrations(client, database, exact)
+        client.execute(f"ALTER TABLE {database}.schema_migrations DELETE WHERE version = 8")
+        _wait_mutations(client, database)
+        assert apply_migrations(client, database, exact) == [8]
+        columns = {r[0] for r in client.execute(f"DESCRIBE TABLE {exact}.progress")}
+        assert {"from_horizon", "closing", "epoch", "generation"} <= columns
+        assert "closing" in {r[0] for r in client.execute(f"DESCRIBE TABLE {exact}.partials")}
+    finally:
+        for db in (database, exact):
+            client.execute(f"DROP DATABASE IF EXISTS {db}")
+        client.disconnect()

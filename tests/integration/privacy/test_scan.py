@@ -84,16 +84,6 @@ def _coord(rng: np.random.Generator, lo: float, hi: float) -> float:
     return (micro + (micro % 1000 == 0)) / 1e6
 
 
-def _upload_ms(value: bytes, fallback_ms: int) -> int:
-    """1 s after the last ping of a message (``fallback_ms`` + 1 s for one that does not parse)."""
-    try:
-        doc = orjson.loads(value)
-    except orjson.JSONDecodeError:
-        return fallback_ms + 1000
-    stamps = [p["ts"] for p in doc.get("pings", [doc])]
-    return max(max(stamps), fallback_ms) + 1000
-
-
 def _produce(s: Settings, now_ms: int) -> tuple[RunSecrets, int, list[tuple[str, int]]]:
     """Send good batches and a few bad messages; return the secrets, record count, (device, day)s."""
     rng = np.random.default_rng(20261127)
@@ -101,17 +91,20 @@ def _produce(s: Settings, now_ms: int) -> tuple[RunSecrets, int, list[tuple[str,
     tag = uuid.uuid4().hex[:10]
     devices = [f"upstream-{tag}-dev-{i:03d}" for i in range(N_DEVICES)]
     base = now_ms - 10 * 60_000
-    messages: list[tuple[str, bytes]] = []
+    # (device, value, record timestamp): the producer plays the trusted gateway and stamps each
+    # upload when it arrives, a second after its ping, in arrival order (windows close on record
+    # timestamps, so a whole device's day stamped "now" would be all late).
+    messages: list[tuple[str, bytes, int]] = []
     device_days: list[tuple[str, int]] = []
     for dev in devices:
-        pings = []
         for j in range(PINGS_PER_DEVICE):
             lat, lon = _coord(rng, LAT0 + 0.002, LAT1 - 0.002), _coord(rng, LON0 + 0.004, LON1 - 0.004)
             secrets.add(coords=[lat, lon])
             ts = base + j * 50_000 + int(rng.integers(0, 5000))
-            pings.append({"ts": ts, "lat": lat, "lon": lon, "spd": round(float(rng.uniform(0, 15)), 2)})
+            ping = {"ts": ts, "lat": lat, "lon": lon, "spd": round(float(rng.uniform(0, 15)), 2)}
             device_days.append((dev, ts // DAY_MS))
-        messages.append((dev, orjson.dumps({"v": 1, "device": dev, "pings": pings})))
+            messages.append((dev, orjson.dumps({"v": 1, "device": dev, "pings": [ping]}), ts + 1000))
+    messages.sort(key=lambda m: m[2])
     outside = (_coord(rng, 69.70, 69.72), _coord(rng, 19.10, 19.12))
     stale = (_coord(rng, LAT0 + 0.002, LAT1 - 0.002), _coord(rng, LON0 + 0.004, LON1 - 0.004))
     secrets.add(coords=[*outside, *stale])
@@ -120,28 +113,29 @@ def _produce(s: Settings, now_ms: int) -> tuple[RunSecrets, int, list[tuple[str,
         (
             bad_devs[0],
             orjson.dumps({"device": bad_devs[0], "ts": base, "lat": outside[0], "lon": outside[1]}),
+            base + 1000,
         ),
         (
             bad_devs[1],
             orjson.dumps(
                 {"device": bad_devs[1], "ts": base - 7 * 3_600_000, "lat": stale[0], "lon": stale[1]}
             ),
+            base + 1000,
         ),
         (
             bad_devs[2],
             orjson.dumps({"device": bad_devs[3], "ts": base, "lat": stale[0], "lon": stale[1]}),
+            base + 1000,
         ),  # key mismatch
         (
             bad_devs[2],
             f'{{"device": "{bad_devs[2]}", "ts": {base}, "lat": {stale[0]}, "lon":'.encode(),
+            base + 1000,
         ),  # not JSON
     ]
     secrets.add(devices=[*devices, *bad_devs])
     producer = make_producer(s)
-    # Stamped as the gateway would (upload time: the batch's last ping + 1 s), in that order:
-    # windows close on record time, so these pings are judged as if sent live.
-    stamped = sorted((_upload_ms(value, base), dev, value) for dev, value in messages)
-    for stamp, dev, value in stamped:
+    for dev, value, stamp in messages:
         producer.send(s.topic_pings, key=dev.encode(), value=value, timestamp_ms=stamp)
     producer.flush(30)
     producer.close()

@@ -13,6 +13,7 @@ from datetime import datetime
 
 import pytest
 from clickhouse_driver import Client
+from pydantic import SecretStr
 
 from hexpulse.settings import Settings
 from hexpulse.store import connect
@@ -22,25 +23,33 @@ from hexpulse.times import naive_utc, utc_from_ms
 from privacy.release.releaser import Releaser
 from releases.follower import Follower
 from releases.models import Window
+from tests.support.aggregate import TEST_KEY
+from tests.support.clickhouse_users import allow_api
+from tests.support.release import recent_window
 
 pytestmark = pytest.mark.integration
 
-W0 = 1_950_000_000 // 60 * 60  # a window start in 2031, far from anything else
+# Recent windows: the releaser draws with the day's release-noise key, which the key ring holds
+# only for recent days; the scratch database keeps them apart from anything else.
+W0 = recent_window(hours_ago=1.0)
 N = 8
 RESTART_AFTER = 3
 EXPECTED = [utc_from_ms((W0 + 60 * k) * 1000) for k in range(N)]
 
 
 @pytest.fixture(scope="module")
-def feed_settings(migrated: Settings) -> Iterator[Settings]:
+def feed_settings(migrated: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
     tag = uuid.uuid4().hex[:6]
+    ring = tmp_path_factory.mktemp("feed") / "keyring.bin"  # the releaser's day noise keys
     with scratch_database(migrated, clickhouse_database=f"{migrated.clickhouse_database}_feed{tag}",
-                          topic_pings=f"pings-feed-{tag}", topic_partitions=1) as settings:  # fmt: skip
+                          topic_pings=f"pings-feed-{tag}", topic_partitions=1,
+                          master_key=SecretStr(TEST_KEY), keyring_path=ring) as settings:  # fmt: skip
+        allow_api(settings)  # the followers read as the API user, like every product
         client = connect(settings)
         cell = int(Releaser(settings, client=client).tree.cells[0][0])
         client.execute(
-            "INSERT INTO partials (window_start, cell, partition, devices, moving, speed_sum, close_offset)"
-            " VALUES",
+            f"INSERT INTO {settings.exact_database}.partials "
+            "(window_start, cell, partition, devices, moving, speed_sum, close_offset) VALUES",
             [(naive_utc(W0 + 60 * k), cell, 0, 500 + k, 0, 0, k) for k in range(N)],
         )
         client.disconnect()
@@ -51,11 +60,19 @@ def release_through(client: Client, rel: Releaser, s: Settings, k: int) -> int:
     """Close windows 0..k-1 of the single partition and run the real releaser once."""
     horizon = W0 + 60 * k
     client.execute(
-        "INSERT INTO progress (topic, partition, horizon, watermark_ms, close_offset, closed_by, written_at)"
-        " VALUES",
+        f"INSERT INTO {s.exact_database}.progress "
+        "(topic, partition, horizon, watermark_ms, close_offset, closed_by, written_at) VALUES",
         [(s.topic_pings, 0, naive_utc(horizon), horizon * 1000, k, "watermark", naive_utc(horizon))],
     )
     return rel.run_once()
+
+
+def release_all(s: Settings) -> Settings:
+    """Make every window of the stream public (a no-op when an earlier test already did)."""
+    client = connect(s)
+    release_through(client, Releaser(s, client=client), s, N)
+    client.disconnect()
+    return s
 
 
 def wait_for(cond: Callable[[], bool], timeout_s: float = 30.0) -> None:
@@ -124,10 +141,7 @@ def test_two_followers_one_restarted_each_see_every_window_once_in_order(feed_se
 
 
 def test_a_window_whose_handler_failed_comes_again_after_a_restart(feed_settings: Settings) -> None:
-    s = feed_settings
-    client = connect(s)
-    release_through(client, Releaser(s, client=client), s, N)
-    client.disconnect()
+    s = release_all(feed_settings)
     seen: list[datetime] = []
 
     def flaky(window: Window) -> None:
@@ -147,10 +161,7 @@ def test_a_window_whose_handler_failed_comes_again_after_a_restart(feed_settings
 
 
 def test_a_new_follower_can_start_at_the_newest_window(feed_settings: Settings) -> None:
-    s = feed_settings
-    client = connect(s)
-    release_through(client, Releaser(s, client=client), s, N)
-    client.disconnect()
+    s = release_all(feed_settings)
     pool = ClickHousePool(s, size=1)
     seen: list[datetime] = []
     follower = Follower(pool, "live-board", start="latest")
@@ -161,9 +172,8 @@ def test_a_new_follower_can_start_at_the_newest_window(feed_settings: Settings) 
 
 
 def test_a_window_published_behind_the_cursor_is_reported_not_delivered(feed_settings: Settings) -> None:
-    s = feed_settings
+    s = release_all(feed_settings)
     client = connect(s)
-    release_through(client, Releaser(s, client=client), s, N)
     pool = ClickHousePool(s, size=1)
     seen: list[datetime] = []
     follower = Follower(pool, "open-data")

@@ -1,6 +1,5 @@
 """Closing decisions of one partition's windows (no services): watermark and idle closes, late
-pings, the offsets a closing vouches for, and bounds derived from settings. The watermark is the
-partition clock (record timestamps) minus the lateness; the fast-clock case is in test_neighbour.py."""
+pings, the offsets a closing vouches for, and bounds derived from settings."""
 
 from __future__ import annotations
 
@@ -9,7 +8,7 @@ import math
 import numpy as np
 
 from aggregate.bounding import Bounds, haversine_m
-from aggregate.windows import NO_TIME, PartitionWindows
+from aggregate.windows import NO_TIME, AddResult, PartitionWindows
 from hexpulse.pings import PingColumns
 from hexpulse.settings import load_settings
 
@@ -33,11 +32,9 @@ def pings(rows: list[tuple[int, int, int]]) -> PingColumns:
     )
 
 
-def stamped(rows: list[tuple[int, int, int]]) -> tuple[PingColumns, np.ndarray]:
-    """The rows and their record timestamps: each record stamped at its ping's time (a gateway
-    forwarding on receipt), so the partition clock follows the pings here."""
-    cols = pings(rows)
-    return cols, cols.ts_ms.copy()
+def feed(pw: PartitionWindows, cols: PingColumns, next_offset: int) -> AddResult:
+    """Add ``cols`` as records stamped at their event times (a gateway and devices in sync)."""
+    return pw.add(cols, cols.ts_ms, next_offset)
 
 
 def windows() -> PartitionWindows:
@@ -47,7 +44,7 @@ def windows() -> PartitionWindows:
 def test_nothing_closes_before_the_watermark_passes_the_window_end() -> None:
     pw = windows()
     assert pw.horizon_ms == NO_TIME
-    pw.add(*stamped([(0, 1, T + 1_000), (1, 2, T + W + LATE - 1)]), next_offset=2)
+    feed(pw, pings([(0, 1, T + 1_000), (1, 2, T + W + LATE - 1)]), next_offset=2)
     closing = pw.take_closing()  # the first records set the horizon: earlier windows close empty
     assert closing is not None and closing.horizon_ms == T and len(closing.partials) == 0
     assert pw.take_closing() is None
@@ -56,8 +53,8 @@ def test_nothing_closes_before_the_watermark_passes_the_window_end() -> None:
 
 def test_the_record_that_pushes_the_watermark_past_a_window_closes_it() -> None:
     pw = windows()
-    pw.add(*stamped([(10, 1, T + 1_000), (11, 2, T + 5_000)]), next_offset=12)
-    pw.add(*stamped([(12, 3, T + W + LATE), (13, 4, T + W + LATE + 1)]), next_offset=14)
+    feed(pw, pings([(10, 1, T + 1_000), (11, 2, T + 5_000)]), next_offset=12)
+    feed(pw, pings([(12, 3, T + W + LATE), (13, 4, T + W + LATE + 1)]), next_offset=14)
     closing = pw.take_closing()
     assert closing is not None and closing.closed_by == "watermark"
     assert closing.horizon_ms == T + W and closing.watermark_ms == T + W + 1
@@ -70,15 +67,15 @@ def test_the_record_that_pushes_the_watermark_past_a_window_closes_it() -> None:
 
 def test_a_ping_of_a_closed_window_is_late_and_dropped() -> None:
     pw = windows()
-    pw.add(*stamped([(0, 1, T + W + LATE)]), next_offset=1)
-    result = pw.add(*stamped([(1, 2, T + 5_000), (2, 3, T + W + 1)]), next_offset=3)
+    feed(pw, pings([(0, 1, T + W + LATE)]), next_offset=1)
+    result = feed(pw, pings([(1, 2, T + 5_000), (2, 3, T + W + 1)]), next_offset=3)
     assert (result.accepted, result.late) == (1, 1)
     assert pw.buffered == 2
 
 
 def test_an_idle_close_vouches_for_the_next_offset_and_only_moves_forward() -> None:
     pw = windows()
-    pw.add(*stamped([(5, 1, T + 1_000)]), next_offset=6)
+    feed(pw, pings([(5, 1, T + 1_000)]), next_offset=6)
     assert pw.idle_advance(T + W)
     assert not pw.idle_advance(T + W)  # no step back, no repeat
     closing = pw.take_closing()
@@ -90,10 +87,10 @@ def test_an_idle_close_vouches_for_the_next_offset_and_only_moves_forward() -> N
 def test_replays_in_other_poll_chunks_make_the_same_closing() -> None:
     rows = [(k, k % 3, T + k * 7_000) for k in range(30)]
     one = windows()
-    one.add(*stamped(rows), next_offset=30)
+    feed(one, pings(rows), next_offset=30)
     many = windows()
     for lo in range(0, 30, 4):
-        many.add(*stamped(rows[lo : lo + 4]), next_offset=min(30, lo + 4))
+        feed(many, pings(rows[lo : lo + 4]), next_offset=min(30, lo + 4))
     a, b = one.take_closing(), many.take_closing()
     assert a is not None and b is not None
     assert a.partials.rows() == b.partials.rows()

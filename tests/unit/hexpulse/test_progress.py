@@ -64,7 +64,7 @@ def test_equal_epochs_are_ordered_by_the_kafka_generation() -> None:
 
 
 def test_legacy_rows_count_as_before() -> None:
-    """Rows written before migration 0004: no claims, closing 0, from_horizon 0 (1970)."""
+    """Rows written before migration 0008: no claims, closing 0, from_horizon 0 (1970)."""
     cov = Coverage([closing(2, 0, 5, 0, 0), closing(2, 0, 6, 0, 0)])
     assert counted(cov, 2, 5 * W) == 0 and cov.horizon(2) == 6 * W
     cov = Coverage([closing(2, 0, 6, 0, 0), claim(2, 6, 1), closing(2, 6, 7, 31, 1)])

@@ -44,25 +44,6 @@ def test_invalid_values_give_one_sentence(
     assert "\n" not in message
 
 
-@pytest.mark.parametrize(("window_s", "wpd"), [(60, 721), (60, 1441), (60, 7), (10, 8639), (3600, 5)])
-def test_windows_per_device_day_must_divide_the_day(window_s: int, wpd: int) -> None:
-    """Hole 3 of issue #9: W = 721 gave m = 1, so a device entered all 1,440 windows while the
-    ledger charged 721; any W that does not divide the day's windows is refused in one sentence."""
-    with pytest.raises(ConfigError) as info:
-        load_settings(window_s=window_s, windows_per_device_day=wpd)
-    message = str(info.value)
-    assert message.startswith("Invalid setting") and "must divide" in message and "\n" not in message
-
-
-@pytest.mark.parametrize(("window_s", "wpd"), [(60, 1440), (60, 720), (60, 1), (60, 480), (10, 8640)])
-def test_windows_per_device_day_divisors_are_accepted(window_s: int, wpd: int) -> None:
-    from aggregate.bounding import Bounds
-
-    s = load_settings(window_s=window_s, windows_per_device_day=wpd)
-    per_day = 86_400 // window_s
-    assert Bounds.from_settings(s).day_modulus * wpd == per_day
-
-
 def test_exact_database_follows_the_public_one() -> None:
     s = load_settings(clickhouse_database="city")
     assert s.exact_database == "city_exact"
@@ -82,10 +63,34 @@ def test_production_api_needs_its_own_clickhouse_user() -> None:
         ("api", "HEXPULSE_API_CLICKHOUSE_PASSWORD", "clickhouse_password"),
     ],
 )
-def test_production_refuses_an_empty_password_where_it_is_used(role: str, phrase: str, other: str) -> None:
+def test_production_refuses_an_empty_password_where_it_is_used(
+    role: str, phrase: str, other: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Each process holds only its own secret (the API never gets the pipeline's password), so
     each password is checked when its user connects, with one sentence; the other one is no help."""
+    # The integration suite's per-run API user may have exported its password into this process.
+    for name in ("HEXPULSE_CLICKHOUSE_PASSWORD", "HEXPULSE_API_CLICKHOUSE_PASSWORD"):
+        monkeypatch.delenv(name, raising=False)
     s = load_settings(environment="production", **{other: SecretStr("the-other-users")})
     with pytest.raises(ConfigError) as info:
         connect(s, role=role)  # type: ignore[arg-type]
     assert phrase in str(info.value) and "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize(("window_s", "wpd"), [(60, 721), (60, 1441), (60, 7), (10, 8639), (3600, 5)])
+def test_windows_per_device_day_must_divide_the_day(window_s: int, wpd: int) -> None:
+    """Hole 3 of issue #9: W = 721 gave m = 1, so a device entered all 1,440 windows while the
+    ledger charged 721; any W that does not divide the day's windows is refused in one sentence."""
+    with pytest.raises(ConfigError) as info:
+        load_settings(window_s=window_s, windows_per_device_day=wpd)
+    message = str(info.value)
+    assert message.startswith("Invalid setting") and "must divide" in message and "\n" not in message
+
+
+@pytest.mark.parametrize(("window_s", "wpd"), [(60, 1440), (60, 720), (60, 1), (60, 480), (10, 8640)])
+def test_windows_per_device_day_divisors_are_accepted(window_s: int, wpd: int) -> None:
+    from aggregate.bounding import Bounds
+
+    s = load_settings(window_s=window_s, windows_per_device_day=wpd)
+    per_day = 86_400 // window_s
+    assert Bounds.from_settings(s).day_modulus * wpd == per_day

@@ -38,7 +38,8 @@ from tests.support.release import (
 
 pytestmark = pytest.mark.integration
 
-STATEMENTS = 13  # ClickHouse statements of one release_window call (checked below)
+STATEMENTS = 13  # ClickHouse statements of one release_window call (checked below; 13 since read_exact
+# reads the counted closings of progress first, issue #9 hole 4)
 
 
 @pytest.fixture()

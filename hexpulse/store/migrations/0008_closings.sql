@@ -7,11 +7,13 @@
 -- other's rows, and a replay of the same closing still overwrites its own.
 -- (ClickHouse 18.16 has no ADD COLUMN IF NOT EXISTS; the migration runner treats "column already
 -- exists" on an ADD COLUMN as applied, so a crash between the two statements can be resumed.)
-ALTER TABLE {db}.partials
+-- Numbered after 0006, which moved both tables into the restricted database {exact}: this alters
+-- them there, on fresh and on already migrated databases alike.
+ALTER TABLE {exact}.partials
     ADD COLUMN closing UInt64 AFTER partition,
     MODIFY ORDER BY (window_start, cell, partition, closing);
 
-ALTER TABLE {db}.progress
+ALTER TABLE {exact}.progress
     ADD COLUMN from_horizon DateTime('UTC') AFTER horizon,
     ADD COLUMN closing UInt64 AFTER closed_by,
     ADD COLUMN epoch UInt64 AFTER closing,
