@@ -23,8 +23,11 @@ RELEASE_CELL_VALUES = (
     "speed_kmh",
     "speed_lo_kmh",
     "speed_hi_kmh",
+    "count_est",
+    "moving_est",
 )
-"""Released values of one (window, res, cell): counts are persons, speeds km/h, σ and 95% bounds."""
+"""Released values of one (window, res, cell): counts are persons, speeds km/h, σ and 95% bounds;
+``count_est``/``moving_est`` are the unbiased estimates (migration 0009) that sums must use."""
 RELEASE_CELL_COLUMNS = ("window_start", "res", "cell", *RELEASE_CELL_VALUES)
 """Every column of ``release_cells``, in the order the releaser writes them."""
 RELEASE_WINDOW_COLUMNS = (

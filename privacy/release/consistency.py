@@ -13,6 +13,7 @@ its released parent, then rounded by largest remainders). Everything is vectoriz
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -66,11 +67,13 @@ class Estimate:
 
 
 def reconcile(
-    tree: Hierarchy, measured: dict[int, tuple[IntArray, float]], *, nonneg: bool = True
+    tree: Hierarchy, measured: Mapping[int, tuple[IntArray | FloatArray, float]], *, nonneg: bool = True
 ) -> Estimate:
     """Consistent estimates for every level from ``measured[level] = (noisy values, variance)``.
 
-    Level 0 (the base) must be measured. Variances are the noise variances of the draws.
+    Level 0 (the base) must be measured. Variances are the noise variances of the draws. The
+    unconstrained estimates are consistent (each parent is the sum of its children) and unbiased;
+    :mod:`privacy.release.covariance` gives the exact variance of any sum of them.
     """
     if 0 not in measured:
         raise ValueError("the base level must be measured")

@@ -26,7 +26,11 @@ from privacy.release.mechanisms import NoiseParams
 
 #: Bumped whenever the sampler's use of the keystream or the rules turning estimates into rows
 #: change: the same plan must give the same numbers, so a new rule is a new plan.
-RULES_VERSION = "cks2020-chacha20-v1/rows-v1"
+#: rows-v2 (issue #11) adds count_est/moving_est. The existing columns' numbers are unchanged, yet
+#: it is a new plan: a rows-v1 releaser (during a rolling upgrade) writes rows whose estimates
+#: default to the clipped count, so under one hash the two versions would write different rows for
+#: the same key; as two plans, the intents let only one of them draw a window.
+RULES_VERSION = "cks2020-chacha20-v1/rows-v2"
 
 
 def area_digest(tree: Hierarchy) -> str:

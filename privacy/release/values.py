@@ -24,7 +24,7 @@ from privacy.release.seeds import DrawKeys
 
 CELL_COLUMNS = (
     "window_start, res, cell, count, count_sigma, count_lo, count_hi, moving, moving_sigma, "
-    "moving_lo, moving_hi, speed_kmh, speed_lo_kmh, speed_hi_kmh, plan"
+    "moving_lo, moving_hi, speed_kmh, speed_lo_kmh, speed_hi_kmh, count_est, moving_est, plan"
 )
 #: Mean speed is published only where the released moving count is at least this many of its
 #: own standard deviations (so its relative error is ≤ 1/3 at one σ); otherwise it is null.
@@ -83,8 +83,10 @@ def interval(
 def cell_rows(
     window_start: datetime, tree: Hierarchy, values: WindowValues, speed_cap_kmh: int, *, plan: int
 ) -> list[tuple[object, ...]]:
-    """``release_cells`` rows: counts with σ and 95% interval, mean speed (km/h) or null, and the
-    hash of the plan they were drawn under (the last column)."""
+    """``release_cells`` rows: counts with σ and 95% interval, mean speed (km/h) or null, the
+    unbiased least-squares estimates ``count_est``/``moving_est`` (persons, before clipping and
+    rounding; σ is their standard error, and every sum must add these, never the clipped counts)
+    and the hash of the plan they were drawn under (the last column)."""
     nan = float("nan")
     rows: list[tuple[object, ...]] = []
     count, moving, speed = (values.metrics.get(m) for m in ("count", "moving", "speed"))
@@ -110,6 +112,8 @@ def cell_rows(
             else:
                 row += [int(moving.values[k][i]), float(moving.sigma[k][i]), float(m_lo[i]), float(m_hi[i])]
             row += list(_mean_speed(speed, moving, k, i, speed_cap_kmh))
+            row.append(float(count.unconstrained[k][i]))
+            row.append(nan if moving is None else float(moving.unconstrained[k][i]))
             row.append(plan)
             rows.append(tuple(row))
     return rows

@@ -104,7 +104,7 @@ def double_values(client: Client, db: str) -> list[tuple[Any, ...]]:
     return list(
         client.execute(
             "SELECT window_start, res, cell, uniqExact(count, moving, count_sigma, count_lo, count_hi, "
-            "moving_sigma, ifNull(speed_kmh, -1), plan) AS n "
+            "moving_sigma, ifNull(speed_kmh, -1), count_est, plan) AS n "
             f"FROM {db}.release_cells GROUP BY window_start, res, cell HAVING n > 1 LIMIT 10"
         )
     )

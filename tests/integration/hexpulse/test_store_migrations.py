@@ -122,3 +122,30 @@ def test_a_migration_interrupted_after_an_add_column_resumes(services: Settings)
         for db in (database, exact):
             client.execute(f"DROP DATABASE IF EXISTS {db}")
         client.disconnect()
+
+
+def test_estimates_migration_defaults_to_the_released_count(services: Settings) -> None:
+    """0009 adds count_est/moving_est; rows written without them (by a releaser of before 0009)
+    read the clipped values, and a re-run of the migration (a crash before it was recorded) is a
+    no-op."""
+    from datetime import datetime
+
+    database = f"hexpulse_mig_{uuid.uuid4().hex[:8]}"
+    client = connect(services, use_db=False)
+    try:
+        apply_migrations(client, database, f"{database}_exact")
+        w = datetime(2026, 11, 27, 12, 0)
+        client.execute(
+            f"INSERT INTO {database}.release_cells (window_start, res, cell, count, count_sigma, count_lo,"
+            " count_hi, moving, moving_sigma, moving_lo, moving_hi) VALUES",
+            [(w, 9, 1, 42, 30.0, 0.0, 100.8, 7, 30.0, 0.0, 65.8)],
+        )
+        client.execute(f"ALTER TABLE {database}.schema_migrations DELETE WHERE version = 9")
+        _wait_mutations(client, database)
+        assert apply_migrations(client, database, f"{database}_exact") == [9]
+        rows = client.execute(f"SELECT count_est, moving_est FROM {database}.release_cells")
+        assert rows == [(42.0, 7.0)]
+    finally:
+        for db in (database, f"{database}_exact"):
+            client.execute(f"DROP DATABASE IF EXISTS {db}")
+        client.disconnect()

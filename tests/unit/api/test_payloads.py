@@ -23,7 +23,8 @@ CELLS = sorted(h3.str_to_int(c) for c in h3.grid_disk(h3.latlng_to_cell(23.13, 1
 
 def row(count: int, speed: float | None = None) -> CellRow:
     return CellRow(count, 10.0, max(0.0, count - 19.6), count + 19.6, 3, 5.0, 0.0, 12.8, speed,
-                   None if speed is None else speed - 4, None if speed is None else speed + 4)  # fmt: skip
+                   None if speed is None else speed - 4, None if speed is None else speed + 4,
+                   float(count), 3.0)  # fmt: skip
 
 
 def test_geojson_has_the_asked_released_cells_sorted_with_uncertainty() -> None:
