@@ -8,6 +8,7 @@ from api.density import PayloadCache
 from api.keys import KeyStore
 from api.live import WindowFeed
 from api.ratelimit import RateLimiter
+from api.sums import SumVariance
 from hexpulse.settings import Settings
 from hexpulse.store.pool import ClickHousePool
 from releases.reader import ReleaseReader
@@ -20,6 +21,7 @@ class ApiState:
     reader: ReleaseReader
     payloads: PayloadCache
     feed: WindowFeed
+    sums: SumVariance
 
     @classmethod
     def build(cls, settings: Settings) -> tuple[ApiState, KeyStore, RateLimiter]:
@@ -31,5 +33,6 @@ class ApiState:
             reader=reader,
             payloads=PayloadCache(settings.api_cache_entries),
             feed=WindowFeed(pool, settings.api_stream_poll_s),
+            sums=SumVariance(settings, reader),
         )
         return state, KeyStore(pool, settings.api_key_cache_s), RateLimiter(settings.rate_limit_per_min)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Mapping
 from datetime import date, datetime
 from typing import Any
 
@@ -18,7 +19,7 @@ from hexpulse.store.tables import RELEASE_CELL_VALUES, column_list
 from hexpulse.times import S_PER_DAY, epoch_s
 from releases import queries
 from releases.cache import Lru
-from releases.models import CellRow, Window
+from releases.models import CellRow, Window, WindowSum
 
 _CELL_VALUES = column_list(RELEASE_CELL_VALUES)
 
@@ -30,6 +31,7 @@ class ReleaseReader:
         self.pool = pool
         self._cells = Lru(cache_entries)
         self._freeflow = Lru(cache_entries)
+        self._plans = Lru(64)  # plans never change; a window names its plan by hash
         self._inflight: dict[Any, asyncio.Future[Any]] = {}
         self._latest: tuple[float, Window | None] = (float("-inf"), None)
         self._latest_ttl_s = latest_ttl_s
@@ -129,24 +131,59 @@ class ReleaseReader:
         )
         return result
 
-    async def sums(
-        self, cells: frozenset[int], res: int, start: datetime, end: datetime
-    ) -> list[tuple[Window, int, float, int]]:
-        """Per released window in [start, end): (window, Σ count, Σ σ², cells released)."""
+    async def estimate_sums(
+        self, selection: Mapping[int, frozenset[int]], start: datetime, end: datetime
+    ) -> list[WindowSum]:
+        """Per released window in [start, end): Σ of the unbiased estimates ``count_est`` of the
+        selected cells (``{res: cells}``; a cover may mix resolutions), the plan they were drawn
+        under, cells released per resolution, and Σ σ² (the variance only if the cells' errors were
+        independent, which reconciled ones are not: callers compute the variance from the plan)."""
+        parts = [(res, cells) for res, cells in sorted(selection.items()) if cells]
+        if not parts:
+            return []
+        params: dict[str, Any] = {"a": epoch_s(start), "b": epoch_s(end)}
+        where = []
+        for res, cells in parts:
+            where.append(f"(res = %(r{res})s AND cell IN %(c{res})s)")
+            params[f"r{res}"], params[f"c{res}"] = res, tuple(sorted(cells))
         rows = await self.pool.aquery(
             "SELECT window_start, window_end, released_at, lag_s, rho, mechanism, base_cells,"
-            " total, var, n FROM ("
-            " SELECT window_start, sum(count) AS total, sum(count_sigma * count_sigma) AS var, count() AS n"
-            " FROM release_cells FINAL WHERE res = %(res)s AND cell IN %(cells)s"
+            " res, total, var, n, one, plans FROM ("
+            " SELECT window_start, res, sum(count_est) AS total, sum(count_sigma * count_sigma) AS var,"
+            " count() AS n, any(plan) AS one, uniqExact(plan) AS plans"
+            " FROM release_cells FINAL WHERE (" + " OR ".join(where) + ")"
             " AND window_start >= toDateTime(%(a)s) AND window_start < toDateTime(%(b)s)"
-            " GROUP BY window_start) AS c"
+            " GROUP BY window_start, res) AS c"
             " ANY INNER JOIN (SELECT window_start, window_end, released_at, lag_s, rho, mechanism, base_cells"
             " FROM release_windows FINAL WHERE window_start >= toDateTime(%(a)s)"
             " AND window_start < toDateTime(%(b)s)) AS w USING window_start"
-            " ORDER BY window_start",
-            {"res": res, "cells": tuple(sorted(cells)), "a": epoch_s(start), "b": epoch_s(end)},
+            " ORDER BY window_start, res",
+            params,
         )
-        return [(Window.from_row(r[:7]), int(r[7]), float(r[8]), int(r[9])) for r in rows]
+        out: list[WindowSum] = []
+        for r in rows:
+            window = Window.from_row(r[:7])
+            if not out or out[-1].window.start != window.start:
+                out.append(WindowSum(window, 0.0, 0.0, {}, int(r[11]), True))
+            cur = out[-1]
+            cur.estimate += float(r[8])
+            cur.independent_var += float(r[9])
+            cur.released[int(r[7])] = int(r[10])
+            cur.one_plan = cur.one_plan and int(r[12]) == 1 and int(r[11]) == cur.plan
+        return out
+
+    async def plan_json(self, plan: int) -> str | None:
+        """The JSON of release plan ``plan`` (from a releaser's intent; None if none is kept)."""
+
+        async def load() -> tuple[str | None]:
+            rows = await self.pool.aquery(
+                "SELECT plan_json FROM release_intents WHERE plan = %(p)s LIMIT 1",
+                {"p": plan},
+            )
+            return (str(rows[0][0]) if rows else None,)
+
+        found: tuple[str | None] = await self._once(self._plans, ("plan", plan), load)
+        return found[0]
 
     async def budget_on(self, day: date) -> tuple[float, int]:
         """Σ ρ (zCDP) charged to every device-day of ``day`` and the number of noise draws.

@@ -1,4 +1,5 @@
-"""``/v1/density``: one window's cells in a bbox, area sums, one cell's series, the live stream."""
+"""``/v1/density``: one window's cells in a bbox, area sums, one cell's series, city totals, the live
+stream."""
 
 from __future__ import annotations
 
@@ -11,18 +12,19 @@ import anyio.to_thread
 import h3
 from fastapi import APIRouter, Body, Query, Request
 from fastapi.responses import Response
+from shapely.geometry.base import BaseGeometry
 from sse_starlette import EventSourceResponse
 
 from api import density
+from api.areas import cell_sum_answer, sum_series
 from api.density import Payload
-from api.deps import BBoxDep, DensityKey, ReaderDep, SettingsDep, StateDep, check_range, check_res, parse_time
+from api.deps import BBoxDep, DensityKey, ReaderDep, StateDep, check_range, check_res, parse_time
 from api.exceptions import BadRequestError, NotFoundError
-from api.geo import BBox, bbox_cover, check_area, cover, parse_cell, parse_polygon
+from api.geo import BBox, bbox_cover, check_area, parse_cell, parse_polygon
 from api.metrics import CACHE, SSE_SUBSCRIBERS
 from api.schemas.common import ERRORS
-from api.schemas.density import AreaRequest, DensityCollection, DensityRows, SeriesResponse
+from api.schemas.density import AreaRequest, AreaResponse, DensityCollection, DensityRows, SeriesResponse
 from api.state import ApiState
-from privacy.release.mechanisms import Z95
 from releases.models import Window
 
 router = APIRouter(prefix="/v1/density", tags=["density"])
@@ -93,82 +95,88 @@ async def get_density(
     return Response(found.body, media_type=media, headers=headers)
 
 
-def _series_json(rows: list[tuple[Window, int, float, int]]) -> list[dict[str, Any]]:
-    out = []
-    for window, total, var, n in rows:
-        sigma = var**0.5
-        out.append(
-            {
-                "window_start": density.iso(window.start),
-                "window_end": density.iso(window.end),
-                "count": total,
-                "sigma": round(sigma, 3),
-                "ci95": [round(max(0.0, total - Z95 * sigma), 3), round(total + Z95 * sigma, 3)],
-                "cells_released": n,
-            }
-        )
-    return out
+async def answer_area(
+    state: ApiState, geom: BaseGeometry, res: int, start: datetime, end: datetime
+) -> dict[str, Any] | None:
+    """The one place an area request is answered. A registered zone's own measurement, when the
+    polygon is one, belongs before the cell sum here."""
+    return await cell_sum_answer(
+        state.reader, state.sums, geom, res, tuple(state.settings.release_resolutions), start, end
+    )
 
 
-@router.post("/area", summary="Summed count over a polygon, per released window", responses=ERRORS)
+@router.post("/area", summary="Estimated persons in a polygon, per released window", responses=ERRORS)
 async def post_area(
     key: DensityKey,
-    settings: SettingsDep,
-    reader: ReaderDep,
+    state: StateDep,
     request: Annotated[AreaRequest, Body()],
-) -> SeriesResponse:
+) -> AreaResponse:
+    settings = state.settings
     res = check_res(request.res, settings)
     geom = parse_polygon(request.geometry, settings.api_max_polygon_vertices)
     check_area(geom, settings.api_max_bbox_km2, "polygon")
     start, end = parse_time(request.from_.isoformat(), "from"), parse_time(request.to.isoformat(), "to")
     check_range(start, end, settings)
-    cells = cover(geom, res)
-    if not cells:
+    answer = await answer_area(state, geom, res, start, end)
+    if answer is None:
         raise BadRequestError(f"the polygon contains no H3 cell centre at res {res}; use a finer res")
-    rows = await reader.sums(cells, res, start, end)
-    return SeriesResponse.model_validate(
-        {
-            "resolution": res,
-            "cells": len(cells),
-            "cells_released": max((r[3] for r in rows), default=0),
-            "from": start,
-            "to": end,
-            "series": _series_json(rows),
-        }
-    )
+    return AreaResponse.model_validate(answer)
 
 
 @router.get("/series", summary="Time series of one cell", responses=ERRORS)
 async def get_series(
     key: DensityKey,
-    settings: SettingsDep,
-    reader: ReaderDep,
+    state: StateDep,
     cell: Annotated[str, Query(description="H3 cell id (hex) at a released resolution", max_length=32)],
     from_: Annotated[str | None, Query(alias="from", description="ISO 8601; default to − 1 h")] = None,
     to: Annotated[str | None, Query(description="ISO 8601; default: end of the latest window")] = None,
 ) -> SeriesResponse:
-    cell_id = parse_cell(cell, settings.release_resolutions)
+    cell_id = parse_cell(cell, state.settings.release_resolutions)
+    start, end = await _range(state, from_, to)
+    res = h3.get_resolution(cell)
+    series, released = await sum_series(state.reader, state.sums, {res: frozenset({cell_id})}, start, end)
+    return SeriesResponse.model_validate(
+        {"resolution": res, "cells": 1, "cells_released": sum(released.values()), "from": start, "to": end,
+         "series": series}
+    )  # fmt: skip
+
+
+@router.get("/total", summary="Estimated persons in the whole service area, per released window",
+            responses=ERRORS)  # fmt: skip
+async def get_total(
+    key: DensityKey,
+    state: StateDep,
+    from_: Annotated[str | None, Query(alias="from", description="ISO 8601; default to − 1 h")] = None,
+    to: Annotated[str | None, Query(description="ISO 8601; default: end of the latest window")] = None,
+    res: Annotated[
+        int | None, Query(ge=0, le=15, description="resolution summed; default the coarsest released")
+    ] = None,
+) -> SeriesResponse:
+    settings = state.settings
+    level_res = check_res(res, settings) if res is not None else min(settings.release_resolutions)
+    start, end = await _range(state, from_, to)
+    tree = await anyio.to_thread.run_sync(state.sums.tree)
+    cells = frozenset(int(c) for c in tree.cells[tree.resolutions.index(level_res)].tolist())
+    series, released = await sum_series(state.reader, state.sums, {level_res: cells}, start, end)
+    return SeriesResponse.model_validate(
+        {"resolution": level_res, "cells": len(cells), "cells_released": sum(released.values()),
+         "from": start, "to": end, "series": series}
+    )  # fmt: skip
+
+
+async def _range(state: ApiState, from_: str | None, to: str | None) -> tuple[datetime, datetime]:
+    """[from, to) of a series request: ``to`` defaults to the end of the latest window, ``from``
+    to one hour before ``to``."""
     if to is None:
-        latest = await reader.latest()
+        latest = await state.reader.latest()
         if latest is None:
             raise NotFoundError("no window has been released yet")
         end = latest.end
     else:
         end = parse_time(to, "to")
     start = parse_time(from_, "from") if from_ is not None else end - timedelta(hours=1)
-    check_range(start, end, settings)
-    res = h3.get_resolution(cell)
-    rows = await reader.sums(frozenset({cell_id}), res, start, end)
-    return SeriesResponse.model_validate(
-        {
-            "resolution": res,
-            "cells": 1,
-            "cells_released": max((r[3] for r in rows), default=0),
-            "from": start,
-            "to": end,
-            "series": _series_json(rows),
-        }  # fmt: skip
-    )
+    check_range(start, end, state.settings)
+    return start, end
 
 
 async def _events(

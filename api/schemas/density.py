@@ -58,7 +58,7 @@ class AreaRequest(BaseModel):
     model_config = ConfigDict(populate_by_name=True)
 
     geometry: dict[str, Any] = Field(description="GeoJSON Polygon or MultiPolygon (or a Feature holding one)")
-    res: int = 9
+    res: int = Field(9, description="cover resolution: the finest cells, used along the boundary")
     from_: datetime = Field(alias="from", description="UTC start (inclusive)")
     to: datetime = Field(description="UTC end (exclusive)")
 
@@ -66,16 +66,30 @@ class AreaRequest(BaseModel):
 class SeriesPoint(BaseModel):
     window_start: datetime
     window_end: datetime
-    count: int = Field(description="summed noisy count, persons")
-    sigma: float = Field(description="noise σ of the sum: sqrt(Σ σ²) over the cells")
-    ci95: tuple[float, float] = Field(description="count ± 1.96 σ, low clipped at 0")
+    estimate: float = Field(description="Σ of the cells' unbiased estimates, persons (may be < 0 when empty)")
+    sigma: float = Field(description="standard error of the sum, persons, from the estimator's covariance")
+    ci95: tuple[float, float] = Field(description="estimate ± 1.96 σ (unbiased interval; low end may be < 0)")
+    ci95_nonneg: tuple[float, float] = Field(description="ci95 cut at 0 (counts are never negative)")
     cells_released: int
+    sigma_method: str = Field(description="'plan covariance', or 'independent cells (no recorded plan)'")
 
 
 class SeriesResponse(BaseModel):
     resolution: int
-    cells: int = Field(description="cells in the requested cover")
+    cells: int = Field(description="cells in the requested selection")
     cells_released: int = Field(description="of those, cells that are released (inside the service area)")
     from_: datetime = Field(alias="from")
     to: datetime
     series: list[SeriesPoint]
+
+
+class CoverOut(BaseModel):
+    cells: dict[str, int] = Field(description="cells of the compacted cover per resolution")
+    cover_area_km2: float = Field(description="area of the cover's cells (h3.cell_area), km²")
+    polygon_area_km2: float = Field(description="area of the requested polygon, km²")
+    cover_to_polygon: float | None = Field(description="cover_area_km2 / polygon_area_km2")
+
+
+class AreaResponse(SeriesResponse):
+    source: str = Field(description="'cells': a sum of released cells over the cover")
+    cover: CoverOut

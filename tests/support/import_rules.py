@@ -24,12 +24,17 @@ ALLOWED: dict[str, tuple[str, ...]] = {
     "privacy.release": ("hexpulse", "privacy", "privacy.keys"),
     "releases": ("hexpulse",),
     # The API publishes the release plan (/v1/privacy): budget and ε arithmetic, the 95% z; no store.
+    # It computes the variance of sums from a window's plan: the pure post-processing modules.
     "api": (
         "hexpulse",
         "releases",
         "privacy.release.budget",
         "privacy.release.mechanisms",
         "privacy.release.accounting",
+        "privacy.release.consistency",
+        "privacy.release.covariance",
+        "privacy.release.plans",
+        "privacy.release.exceptions",
     ),
 }
 """Layer → the module prefixes it may import besides its own layer."""
