@@ -11,7 +11,11 @@ error-vs-budget curve, the ratio to independent discrete-Laplace releases with b
 at the same device-day ε, and the release lag measured against the real ClickHouse with the
 ``hexpulse release`` loop. Last line: JSON figures.
 
-Usage: ``.venv/bin/python benchmarks/bench_utility.py [--quick]``
+Also the sums of estimates (issue #11, benchmarks/utility_sums.py): city_sum_bias per resolution
+(and what the clipped display values give), area_ci95_coverage over random 5–500 km² polygons at
+cover resolutions 9/8/7, and area σ by polygon size.
+
+Usage: ``.venv/bin/python benchmarks/bench_utility.py [--quick] [--sums-only]``
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
+from utility_sums import score_sums
 
 from hexpulse.service_area import load_service_area
 from hexpulse.settings import Settings, load_settings
@@ -35,13 +40,17 @@ from hexpulse.store import apply_migrations, connect
 from hexpulse.times import naive_utc, windows_per_day
 from privacy.release.budget import ReleasePlan, eps_from_rho, plan_from_settings
 from privacy.release.consistency import Hierarchy, build_hierarchy, sum_by
+from privacy.release.covariance import ancestor_index
 from privacy.release.mechanisms import NoiseParams, add_noise
 from privacy.release.seeds import fresh_keys
 from privacy.release.values import interval, release_values
 from simulator import SimConfig, generate
 
 QUICK = "--quick" in sys.argv
+SUMS_ONLY = "--sums-only" in sys.argv  # just the sums section (benchmarks/utility_sums.py)
 TRIALS = 2 if QUICK else 6
+SUM_DRAWS = 60 if QUICK else 2000
+SUM_POLYGONS = 24 if QUICK else 60
 START_MS = 1_900_000_000_000 // 60_000 * 60_000
 SIM = SimConfig(devices=9000, stadium_crowd=6000, duration_s=1800, interval_s=15, start_ms=START_MS,
                 malformed_rate=0.0, seed=1)  # fmt: skip
@@ -147,16 +156,9 @@ def score_independent(
                     assert base_noisy is not None
                     noisy = levels(tree, base_noisy)[k]
                     base_var = np.full(tree.sizes[0], draws[tree.resolutions[0]].sigma ** 2)
-                    sigma = np.sqrt(sum_by(_ancestor(tree, k), base_var, tree.sizes[k]))
+                    sigma = np.sqrt(sum_by(ancestor_index(tree, k), base_var, tree.sizes[k]))
                 scores.add(k, truth[k], np.maximum(noisy, 0), sigma, noisy.astype(float))
     return scores
-
-
-def _ancestor(tree: Hierarchy, k: int) -> np.ndarray:
-    idx = np.arange(tree.sizes[0])
-    for j in range(k):
-        idx = tree.parent[j][idx]
-    return idx
 
 
 def strategies(settings: Settings, tree: Hierarchy, windows: Windows) -> dict[str, dict[str, float]]:
@@ -309,6 +311,17 @@ def main() -> None:
     tree = build_hierarchy(load_service_area(settings), tuple(settings.release_resolutions))
     windows = city_windows(settings, tree)
     plan = plan_from_settings(settings)
+    sums = score_sums(plan, tree, load_service_area(settings), windows, SUM_DRAWS, SUM_POLYGONS)
+    print(f"sums of estimates ({SUM_DRAWS} draws, {SUM_POLYGONS} polygons): {json.dumps(sums)}", flush=True)
+    sum_figures = {
+        "city_sum_bias": {r: v["mean"] for r, v in sums["city_sum_bias"].items()},
+        "city_sum_bias_clipped": {r: v["mean"] for r, v in sums["city_sum_bias_clipped"].items()},
+        "area_ci95_coverage": sums["area_ci95_coverage"],
+        "area_sigma_by_size": sums["area_sigma_by_size_res9"],
+    }
+    if SUMS_ONLY:
+        print(json.dumps(sum_figures))
+        return
     print(f"default plan: rho/device-day={plan.rho_per_device_day:.6f} eps={plan.eps_per_device_day:.4f} "
           f"(delta={plan.delta:g}); draws: " + ", ".join(f"{d.metric}@{d.res} sigma={d.params.sigma:.2f}"
                                                          for d in plan.draws))  # fmt: skip
@@ -349,6 +362,7 @@ def main() -> None:
         if "median_rel_err_res9_ge1000" in pdp
         else None,
         "eps_per_device_day": round(plan.eps_per_device_day, 4),
+        **sum_figures,
     }
     print(json.dumps(figures))
 
