@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import math
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
@@ -72,12 +73,14 @@ def _properties(cell: int, hexid: str, row: CellRow, res: int, start: str, end: 
         "window_end": end,
         "count": max(0, int(row.count)),
         "count_sigma": round(row.count_sigma, 3),
+        "count_est": round(row.count_est, 3),
         "ci95": [round(row.count_lo, 3), round(row.count_hi, 3)],
         "density_per_km2": round(max(0, row.count) / area, 3),
         "density_ci95": [round(row.count_lo / area, 3), round(row.count_hi / area, 3)],
         "area_km2": round(area, 6),
         "moving": max(0, int(row.moving)),
         "moving_ci95": [round(row.moving_lo, 3), round(row.moving_hi, 3)],
+        "moving_est": None if math.isnan(row.moving_est) else round(row.moving_est, 3),  # NaN: not released
         "mean_speed_kmh": None if row.speed_kmh is None else round(row.speed_kmh, 2),
         "speed_ci95_kmh": _interval(row.speed_lo_kmh, row.speed_hi_kmh),
     }

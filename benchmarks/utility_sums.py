@@ -111,6 +111,7 @@ def score_sums(
     est_ratio: list[list[float]] = [[] for _ in range(n_levels)]
     clip_ratio: list[list[float]] = [[] for _ in range(n_levels)]
     hits = {res: [0, 0] for res in tree.resolutions}
+    per_draw: list[float] = []  # coverage within one draw (its polygons share the draw's noise)
     for i in range(draws):
         exact = windows[i % len(windows)][1]
         truth_base = exact["count"].astype(np.float64)
@@ -119,11 +120,15 @@ def score_sums(
         for k in range(n_levels):
             est_ratio[k].append(float(est.unconstrained[k].sum()) / total - 1)
             clip_ratio[k].append(float(est.values[k].sum()) / total - 1)
+        in_draw = 0
         for reg in regs:
             value = sum(float(est.unconstrained[k][ix].sum()) for k, ix in reg.idx.items())
             truth = float(reg.weights @ truth_base)
-            hits[reg.res][0] += int(abs(value - truth) <= Z95 * reg.sigma)
+            hit = int(abs(value - truth) <= Z95 * reg.sigma)
+            hits[reg.res][0] += hit
             hits[reg.res][1] += 1
+            in_draw += hit
+        per_draw.append(in_draw / len(regs))
     rho_count = sum(d.rho for d in count_plan.draws)
     sigma_star = 1.0 / math.sqrt(2 * rho_count)
     by_size: dict[str, dict[str, float]] = {}
@@ -152,7 +157,9 @@ def score_sums(
         "city_sum_bias_clipped": {res: _mean_se(clip_ratio[k]) for k, res in enumerate(tree.resolutions)},
         "polygons": len(polys),
         "area_ci95_coverage": round(n_hits / n_all, 4),
-        "area_ci95_coverage_se": round(math.sqrt(0.95 * 0.05 / n_all), 4),
+        # draws are independent, the polygons of one draw are not: the standard error is over draws
+        "area_ci95_coverage_se": round(statistics.stdev(per_draw) / math.sqrt(len(per_draw)), 4),
+        "regions": len(regs),
         "area_ci95_coverage_by_res": {res: round(h[0] / h[1], 4) for res, h in hits.items() if h[1]},
         "area_sigma_by_size_res9": by_size,
         "sigma_star_one_count_query": round(sigma_star, 2),

@@ -15,14 +15,16 @@ class DensityProperties(BaseModel):
     res: int
     window_start: datetime
     window_end: datetime
-    count: int = Field(ge=0, description="persons in the cell (noisy, post-processed to ≥ 0)")
-    count_sigma: float = Field(description="noise standard deviation of count, persons")
+    count: int = Field(ge=0, description="persons in the cell, for display (noisy, made ≥ 0)")
+    count_sigma: float = Field(description="standard error of count_est, persons")
+    count_est: float = Field(description="unbiased estimate of persons in the cell (may be < 0); sum these")
     ci95: tuple[float, float] = Field(description="95% interval of count, persons")
     density_per_km2: float = Field(description="count / the cell's own area (h3.cell_area), persons/km²")
     density_ci95: tuple[float, float] = Field(description="ci95 / cell area, persons/km²")
     area_km2: float
     moving: int = Field(ge=0, description="persons moving (≥ 2 m/s), noisy")
     moving_ci95: tuple[float, float]
+    moving_est: float | None = Field(description="unbiased estimate of the moving persons (may be < 0)")
     mean_speed_kmh: float | None = Field(description="mean speed of moving persons; null when too few")
     speed_ci95_kmh: tuple[float, float] | None
 

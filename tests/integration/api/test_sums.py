@@ -211,3 +211,23 @@ def test_bad_polygons_are_refused(api: TestClient, data: dict[str, Any], geometr
     body = {"geometry": geometry, "res": 9, **_range(data)}
     resp = api.post("/v1/density/area", json=body, headers=_auth(data))
     assert 400 <= resp.status_code < 500 and message in resp.text, resp.text
+
+
+def test_density_features_carry_the_estimate(api: TestClient, data: dict[str, Any]) -> None:
+    lat, lon = CENTER
+    bbox = f"{lon - 0.01},{lat - 0.01},{lon + 0.01},{lat + 0.01}"
+    at = _iso(data["windows"][0])
+    doc = api.get("/v1/density", params={"bbox": bbox, "res": 9, "at": at}, headers=_auth(data)).json()
+    client = connect(data["settings"])
+    rows = dict(
+        client.execute(
+            "SELECT cell, count_est FROM release_cells FINAL WHERE res = 9 AND window_start = %(w)s",
+            {"w": naive(data["windows"][0])},
+        )
+    )
+    client.disconnect()
+    assert doc["features"]
+    for f in doc["features"]:
+        props = f["properties"]
+        assert props["count_est"] == pytest.approx(rows[h3.str_to_int(props["cell"])], abs=1e-3)
+        assert props["count"] >= 0 and props["moving_est"] is not None
