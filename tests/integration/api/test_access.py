@@ -44,7 +44,7 @@ BBOX = bbox_of(CELLS9, 0.01)
 @pytest.mark.parametrize(
     "path",
     ["/v1/density?bbox=" + BBOX, "/v1/traffic?bbox=" + BBOX, "/v1/windows", "/v1/privacy", "/metrics",
-     "/v1/density/series?cell=8941aa5a8d3ffff", "/v1/density/stream?bbox=" + BBOX],
+     "/v1/density/series?cell=8941aa5a8d3ffff", "/v1/density/total", "/v1/density/stream?bbox=" + BBOX],
 )  # fmt: skip
 def test_everything_but_probes_needs_a_key(api: TestClient, path: str) -> None:
     resp = api.get(path)
