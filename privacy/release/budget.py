@@ -7,13 +7,21 @@ therefore gets ρ_day / W, split across metrics (count, moving, speed) and acros
 that are *measured*; resolutions that are not measured are derived by summing children, which is
 post-processing and costs nothing. zCDP composes additively, so the per-device-day spend is
 W × Σ ρ(draw) ≤ ρ_day, refused otherwise.
+
+The one budget plan (``HEXPULSE_BUDGET_PLAN``) splits ρ_day between *products*: ``cells`` (the
+live map, split further by metric and resolution as above) and one ``zones.<set>`` per set of
+registered zones, each a window product that gets share·ρ_day / W per window. A zone set is one
+draw over its zones' totals; its zones are disjoint at the base resolution, so a device changes
+one zone's total by at most L (L2 and L1 sensitivity L). The shares add up to at most 1.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from hexpulse.settings import Settings
 from hexpulse.times import windows_per_day
@@ -23,6 +31,9 @@ from privacy.release.exceptions import BudgetError
 from privacy.release.mechanisms import Mechanism, NoiseParams, params_for_rho
 
 METRICS = ("count", "moving", "speed")
+CELLS = "cells"
+ZONES_PREFIX = "zones."
+_SET_NAME = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
 
 #: Measured default (benchmarks/bench_utility.py, PRIVACY.md "Where the budget goes"): the base
 #: resolution and its parent are both measured and reconciled by least squares.
@@ -65,16 +76,41 @@ class ReleasePlan:
     base_resolution: int
     resolutions: tuple[int, ...]  # finest first
     metrics: tuple[str, ...]
-    draws: tuple[Draw, ...]
+    draws: tuple[Draw, ...]  # the cells' draws
+    #: One draw per zone set (metric ``zones.<set>``, res = base), drawn only in windows that
+    #: have zones of the set.
+    zone_draws: tuple[Draw, ...] = ()
+    #: The budget plan: (product, share of ρ_day), in configuration order.
+    shares: tuple[tuple[str, float], ...] = ()
+
+    @property
+    def every_draw(self) -> tuple[Draw, ...]:
+        """The cells' draws, then every zone set's."""
+        return (*self.draws, *self.zone_draws)
 
     @property
     def rho_per_window(self) -> float:
-        """zCDP ρ of one window's draws for a device present in it."""
-        return sum(d.rho for d in self.draws)
+        """zCDP ρ of one window's draws (every zone set drawn) for a device present in it."""
+        return sum(d.rho for d in self.every_draw)
 
     @property
     def charge_per_window(self) -> float:
-        return sum(d.charge for d in self.draws)
+        """The most one window charges each device-day (cells and every zone set)."""
+        return sum(d.charge for d in self.every_draw)
+
+    def window_charge(self, zone_sets: Iterable[str]) -> float:
+        """What a window charges when it draws the cells and the zone sets ``zone_sets`` (names
+        without the ``zones.`` prefix): a set with no zones in the window draws nothing."""
+        drawn = {ZONES_PREFIX + s for s in zone_sets}
+        return sum(d.charge for d in self.draws) + sum(d.charge for d in self.zone_draws if d.metric in drawn)
+
+    def zone_draw(self, zone_set: str) -> Draw | None:
+        """The draw of zone set ``zone_set`` (None: the plan gives the set no budget)."""
+        return next((d for d in self.zone_draws if d.metric == ZONES_PREFIX + zone_set), None)
+
+    @property
+    def zone_sets(self) -> tuple[str, ...]:
+        return tuple(d.metric.removeprefix(ZONES_PREFIX) for d in self.zone_draws)
 
     @property
     def rho_per_device_day(self) -> float:
@@ -117,6 +153,39 @@ def parse_shares(raw: tuple[str, ...], resolutions: tuple[int, ...], base: int) 
     return {r: s for r, s in shares.items() if s > 0}  # a sum below 1 leaves budget unspent
 
 
+def parse_plan(raw: tuple[str, ...]) -> dict[str, float]:
+    """``("cells:0.7", "zones.crowd:0.25")`` → {product: share of ρ_day}, or BudgetError.
+
+    Products: ``cells`` (required, positive) and ``zones.<set>`` (``<set>``: lower case letters,
+    digits and ``_``, 32 at most). Shares are finite, ≥ 0 and add up to at most 1."""
+    shares: dict[str, float] = {}
+    for item in raw:
+        product, _, share_s = item.rpartition(":")
+        product = product.strip()
+        try:
+            share = float(share_s)
+        except ValueError:
+            raise BudgetError(f"HEXPULSE_BUDGET_PLAN item {item!r} is not 'product:share'") from None
+        if product != CELLS and not (
+            product.startswith(ZONES_PREFIX) and _SET_NAME.match(product.removeprefix(ZONES_PREFIX))
+        ):
+            raise BudgetError(
+                f"HEXPULSE_BUDGET_PLAN names an unknown product {product!r}; products are 'cells' and "
+                "'zones.<set>' (set: lower case letters, digits, '_')"
+            )
+        if product in shares:
+            raise BudgetError(f"HEXPULSE_BUDGET_PLAN names {product!r} twice")
+        if not (math.isfinite(share) and share >= 0):
+            raise BudgetError(f"HEXPULSE_BUDGET_PLAN share of {product!r} must be a finite number >= 0")
+        shares[product] = share
+    if shares.get(CELLS, 0.0) <= 0:
+        raise BudgetError("HEXPULSE_BUDGET_PLAN must give 'cells' (the live map) a positive share")
+    total = sum(shares.values())
+    if total > 1 + _SLACK:
+        raise BudgetError(f"HEXPULSE_BUDGET_PLAN shares add up to {total:g}, more than the whole budget")
+    return shares
+
+
 def plan_from_settings(settings: Settings) -> ReleasePlan:
     """Derive every noise scale from the daily budget, or refuse with one sentence."""
     metrics = tuple(settings.release_metrics)
@@ -136,9 +205,10 @@ def plan_from_settings(settings: Settings) -> ReleasePlan:
         raise BudgetError("budget_count_share must leave a share for the other released metrics")
     metric_shares = {"count": count_share} | {m: (1 - count_share) / len(others) for m in others}
 
+    products = parse_plan(tuple(settings.budget_plan))
     per_day = windows_per_day(settings.window_s)
     w = settings.windows_per_device_day
-    rho_window = settings.budget_rho_per_day / w
+    rho_window = settings.budget_rho_per_day / w * products[CELLS]
     bounds = {"count": 1, "moving": 1, "speed": speed_bound_kmh(settings.speed_clamp_mps)}
     draws: list[Draw] = []
     for metric in metrics:
@@ -152,6 +222,14 @@ def plan_from_settings(settings: Settings) -> ReleasePlan:
                 raise BudgetError(f"cannot derive noise for {metric} at resolution {res}: {exc}") from None
             rho = params.rho
             draws.append(Draw(metric, res, params, rho, rho * w / per_day))
+    zone_draws: list[Draw] = []
+    for product, share in products.items():
+        if product == CELLS or share <= 0:
+            continue
+        target = settings.budget_rho_per_day / w * share
+        # Disjoint zones: a device's L cells may all fall in one zone, so one entry moves by L.
+        params = params_for_rho(settings.noise_mechanism, settings.cells_per_window, 1, target)
+        zone_draws.append(Draw(product, base, params, params.rho, params.rho * w / per_day))
     plan = ReleasePlan(
         mechanism=settings.noise_mechanism,
         rho_per_day=settings.budget_rho_per_day,
@@ -163,6 +241,8 @@ def plan_from_settings(settings: Settings) -> ReleasePlan:
         resolutions=resolutions,
         metrics=metrics,
         draws=tuple(draws),
+        zone_draws=tuple(zone_draws),
+        shares=tuple(products.items()),
     )
     check_plan(plan)
     return plan
@@ -181,3 +261,39 @@ def fits_day(spent_charge: float, charge: float, rho_per_day: float) -> bool:
     """Whether one more window charging ``charge`` fits in a day already charged ``spent_charge``
     under the daily budget ``rho_per_day`` (all ρ in zCDP per device-day)."""
     return spent_charge + charge <= rho_per_day * (1 + _SLACK)
+
+
+_WHAT = {
+    CELLS: "live map: devices per H3 cell every window at the measured resolutions (count, moving, speed)",
+    ZONES_PREFIX: "registered zones of set {set!r}: devices per zone every window, measured directly",
+}
+
+
+def plan_rows(plan: ReleasePlan) -> list[dict[str, Any]]:
+    """The budget plan as ``GET /v1/privacy`` publishes it: one row per product with its share, the
+    ρ (zCDP) and ε (zCDP conversion at the plan's δ) per device-day it costs alone, and σ (devices)
+    of one released count: the base-resolution count for ``cells``, one zone for a zone set."""
+    rows: list[dict[str, Any]] = []
+    w = plan.windows_per_device_day
+    for product, share in plan.shares:
+        if product == CELLS:
+            draws: tuple[Draw, ...] = plan.draws
+            base = plan.measured("count").get(plan.base_resolution)
+            sigma = base.params.sigma if base else None
+            what = _WHAT[CELLS]
+        else:
+            zone = plan.zone_draw(product.removeprefix(ZONES_PREFIX))
+            draws = (zone,) if zone else ()
+            sigma = zone.params.sigma if zone else None
+            what = _WHAT[ZONES_PREFIX].format(set=product.removeprefix(ZONES_PREFIX))
+        rho = w * sum(d.rho for d in draws)
+        rows.append({
+            "product": product, "per": "window", "share": share, "rho_per_device_day": rho,
+            "epsilon_per_device_day": eps_from_rho(rho, plan.delta), "sigma": sigma, "what": what,
+        })  # fmt: skip
+    return rows
+
+
+def unallocated_share(plan: ReleasePlan) -> float:
+    """The share of ρ_day no product spends (≥ 0)."""
+    return max(0.0, 1.0 - sum(share for _, share in plan.shares))
