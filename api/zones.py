@@ -17,6 +17,7 @@ from __future__ import annotations
 import re
 import secrets
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from functools import cached_property
 from typing import Any
@@ -43,9 +44,12 @@ def funded_sets(settings: Settings) -> tuple[str, ...]:
 class ZoneStore:
     """Reads and writes of ``zones`` through the API's pool (blocking: call from a thread)."""
 
-    def __init__(self, pool: ClickHousePool, settings: Settings) -> None:
+    def __init__(
+        self, pool: ClickHousePool, settings: Settings, clock: Callable[[], datetime] | None = None
+    ) -> None:
         self._pool = pool
         self._settings = settings
+        self._clock = clock or (lambda: datetime.now(UTC))  # tests replay registrations in the past
 
     @cached_property
     def _area_cells(self) -> frozenset[int]:
@@ -87,7 +91,7 @@ class ZoneStore:
 
     def current(self, at: datetime | None = None) -> list[Zone]:
         """The newest version of every zone not ended by ``at`` (default now), by (set, id)."""
-        rows = self._pool.query(*current_zones(at or datetime.now(UTC)))
+        rows = self._pool.query(*current_zones(at or self._clock()))
         newest: dict[str, Zone] = {}
         for z in (Zone.from_row(r) for r in rows):
             if z.zone_id not in newest or z.version > newest[z.zone_id].version:
@@ -124,7 +128,7 @@ class ZoneStore:
             raise BadRequestError("a zone id is 1 to 64 lower case letters, digits or '-', starting with one")
         if self._pool.query("SELECT count() FROM zones WHERE zone_id = %(id)s", {"id": zone_id})[0][0]:
             raise ConflictError(f"a zone with id {zone_id!r} exists; change it with PUT /v1/zones/{zone_id}")
-        start = next_boundary(datetime.now(UTC), self._settings.window_s)
+        start = next_boundary(self._clock(), self._settings.window_s)
         self._check_disjoint(zone_id, zone_set, cells, start)
         zone = Zone(zone_id, 1, zone_set, name.strip(), geo, cells, start, OPEN_END, time.time_ns())
         self._pool.insert(f"INSERT INTO zones ({ZONE_COLUMNS}) VALUES", [zone.row()])
@@ -134,7 +138,7 @@ class ZoneStore:
         """A new version from the next window boundary; the current one ends there."""
         geo, cells = self.validate(zone_set, name, geometry)
         old = self._live(zone_id)
-        start = next_boundary(datetime.now(UTC), self._settings.window_s)
+        start = next_boundary(self._clock(), self._settings.window_s)
         self._check_disjoint(zone_id, zone_set, cells, start)
         new = Zone(zone_id, old.version + 1, zone_set, name.strip(), geo, cells, start, OPEN_END,
                    time.time_ns())  # fmt: skip
@@ -145,14 +149,14 @@ class ZoneStore:
     def end(self, zone_id: str) -> Zone:
         """End the current version at the next window boundary (released windows keep it)."""
         old = self._live(zone_id)
-        ended = self._ended(old, next_boundary(datetime.now(UTC), self._settings.window_s))
+        ended = self._ended(old, next_boundary(self._clock(), self._settings.window_s))
         self._pool.insert(f"INSERT INTO zones ({ZONE_COLUMNS}) VALUES", [ended.row()])
         return ended
 
     def _live(self, zone_id: str) -> Zone:
         versions = self.history(zone_id)
         last = versions[-1]
-        if last.valid_to <= next_boundary(datetime.now(UTC), self._settings.window_s):
+        if last.valid_to <= next_boundary(self._clock(), self._settings.window_s):
             raise NotFoundError(f"zone {zone_id!r} has been ended")
         return last
 
