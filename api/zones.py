@@ -23,6 +23,7 @@ from functools import cached_property
 from typing import Any
 
 import orjson
+from shapely.geometry.base import BaseGeometry
 
 from api.exceptions import BadRequestError, ConflictError, NotFoundError
 from api.geo import area_km2, check_area, cover, parse_polygon
@@ -39,6 +40,11 @@ def funded_sets(settings: Settings) -> tuple[str, ...]:
     """Zone sets the budget plan gives a positive share (the only sets a zone may join)."""
     shares = parse_plan(tuple(settings.budget_plan))
     return tuple(p.removeprefix(ZONES_PREFIX) for p, s in shares.items() if p != CELLS and s > 0)
+
+
+def zone_cells(geom: BaseGeometry, base_resolution: int, area_cells: frozenset[int]) -> tuple[int, ...]:
+    """A zone's measured cells: the service area's base cells whose centres lie in ``geom``, sorted."""
+    return tuple(sorted(cover(geom, base_resolution) & area_cells))
 
 
 class ZoneStore:
@@ -66,14 +72,14 @@ class ZoneStore:
             raise BadRequestError("a zone needs a name of 1 to 200 characters")
         geom = parse_polygon(geometry, self._settings.api_max_polygon_vertices)
         check_area(geom, self._settings.zone_max_area_km2, "zone")
-        inside = cover(geom, self._settings.base_resolution) & self._area_cells
+        inside = zone_cells(geom, self._settings.base_resolution, self._area_cells)
         if not inside:
             raise BadRequestError(
                 f"no base cell (H3 resolution {self._settings.base_resolution}) of the service area has its "
                 f"centre inside the zone (about {area_km2(geom):.3f} km²); draw it larger or inside the area"
             )
         doc = geometry.get("geometry") if geometry.get("type") == "Feature" else geometry
-        return orjson.dumps(doc).decode(), tuple(sorted(inside))
+        return orjson.dumps(doc).decode(), inside
 
     def _check_disjoint(self, zone_id: str, zone_set: str, cells: tuple[int, ...], start: datetime) -> None:
         mine = set(cells)
