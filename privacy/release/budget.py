@@ -94,6 +94,11 @@ class ReleasePlan:
         return sum(d.rho for d in self.every_draw)
 
     @property
+    def rho_cells_per_window(self) -> float:
+        """zCDP ρ of one window's cell draws alone (what an audit of the cells release claims)."""
+        return sum(d.rho for d in self.draws)
+
+    @property
     def charge_per_window(self) -> float:
         """The most one window charges each device-day (cells and every zone set)."""
         return sum(d.charge for d in self.every_draw)

@@ -65,6 +65,7 @@ def audit_settings(**extra: Any) -> Settings:
         "lateness_s": 30,
         "release_resolutions": (9, 8),
         "budget_rho_per_day": RHO_PER_WINDOW * windows_per_day,
+        "budget_plan": ("cells:1",),  # the audit draws the cells' release: all of the window's ρ
         "windows_per_device_day": windows_per_day,
         "topic_partitions": 1,
         "consumer_max_poll_records": 5000,
@@ -278,7 +279,7 @@ class Auditor:
         """Audit the release of D (``x0``) against D′ (``x1``), drawn under ``plan`` (default: the
         deployed one); the claim is always the deployed plan's μ."""
         a0, a1 = (self._samples(x, plan or self.release.plan) for x in (x0, x1))
-        claimed = gdp_mu(self.release.plan.rho_per_window)
+        claimed = gdp_mu(self.release.plan.rho_cells_per_window)
         return audit((a0[:TRAIN], a1[:TRAIN]), (a0[TRAIN:], a1[TRAIN:]), claimed, ALPHA)
 
     def forget_draws(self) -> None:
