@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import h3
+import numpy as np
 import orjson
 import pytest
 from clickhouse_driver import Client
@@ -21,10 +22,18 @@ from hexpulse.store import connect
 from hexpulse.store.pool import ClickHousePool
 from hexpulse.store.scratch import scratch_database
 from hexpulse.zones import OPEN_END, ZONE_COLUMNS, Zone
-from privacy.release.ledger import spent_on
+from privacy.release.ledger import fingerprint, spent_on
 from privacy.release.releaser import Releaser
 from tests.support.clickhouse_users import allow_api
-from tests.support.release import Crash, CrashAfter, complete, recent_window, release_settings, ts
+from tests.support.release import (
+    Crash,
+    CrashAfter,
+    complete,
+    double_draws,
+    recent_window,
+    release_settings,
+    ts,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -137,6 +146,18 @@ def test_zones_through_the_releaser(rs: Settings) -> None:
     assert pub[W0 + 60][0] == pytest.approx(plan.charge_per_window)
     assert pub[W0][1] != pub[W0 + 60][1]  # the zones are part of the plan
     assert rows[(W0 + 60, "p1")][-1] == pub[W0 + 60][1]
+    # The ledger's zone fingerprint is the draw that was published (noisy totals, zone-id order).
+    for family, zone_set in (("zones.crowd", "crowd"), ("zones.district", "district")):
+        ((fp,),) = client.execute(
+            f"SELECT any(fingerprint) FROM {db}.release_ledger WHERE window_start = %(w)s AND metric = %(m)s",
+            {"w": ts(W0 + 60), "m": family},
+        )
+        ests = client.execute(
+            f"SELECT count_est FROM {db}.release_zones FINAL WHERE window_start = %(w)s AND zone_set = %(s)s "
+            "ORDER BY zone_id", {"w": ts(W0 + 60), "s": zone_set},
+        )  # fmt: skip
+        assert fp == fingerprint(np.array([round(e) for (e,) in ests], dtype=np.int64))
+    assert double_draws(client, db) == []
     plan_doc = orjson.loads(next(iter(intents(client, db)[W0 + 60])))
     assert [(z["id"], z["version"]) for z in plan_doc["zones"]] == [("p1", 1), ("dist", 1)]
 
@@ -166,6 +187,7 @@ def test_zones_through_the_releaser(rs: Settings) -> None:
     complete(client, s, W0 + 300)
     assert rel.run_once() == 1
     assert {z for w, z in released(client, db) if w == W0 + 240} == {"p1", "dist", "late"}
+    assert double_draws(client, db) == []  # the finishing releaser reproduced, never re-drew
 
     # The day's ledger: each window charged what it drew, never above the budget.
     day = ts(W0).date()

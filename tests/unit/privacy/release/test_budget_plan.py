@@ -10,7 +10,7 @@ import pytest
 from hexpulse.settings import load_settings
 from hexpulse.zones import ZoneRef
 from privacy.release.accounting import eps_from_rho
-from privacy.release.budget import plan_from_settings, plan_rows, unallocated_share
+from privacy.release.budget import fits_day, plan_from_settings, plan_rows, unallocated_share
 from privacy.release.exceptions import BudgetError
 from privacy.release.ledger import ledger_rows
 from privacy.release.plans import PlanRecord, record_from_json
@@ -52,6 +52,18 @@ def test_window_charge_is_what_the_window_draws() -> None:
     rows = ledger_rows(plan, 1, w, prints, "t", w, zone_sets=["crowd"])
     assert sum(float(r[9]) for r in rows) == pytest.approx(plan.window_charge(("crowd",)))  # type: ignore[misc,arg-type]
     assert [(r[2], r[3], r[5]) for r in rows if r[3] == "zones.crowd"] == [(9, "zones.crowd", 77)]
+
+
+def test_a_day_of_windows_with_every_zone_set_fits_the_budget() -> None:
+    plan = plan_from_settings(load_settings())
+    zones = (ZoneRef("crowd", "a", 1, "0"), ZoneRef("district", "b", 1, "0"))
+    record = PlanRecord(plan, 180, "0" * 32, zones=zones)
+    spent = 0.0
+    for _ in range(plan.windows_per_day):
+        assert fits_day(spent, record.charge, plan.rho_per_day)
+        spent += record.charge
+    assert spent <= plan.rho_per_day * (1 + 1e-9)
+    assert not fits_day(spent, record.charge, plan.rho_per_day)  # one more window would not fit
 
 
 def test_a_plan_may_leave_budget_unspent() -> None:
