@@ -31,15 +31,9 @@ from hexpulse.service_area import load_service_area
 from hexpulse.settings import Settings
 from hexpulse.store.pool import ClickHousePool
 from hexpulse.zones import OPEN_END, ZONE_COLUMNS, Zone, current_zones, next_boundary, zone_history
-from privacy.release.budget import CELLS, ZONES_PREFIX, parse_plan
+from privacy.release.shares import funded_sets
 
 _ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
-
-
-def funded_sets(settings: Settings) -> tuple[str, ...]:
-    """Zone sets the budget plan gives a positive share (the only sets a zone may join)."""
-    shares = parse_plan(tuple(settings.budget_plan))
-    return tuple(p.removeprefix(ZONES_PREFIX) for p, s in shares.items() if p != CELLS and s > 0)
 
 
 def zone_cells(geom: BaseGeometry, base_resolution: int, area_cells: frozenset[int]) -> tuple[int, ...]:
@@ -65,7 +59,7 @@ class ZoneStore:
 
     def validate(self, zone_set: str, name: str, geometry: Any) -> tuple[str, tuple[int, ...]]:
         """(canonical GeoJSON text, sorted base cells) of a zone, or a 400 saying what is wrong."""
-        sets = funded_sets(self._settings)
+        sets = funded_sets(tuple(self._settings.budget_plan))
         if zone_set not in sets:
             raise BadRequestError(f"unknown zone set {zone_set!r}; the budget plan funds {list(sets)}")
         if not name.strip() or len(name) > 200:

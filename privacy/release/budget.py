@@ -17,9 +17,7 @@ one zone's total by at most L (L2 and L1 sensitivity L). The shares add up to at
 
 from __future__ import annotations
 
-import math
-import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,17 +27,10 @@ from hexpulse.units import whole_kmh
 from privacy.release.accounting import eps_from_rho
 from privacy.release.exceptions import BudgetError
 from privacy.release.mechanisms import Mechanism, NoiseParams, params_for_rho
+from privacy.release.shares import CELLS, SLACK, ZONES_PREFIX, parse_plan, parse_shares
 
 METRICS = ("count", "moving", "speed")
-CELLS = "cells"
-ZONES_PREFIX = "zones."
-_SET_NAME = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
 
-#: Measured default (benchmarks/bench_utility.py, PRIVACY.md "Where the budget goes"): the base
-#: resolution and its parent are both measured and reconciled by least squares.
-DEFAULT_RESOLUTION_SHARES: Mapping[int, float] = {0: 0.6, 1: 0.4}  # offsets below the base
-
-_SLACK = 1e-9  # relative float slack when comparing spends with the budget
 
 
 def speed_bound_kmh(speed_clamp_mps: float) -> int:
@@ -131,66 +122,6 @@ class ReleasePlan:
         return {d.res: d for d in self.draws if d.metric == metric}
 
 
-def parse_shares(raw: tuple[str, ...], resolutions: tuple[int, ...], base: int) -> dict[int, float]:
-    """``("9:0.6", "8:0.4")`` → {9: 0.6, 8: 0.4}; empty → the measured default for ``base``."""
-    if not raw:
-        shares = {base - off: s for off, s in DEFAULT_RESOLUTION_SHARES.items()}
-        shares = {r: s for r, s in shares.items() if r in resolutions}
-    else:
-        shares = {}
-        for item in raw:
-            res_s, _, share_s = item.partition(":")
-            try:
-                shares[int(res_s)] = float(share_s)
-            except ValueError:
-                raise BudgetError(
-                    f"HEXPULSE_BUDGET_RESOLUTION_SHARES item {item!r} is not 'resolution:share'"
-                ) from None
-    if any(r not in resolutions for r in shares):
-        raise BudgetError(f"budget shares name resolutions {sorted(shares)} outside {list(resolutions)}")
-    if base not in shares or shares[base] <= 0:
-        raise BudgetError("the base resolution must receive a positive share of the budget")
-    if any(not (s >= 0 and math.isfinite(s)) for s in shares.values()):
-        raise BudgetError("budget shares must be finite and non-negative")
-    total = sum(shares.values())
-    if total > 1 + _SLACK:
-        raise BudgetError(f"budget shares across resolutions add up to {total:g}, more than the whole budget")
-    return {r: s for r, s in shares.items() if s > 0}  # a sum below 1 leaves budget unspent
-
-
-def parse_plan(raw: tuple[str, ...]) -> dict[str, float]:
-    """``("cells:0.7", "zones.crowd:0.25")`` → {product: share of ρ_day}, or BudgetError.
-
-    Products: ``cells`` (required, positive) and ``zones.<set>`` (``<set>``: lower case letters,
-    digits and ``_``, 32 at most). Shares are finite, ≥ 0 and add up to at most 1."""
-    shares: dict[str, float] = {}
-    for item in raw:
-        product, _, share_s = item.rpartition(":")
-        product = product.strip()
-        try:
-            share = float(share_s)
-        except ValueError:
-            raise BudgetError(f"HEXPULSE_BUDGET_PLAN item {item!r} is not 'product:share'") from None
-        if product != CELLS and not (
-            product.startswith(ZONES_PREFIX) and _SET_NAME.match(product.removeprefix(ZONES_PREFIX))
-        ):
-            raise BudgetError(
-                f"HEXPULSE_BUDGET_PLAN names an unknown product {product!r}; products are 'cells' and "
-                "'zones.<set>' (set: lower case letters, digits, '_')"
-            )
-        if product in shares:
-            raise BudgetError(f"HEXPULSE_BUDGET_PLAN names {product!r} twice")
-        if not (math.isfinite(share) and share >= 0):
-            raise BudgetError(f"HEXPULSE_BUDGET_PLAN share of {product!r} must be a finite number >= 0")
-        shares[product] = share
-    if shares.get(CELLS, 0.0) <= 0:
-        raise BudgetError("HEXPULSE_BUDGET_PLAN must give 'cells' (the live map) a positive share")
-    total = sum(shares.values())
-    if total > 1 + _SLACK:
-        raise BudgetError(f"HEXPULSE_BUDGET_PLAN shares add up to {total:g}, more than the whole budget")
-    return shares
-
-
 def plan_from_settings(settings: Settings) -> ReleasePlan:
     """Derive every noise scale from the daily budget, or refuse with one sentence."""
     metrics = tuple(settings.release_metrics)
@@ -255,7 +186,7 @@ def plan_from_settings(settings: Settings) -> ReleasePlan:
 
 def check_plan(plan: ReleasePlan) -> None:
     """Refuse a plan whose per-device-day spend exceeds the daily budget."""
-    if plan.rho_per_device_day > plan.rho_per_day * (1 + _SLACK):
+    if plan.rho_per_device_day > plan.rho_per_day * (1 + SLACK):
         raise BudgetError(
             f"the configured releases cost rho={plan.rho_per_device_day:.6g} per device-day, more than "
             f"the budget HEXPULSE_BUDGET_RHO_PER_DAY={plan.rho_per_day:g}"
@@ -265,7 +196,7 @@ def check_plan(plan: ReleasePlan) -> None:
 def fits_day(spent_charge: float, charge: float, rho_per_day: float) -> bool:
     """Whether one more window charging ``charge`` fits in a day already charged ``spent_charge``
     under the daily budget ``rho_per_day`` (all ρ in zCDP per device-day)."""
-    return spent_charge + charge <= rho_per_day * (1 + _SLACK)
+    return spent_charge + charge <= rho_per_day * (1 + SLACK)
 
 
 _WHAT = {

@@ -21,7 +21,3 @@ class PlanConflictError(ReleaseError):
 class DoubleDrawError(ReleaseError):
     """A window's ledger holds two different draws of one family; the window is not published."""
 
-
-class ZoneError(ReleaseError):
-    """A window begun under a plan naming zone versions that the zones table no longer holds as they
-    were; it is not drawn (retried later)."""

@@ -26,8 +26,9 @@ import numpy as np
 import numpy.typing as npt
 from clickhouse_driver import Client
 
-from privacy.release.budget import ZONES_PREFIX, ReleasePlan
+from privacy.release.budget import ReleasePlan
 from privacy.release.exceptions import DoubleDrawError
+from privacy.release.shares import ZONES_PREFIX
 
 DERIVED = "derived"
 _COLUMNS = (

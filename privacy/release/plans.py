@@ -22,10 +22,11 @@ import numpy as np
 import orjson
 
 from hexpulse.zones import ZoneRef
-from privacy.release.budget import ZONES_PREFIX, Draw, ReleasePlan
+from privacy.release.budget import Draw, ReleasePlan
 from privacy.release.consistency import Hierarchy
 from privacy.release.exceptions import ReleaseError
 from privacy.release.mechanisms import NoiseParams
+from privacy.release.shares import ZONES_PREFIX
 
 #: Bumped whenever the sampler's use of the keystream or the rules turning estimates into rows
 #: change: the same plan must give the same numbers, so a new rule is a new plan.

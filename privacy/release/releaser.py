@@ -34,12 +34,9 @@ import os
 import secrets
 import socket
 import time
-from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 
-import numpy as np
-import numpy.typing as npt
 from clickhouse_driver import Client
 from clickhouse_driver.errors import Error as DriverError
 
@@ -48,49 +45,28 @@ from hexpulse.service_area import ServiceArea, load_service_area
 from hexpulse.settings import Settings
 from hexpulse.store import connect
 from hexpulse.store.progress import CLAIM, COLUMNS, Coverage, ProgressRow
-from hexpulse.zones import Zone, zone_versions, zones_in_effect
+from hexpulse.zones import Zone
 from privacy.keys.exceptions import KeyDestroyedError, KeyUnavailableError
 from privacy.keys.keyring import KeyRing
 from privacy.release.budget import fits_day, plan_from_settings, speed_bound_kmh
 from privacy.release.claims import claim_window
 from privacy.release.consistency import build_hierarchy
-from privacy.release.exceptions import (
-    BudgetError,
-    DoubleDrawError,
-    PlanConflictError,
-    ReleaseError,
-    ZoneError,
-)
+from privacy.release.exceptions import BudgetError, DoubleDrawError, PlanConflictError, ReleaseError
 from privacy.release.ledger import check_one_draw, ledger_rows, spent_on, window_prints, write_ledger
 from privacy.release.mechanisms import IntVector
 from privacy.release.plans import PlanRecord, area_digest
 from privacy.release.seeds import input_digest, window_keys
-from privacy.release.values import CELL_COLUMNS, cell_rows, release_values
-from privacy.release.zones import ZONE_COLUMNS, measure_zones, select_disjoint, zone_prints, zone_rows
+from privacy.release.values import CELL_COLUMNS, cell_rows, exact_totals, release_values
+from privacy.release.zones import (
+    ZONE_COLUMNS,
+    measure_zones,
+    zone_prints,
+    zone_rows,
+    zones_in_effect_at,
+    zones_of_record,
+)
 
 log = logging.getLogger("hexpulse.privacy.releaser")
-
-
-def exact_totals(
-    base: npt.NDArray[np.uint64], rows: Sequence[tuple[int, int, int, int]]
-) -> tuple[dict[str, IntVector], int]:
-    """A window's exact totals per metric in the order of ``base`` (zeros for quiet cells).
-
-    ``rows`` are partials ``(cell, devices, moving, speed_sum)`` in any order; a cell may appear
-    once per Kafka partition and its rows are summed. Also returns how many rows name a cell
-    outside ``base`` (they are left out).
-    """
-    n = base.size
-    out = {m: np.zeros(n, dtype=np.int64) for m in ("count", "moving", "speed")}
-    if not rows:
-        return out, 0
-    cells = np.array([r[0] for r in rows], dtype=np.uint64)
-    idx = np.minimum(np.searchsorted(base, cells), n - 1)
-    inside = base[idx] == cells
-    for col, metric in enumerate(("count", "moving", "speed"), start=1):
-        vals = np.array([r[col] for r in rows], dtype=np.int64)
-        np.add.at(out[metric], idx[inside], vals[inside])
-    return out, int((~inside).sum())
 
 
 def _ts(epoch_s: int) -> datetime:
@@ -206,28 +182,12 @@ class Releaser:
 
     def _zones_at(self, start: datetime) -> list[Zone]:
         """The zones this releaser would measure in the window starting at ``start``."""
-        rows = self.client.execute(*zones_in_effect(start.replace(tzinfo=UTC)))
-        kept, dropped = select_disjoint([Zone.from_row(r) for r in rows], self.plan)
+        kept, dropped = zones_in_effect_at(self.client, start, self.plan)
         for z in dropped:
             self._report(int(start.replace(tzinfo=UTC).timestamp()), f"zone {z.zone_id} v{z.version} of set "
                          f"{z.zone_set!r} not measured (overlaps another zone or its set has no budget)",
                          logging.WARNING)  # fmt: skip
         return kept
-
-    def _zones_of(self, record: PlanRecord, start: datetime) -> list[Zone]:
-        """The zones a stored plan record names, checked against its cells digests."""
-        rows = self.client.execute(*zone_versions([(z.zone_id, z.version) for z in record.zones]))
-        found = {(z.zone_id, z.version): z for z in (Zone.from_row(r) for r in rows)}
-        zones: list[Zone] = []
-        for ref in record.zones:
-            zone = found.get((ref.zone_id, ref.version))
-            if zone is None or zone.ref != ref:
-                raise ZoneError(
-                    f"window {start:%Y-%m-%d %H:%M} was begun measuring zone {ref.zone_id} v{ref.version}, "
-                    "which the zones table no longer holds as it was; it cannot be finished"
-                )
-            zones.append(zone)
-        return zones
 
     # -- writing ---------------------------------------------------------------------------
 
@@ -244,7 +204,7 @@ class Releaser:
         mine = replace(self.record, zones=tuple(z.ref for z in measured))
         record = claim_window(self.client, self.db, start, mine, self.releaser_id)
         if record.zones != mine.zones:
-            measured = self._zones_of(record, start)  # begun by another releaser: its zones
+            measured = zones_of_record(self.client, record, start)  # begun by another releaser: its zones
         plan = record.plan
         spent = spent_on(self.client, self.db, start.date(), excluding=start)
         if not fits_day(spent, record.charge, self.plan.rho_per_day):
@@ -298,7 +258,7 @@ class Releaser:
                     released += self.release_window(w)
                 except KeyDestroyedError:
                     self._report(w, "noise key destroyed; window skipped, never published", logging.WARNING)
-                except (PlanConflictError, DoubleDrawError, KeyUnavailableError, ZoneError) as exc:
+                except (PlanConflictError, DoubleDrawError, KeyUnavailableError) as exc:
                     self._report(w, str(exc), logging.ERROR)
                     break
         except DriverError as exc:

@@ -17,16 +17,20 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 import numpy as np
 import numpy.typing as npt
+from clickhouse_driver import Client
 
-from hexpulse.zones import Zone
-from privacy.release.budget import ZONES_PREFIX, ReleasePlan
+from hexpulse.zones import Zone, zone_versions, zones_in_effect
+from privacy.release.budget import ReleasePlan
+from privacy.release.exceptions import PlanConflictError
 from privacy.release.ledger import fingerprint
 from privacy.release.mechanisms import Z95, IntVector, add_noise
+from privacy.release.plans import PlanRecord
 from privacy.release.seeds import DrawKeys
+from privacy.release.shares import ZONES_PREFIX
 
 ZONE_COLUMNS = (
     "window_start, zone_set, zone_id, version, count, count_est, count_sigma, count_lo, count_hi, cells, plan"
@@ -49,6 +53,30 @@ def select_disjoint(zones: Sequence[Zone], plan: ReleasePlan) -> tuple[list[Zone
         kept.append(z)
     kept.sort(key=lambda z: (z.zone_set, z.zone_id))
     return kept, dropped
+
+
+def zones_in_effect_at(client: Client, start: datetime, plan: ReleasePlan) -> tuple[list[Zone], list[Zone]]:
+    """(measured, left out) of the zones in effect at window start ``start`` (naive UTC) under ``plan``
+    (:func:`select_disjoint`); ``client`` is bound to the public database."""
+    rows = client.execute(*zones_in_effect(start.replace(tzinfo=UTC)))
+    return select_disjoint([Zone.from_row(r) for r in rows], plan)
+
+
+def zones_of_record(client: Client, record: PlanRecord, start: datetime) -> list[Zone]:
+    """The zone versions a stored plan record names, checked against its cells digests;
+    PlanConflictError (the window waits) if the zones table no longer holds one as it was."""
+    rows = client.execute(*zone_versions([(z.zone_id, z.version) for z in record.zones]))
+    found = {(z.zone_id, z.version): z for z in (Zone.from_row(r) for r in rows)}
+    zones: list[Zone] = []
+    for ref in record.zones:
+        zone = found.get((ref.zone_id, ref.version))
+        if zone is None or zone.ref != ref:
+            raise PlanConflictError(
+                f"window {start:%Y-%m-%d %H:%M} was begun measuring zone {ref.zone_id} v{ref.version}, "
+                "which the zones table no longer holds as it was; it cannot be finished"
+            )
+        zones.append(zone)
+    return zones
 
 
 def zone_totals(zones: Sequence[Zone], base: npt.NDArray[np.uint64], exact: IntVector) -> IntVector:

@@ -39,9 +39,8 @@ from privacy.keys.pseudonyms import RotatingPseudonymizer
 from privacy.release.budget import ReleasePlan, plan_from_settings
 from privacy.release.consistency import Estimate, Hierarchy, build_hierarchy
 from privacy.release.mechanisms import IntVector
-from privacy.release.releaser import exact_totals
 from privacy.release.seeds import fresh_keys
-from privacy.release.values import release_values
+from privacy.release.values import exact_totals, release_values
 from tests.support.audit_stats import ALPHA, AuditResult, audit, gdp_mu
 from tests.support.ingest import INSIDE, NOW_MS, ListSink, record
 from tests.support.keys import MASTER, FakeClock

@@ -30,6 +30,7 @@ ALLOWED: dict[str, tuple[str, ...]] = {
         "privacy.release.budget",
         "privacy.release.mechanisms",
         "privacy.release.accounting",
+        "privacy.release.shares",
     ),
 }
 """Layer → the module prefixes it may import besides its own layer."""

@@ -19,7 +19,7 @@ from hexpulse.service_area import load_service_area
 from hexpulse.settings import Settings
 from hexpulse.zones import OPEN_END, Zone
 from privacy.release.budget import plan_from_settings
-from privacy.release.releaser import exact_totals
+from privacy.release.values import exact_totals
 from privacy.release.zones import select_disjoint, zone_totals
 from tests.support.ingest import INSIDE
 from tests.support.neighbour import Schedule, Sums, Upload, consume, message, ping, place
