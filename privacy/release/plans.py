@@ -63,8 +63,10 @@ class PlanRecord:
         return self.plan.window_charge(self.zone_sets)
 
     def document(self) -> dict[str, Any]:
+        """The canonical form. ``shares`` and ``zones`` appear only when non-empty, so a plan stored
+        before the budget plan existed reads back with its own hash (and is finished under it)."""
         p = self.plan
-        return {
+        doc: dict[str, Any] = {
             "rules": self.rules,
             "area": self.area,
             "speed_cap_kmh": self.speed_cap_kmh,
@@ -82,9 +84,12 @@ class PlanRecord:
                  "entries": d.params.entries, "scale": d.params.scale, "rho": d.rho, "charge": d.charge}
                 for d in p.every_draw
             ],  # fmt: skip
-            "shares": [[product, share] for product, share in p.shares],
-            "zones": [z.document() for z in self.zones],
         }
+        if p.shares:
+            doc["shares"] = [[product, share] for product, share in p.shares]
+        if self.zones:
+            doc["zones"] = [z.document() for z in self.zones]
+        return doc
 
     def to_json(self) -> str:
         return orjson.dumps(self.document(), option=orjson.OPT_SORT_KEYS).decode()
