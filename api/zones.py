@@ -107,7 +107,10 @@ class ZoneStore:
 
     def matching(self, cells: frozenset[int], at: datetime) -> Zone | None:
         """The registered zone in effect at ``at`` whose base cells are exactly ``cells`` (the area
-        endpoint answers such a polygon from the zone's own measurement), or None."""
+        endpoint answers such a polygon from the zone's own measurement), or None. ``cells`` may be a
+        polygon's raw cover: cells outside the service area are never a zone's, so they are ignored.
+        Its values per window: :func:`releases.zones.zone_series`."""
+        cells = cells & self._area_cells
         rows = self._pool.query(
             f"SELECT {ZONE_COLUMNS} FROM zones FINAL WHERE valid_from <= toDateTime(%(t)s) "
             "AND valid_to > toDateTime(%(t)s) AND length(cells) = %(n)s",

@@ -165,6 +165,7 @@ def test_zone_matching_exact_cells(data: dict[str, Any]) -> None:
     zone = next(z for z in store.current() if z.zone_id == "tianhe")
     later = zone.valid_from + timedelta(seconds=1)
     assert store.matching(frozenset(zone.cells), later) == zone
+    assert store.matching(frozenset(zone.cells) | {0x89411C0000FFFFF}, later) == zone  # outside the area
     assert store.matching(frozenset(zone.cells[1:]), later) is None
     assert store.matching(frozenset(zone.cells), zone.valid_from - timedelta(seconds=1)) is None
 
