@@ -216,3 +216,36 @@ def test_overlapping_zones_registered_at_once_are_measured_once(rs: Settings) ->
     assert rel.run_once() == 1
     assert {z for _, z in released(client, db)} == {"first"}
     client.disconnect()
+
+
+def test_noise_once_with_zones_under_a_crash_at_every_statement(rs: Settings) -> None:
+    """With zones in effect a window takes one more statement (the release_zones insert); a releaser
+    dying after each statement in turn and a fresh one finishing leave one value per (window, zone)
+    and one fingerprint per ledger family."""
+    s, db = rs, rs.clickhouse_database
+    client = connect(s)
+    rel = Releaser(s, client=client)
+    base = [int(c) for c in rel.tree.cells[0]]
+    p8 = parent(base[len(base) // 2], 8)
+    cells = tuple(sorted(c for c in base if parent(c, 8) == p8))
+    start = datetime.fromtimestamp(W0 - 60, UTC)
+    client.execute(f"INSERT INTO zones ({ZONE_COLUMNS}) VALUES",
+                   [Zone("z", 1, "crowd", "Z", "{}", cells, start, OPEN_END, 1).row()])  # fmt: skip
+    statements = 15
+    windows = [W0 + 60 * k for k in range(statements)]
+    insert_crowds(client, s, windows, set(cells))
+    complete(client, s, windows[-1] + 60)
+    counter = CrashAfter(client, 10**9)
+    assert Releaser(s, client=counter).release_window(windows[-1])  # type: ignore[arg-type]
+    assert counter.calls == statements
+    for k, w in zip(range(1, statements), windows, strict=False):
+        with pytest.raises(Crash):
+            Releaser(s, client=CrashAfter(client, k)).release_window(w)  # type: ignore[arg-type]
+        assert Releaser(s, client=client).release_window(w)
+    doubles = client.execute(
+        f"SELECT window_start, zone_id, uniqExact(count_est, count_sigma, plan) AS n FROM {db}.release_zones "
+        "GROUP BY window_start, zone_id HAVING n > 1"
+    )
+    assert doubles == [] and double_draws(client, db) == []
+    assert len(released(client, db)) == statements  # every window has its zone value
+    client.disconnect()
