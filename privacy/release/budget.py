@@ -200,7 +200,7 @@ def fits_day(spent_charge: float, charge: float, rho_per_day: float) -> bool:
 
 
 _WHAT = {
-    CELLS: "live map: devices per H3 cell every window at the measured resolutions (count, moving, speed)",
+    CELLS: "live map: devices per H3 cell every window at resolutions {res} ({metrics})",
     ZONES_PREFIX: "registered zones of set {set!r}: devices per zone every window, measured directly",
 }
 
@@ -216,7 +216,8 @@ def plan_rows(plan: ReleasePlan) -> list[dict[str, Any]]:
             draws: tuple[Draw, ...] = plan.draws
             base = plan.measured("count").get(plan.base_resolution)
             sigma = base.params.sigma if base else None
-            what = _WHAT[CELLS]
+            res = ", ".join(map(str, plan.resolutions))
+            what = _WHAT[CELLS].format(res=res, metrics=", ".join(plan.metrics))
         else:
             zone = plan.zone_draw(product.removeprefix(ZONES_PREFIX))
             draws = (zone,) if zone else ()
