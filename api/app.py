@@ -13,8 +13,9 @@ from fastapi.staticfiles import StaticFiles
 
 from api import errors
 from api.metrics import MetricsMiddleware
-from api.routes import dashboard, density, health, traffic, windows
+from api.routes import dashboard, density, health, traffic, windows, zones
 from api.state import ApiState
+from api.zones import ZoneStore
 from hexpulse.settings import Settings, get_settings
 
 DESCRIPTION = """Released (differentially private) crowd density and traffic over H3 cells.
@@ -44,8 +45,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.api = state
     app.state.keys = keys
     app.state.limiter = limiter
+    app.state.zones = ZoneStore(state.pool, settings)
     errors.install(app)
-    for module in (density, traffic, windows, health, dashboard):
+    for module in (density, traffic, windows, zones, health, dashboard):
         app.include_router(module.router)
     static = resources.files("api") / "static"
     app.mount("/static", StaticFiles(directory=str(static)), name="static")
@@ -53,7 +55,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.add_middleware(
             CORSMiddleware,
             allow_origins=list(settings.cors_origins),
-            allow_methods=["GET", "POST"],
+            allow_methods=["GET", "POST", "PUT", "DELETE"],
             allow_headers=["Authorization", "Content-Type", "If-None-Match"],
             expose_headers=["ETag", "Retry-After", "X-Cache"],
             max_age=600,

@@ -1,17 +1,23 @@
-"""``hexpulse api`` (serve) and ``hexpulse keys`` (create, list, revoke API keys)."""
+"""``hexpulse api`` (serve), ``hexpulse keys`` (create, list, revoke API keys) and ``hexpulse zones``
+(load, list registered zones)."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from pathlib import Path
+from typing import Annotated, Any
 
+import orjson
 import typer
 
+from api.exceptions import ApiError
 from api.keys import SCOPES, KeyStore
+from api.zones import ZoneStore
 from hexpulse.settings import get_settings
 from hexpulse.store import ping_clickhouse
 from hexpulse.store.pool import ClickHousePool
 
 keys_app = typer.Typer(no_args_is_help=True, help="Manage API keys (stored hashed; shown once).")
+zones_app = typer.Typer(no_args_is_help=True, help="Registered zones (measured from the next window).")
 
 
 def serve(
@@ -72,3 +78,52 @@ def revoke(key_id: Annotated[str, typer.Argument(help="the key id shown by 'keys
     """Revoke a key (API processes stop accepting it within HEXPULSE_API_KEY_CACHE_S)."""
     key = _store().revoke(key_id)
     typer.echo(f"revoked {key.key_id} ({key.name})")
+
+
+def _zones() -> ZoneStore:
+    settings = get_settings()
+    ping_clickhouse(settings, role="api")
+    return ZoneStore(ClickHousePool(settings, size=1), settings)
+
+
+@zones_app.command("load")
+def load_zones(
+    path: Annotated[Path, typer.Argument(help="GeoJSON FeatureCollection; properties id, set, name")],
+) -> None:
+    """Register every zone of a file (as POST /v1/zones would); zones whose id exists are left alone."""
+    try:
+        doc: Any = orjson.loads(path.read_bytes())
+    except (OSError, orjson.JSONDecodeError) as exc:
+        typer.echo(f"cannot read {path}: {exc}", err=True)
+        raise typer.Exit(2) from None
+    features = doc.get("features") if isinstance(doc, dict) else None
+    if not isinstance(features, list):
+        typer.echo(f"{path} is not a GeoJSON FeatureCollection", err=True)
+        raise typer.Exit(2)
+    store = _zones()
+    existing = {z.zone_id for z in store.current()}
+    failed = 0
+    for feature in features:
+        props = feature.get("properties") or {} if isinstance(feature, dict) else {}
+        zone_id = props.get("id")
+        if zone_id in existing:
+            typer.echo(f"zone {zone_id}: exists, left alone")
+            continue
+        try:
+            zone = store.create(str(props.get("set", "")), str(props.get("name", "")), feature, zone_id)
+        except ApiError as exc:
+            failed += 1
+            typer.echo(f"zone {zone_id}: refused: {exc}", err=True)
+            continue
+        typer.echo(f"zone {zone.zone_id} ({zone.zone_set}, {len(zone.cells)} cells) from "
+                   f"{zone.valid_from:%Y-%m-%dT%H:%M:%SZ}")  # fmt: skip
+    if failed:
+        raise typer.Exit(1)
+
+
+@zones_app.command("list")
+def list_zones() -> None:
+    """List the zones in effect now or from the next window."""
+    for z in _zones().current():
+        typer.echo(f"{z.zone_id}  {z.zone_set}  v{z.version}  {len(z.cells)} cells  "
+                   f"from {z.valid_from:%Y-%m-%dT%H:%M:%SZ}  {z.name}")  # fmt: skip

@@ -67,3 +67,10 @@ class NotReadyError(ApiError):
 
     status_code = 503
     code = "not_ready"
+
+
+class ConflictError(ApiError):
+    """The request contradicts stored state (a zone overlapping another of its set, a taken id)."""
+
+    status_code = 409
+    code = "conflict"

@@ -1,7 +1,7 @@
 """The ``hexpulse`` command line: one entry point, one sub-command per job.
 
 Each stage owns its commands (``aggregate``: consume; ``privacy``: release, keys of the pseudonym
-ring; ``api``: api, api keys; ``simulator``: simulate). This module only names them in
+ring; ``api``: api, api keys, zones; ``simulator``: simulate). This module only names them in
 :data:`STAGE_COMMANDS` and imports one when it runs (or when help lists it), so the ground floor
 never imports a stage; it also turns every HexpulseError into one sentence and a non-zero exit code.
 """
@@ -29,6 +29,7 @@ STAGE_COMMANDS: dict[str, str] = {
     "api": "api.cli:serve",
     "keyring": "privacy.keys.cli:keyring_app",
     "keys": "api.cli:keys_app",
+    "zones": "api.cli:zones_app",
 }
 
 

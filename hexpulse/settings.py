@@ -95,6 +95,8 @@ class Settings(BaseSettings):
     release_metrics: StrList = ("count", "moving", "speed")
     budget_count_share: float = Field(0.5, gt=0, le=1)
     budget_resolution_shares: StrList = ()
+    # Shares of the device-day ρ per product (privacy/release/budget.py, PRIVACY.md "Where the budget goes").
+    budget_plan: StrList = ("cells:0.70", "zones.crowd:0.25", "zones.district:0.05")
     release_poll_s: float = Field(1.0, gt=0)
     master_key: SecretStr | None = None
     master_key_file: Path | None = None
@@ -112,6 +114,7 @@ class Settings(BaseSettings):
     basemap_tiles_url: str = ""
     api_max_bbox_km2: float = Field(2500.0, gt=0)
     api_max_polygon_vertices: int = Field(2000, ge=4)
+    zone_max_area_km2: float = Field(100.0, gt=0)
     api_max_range_h: float = Field(48.0, gt=0)
     api_key_cache_s: float = Field(5.0, ge=0)
     api_stream_poll_s: float = Field(1.0, gt=0)
@@ -140,7 +143,9 @@ class Settings(BaseSettings):
                 raise ValueError("must be a comma-separated list of integers, e.g. 9,8,7") from exc
         return value
 
-    @field_validator("cors_origins", "release_metrics", "budget_resolution_shares", mode="before")
+    @field_validator(
+        "cors_origins", "release_metrics", "budget_resolution_shares", "budget_plan", mode="before"
+    )
     @classmethod
     def _split_strs(cls, value: object) -> object:
         if isinstance(value, str):

@@ -6,6 +6,7 @@ import time
 from pathlib import Path
 from typing import Annotated, Literal
 
+import orjson
 import typer
 
 from hexpulse.kafka import ensure_topics
@@ -13,6 +14,8 @@ from hexpulse.settings import get_settings
 from simulator.config import SimConfig, parse_center, parse_duration_s, parse_speed, parse_start_ms
 from simulator.exceptions import SimulatorConfigError
 from simulator.generate import generate
+from simulator.geo import LocalFrame
+from simulator.places import zones_geojson
 from simulator.producer import produce, stderr_progress
 
 
@@ -46,6 +49,10 @@ def simulate(
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Generate and write the truth; send nothing.")
     ] = False,
+    zones_out: Annotated[
+        Path | None,
+        typer.Option(help="Also write the city's registered zones (GeoJSON) here ('hexpulse zones load')."),
+    ] = None,
 ) -> None:
     """Simulate a city's devices (commuters, traffic, a stadium event, tourists) and produce their pings."""
     settings = get_settings()
@@ -64,6 +71,11 @@ def simulate(
         stadium_crowd=stadium_crowd,
         center=parse_center(center),
     )
+    if zones_out is not None:
+        zones_out.parent.mkdir(parents=True, exist_ok=True)
+        doc = zones_geojson(LocalFrame(*config.center))
+        zones_out.write_bytes(orjson.dumps(doc, option=orjson.OPT_INDENT_2))
+        stderr_progress(f"simulate: the city's registered zones: {zones_out}")
     t0 = time.monotonic()
     sim = generate(config, settings)
     path = truth or settings.state_dir / "simulator" / "truth.json"

@@ -121,6 +121,29 @@ SERVICE_HALF_SIZE_M = 11_500.0
 """Half the side of the bundled square service area; regional devices live beyond it."""
 
 
+DISTRICTS: tuple[NamedArea, ...] = tuple(
+    NamedArea(f"district-{tag}", f"District {tag.upper()}", sx * 2500.0, sy * 2500.0, 2450.0, 2450.0)
+    for tag, sx, sy in (("nw", -1, 1), ("ne", 1, 1), ("sw", -1, -1), ("se", 1, -1))
+)
+"""Four 4.9 km squares around the center, 100 m apart (disjoint at any H3 resolution used here):
+the demo's ``district`` zone set."""
+
+ZONE_SETS: dict[str, tuple[NamedArea, ...]] = {"crowd": (STADIUM, *SCENIC_AREAS), "district": DISTRICTS}
+"""The simulated city's registered zones per zone set (crowd-safety and tourism areas; districts)."""
+
+
+def zones_geojson(frame: LocalFrame) -> dict[str, Any]:
+    """The registered zones as a GeoJSON FeatureCollection (properties ``id``, ``set``, ``name``),
+    the file ``hexpulse zones load`` reads."""
+    features = []
+    for zone_set, areas in ZONE_SETS.items():
+        for area in areas:
+            feature = area.feature(frame)
+            feature["properties"] = {"id": area.slug, "set": zone_set, "name": area.name}
+            features.append(feature)
+    return {"type": "FeatureCollection", "features": features}
+
+
 def areas_geojson(frame: LocalFrame) -> dict[str, Any]:
     """The scenic areas and the stadium as a GeoJSON FeatureCollection (for the API/tourism)."""
     return {"type": "FeatureCollection", "features": [a.feature(frame) for a in (*SCENIC_AREAS, STADIUM)]}

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime
-from typing import Annotated
+from functools import lru_cache
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
@@ -12,7 +13,9 @@ from api import density
 from api.deps import DensityKey, ReaderDep, SettingsDep
 from api.schemas.common import ERRORS
 from api.schemas.windows import PrivacyResponse, WindowsResponse
+from hexpulse.settings import Settings
 from privacy.release.accounting import DAYS_PER_WEEK, EpsilonReport, eps_from_rho, epsilon_report
+from privacy.release.budget import plan_from_settings, plan_rows, unallocated_share
 
 router = APIRouter(prefix="/v1", tags=["windows"])
 
@@ -43,6 +46,7 @@ async def get_privacy(key: DensityKey, settings: SettingsDep, reader: ReaderDep)
     rho, draws = await reader.budget_on(today)
     latest = await reader.latest()
     eps = await _epsilon(settings.budget_rho_per_day, settings.report_delta)
+    rows, unallocated = await asyncio.to_thread(_plan, settings)
     return PrivacyResponse.model_validate(
         {
             "guarantee": density.GUARANTEE.format(
@@ -61,6 +65,8 @@ async def get_privacy(key: DensityKey, settings: SettingsDep, reader: ReaderDep)
             "epsilon_per_week": {"rho": DAYS_PER_WEEK * eps.rho_per_day, "zcdp_conversion": eps.week_zcdp,
                                  "rdp_accountant": eps.week_rdp},
             "noise_draws_today": draws,
+            "budget_plan": rows,
+            "unallocated_share": unallocated,
         }
     )  # fmt: skip
 
@@ -68,3 +74,10 @@ async def get_privacy(key: DensityKey, settings: SettingsDep, reader: ReaderDep)
 async def _epsilon(rho_per_day: float, delta: float) -> EpsilonReport:
     # The accountant is cached per (ρ, δ); its first use imports dp-accounting (~2 s), off the loop.
     return await asyncio.to_thread(epsilon_report, rho_per_day, delta)
+
+
+@lru_cache(maxsize=4)
+def _plan(settings: Settings) -> tuple[list[dict[str, Any]], float]:
+    """The budget plan's rows (settings are frozen, so the plan of a process never changes)."""
+    plan = plan_from_settings(settings)
+    return plan_rows(plan), unallocated_share(plan)

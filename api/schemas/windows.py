@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
+from typing import Literal
 
 from pydantic import BaseModel, Field
 
@@ -25,6 +26,19 @@ class EpsilonOut(BaseModel):
     rdp_accountant: float = Field(description="ε from dp-accounting's RDP accountant (tighter)")
 
 
+class PlanRow(BaseModel):
+    """One product of the budget plan (HEXPULSE_BUDGET_PLAN)."""
+
+    product: str = Field(description="cells (the live map) or zones.<set> (registered zones)")
+    per: Literal["window", "day"] = Field(description="measured every window or once a day")
+    share: float = Field(description="share of the device-day ρ")
+    rho_per_device_day: float = Field(description="zCDP ρ this product costs one device-day")
+    epsilon_per_device_day: float = Field(description="ε of that ρ alone (zCDP conversion at delta)")
+    sigma: float | None = Field(description="σ in devices of one released count (cells: a base-resolution "
+                                "cell; zones: one zone); null when the share is 0")  # fmt: skip
+    what: str = Field(description="what the product is, in plain words")
+
+
 class PrivacyResponse(BaseModel):
     guarantee: str
     unit: str
@@ -38,3 +52,5 @@ class PrivacyResponse(BaseModel):
     epsilon_per_day: EpsilonOut = Field(description="one device-day at the daily budget")
     epsilon_per_week: EpsilonOut = Field(description="seven device-days (one phone for a week), composed")
     noise_draws_today: int = Field(description="distinct noise draws recorded in the ledger today")
+    budget_plan: list[PlanRow] = Field(description="how the device-day budget is split between products")
+    unallocated_share: float = Field(description="share of the device-day budget no product spends")

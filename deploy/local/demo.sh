@@ -60,6 +60,9 @@ echo "demo: API docs   http://$host:$port/docs   (Authorization: Bearer $key)"
 echo
 
 echo "demo: backfilling the last $BACKFILL of the simulated city ($DEVICES devices, full speed)"
-$HP simulate --devices "$DEVICES" --duration "$BACKFILL" --speed max
+$HP simulate --devices "$DEVICES" --duration "$BACKFILL" --speed max --zones-out "$RUN/zones.geojson"
+# The city's crowd zones (stadium, scenic areas) and districts, registered as an admin would: each
+# is measured from the next window on (the backfilled windows keep what they had).
+$HP zones load "$RUN/zones.geojson"
 echo "demo: the city now runs in real time for ${MINUTES} min (Ctrl-C to stop)"
 $HP simulate --devices "$DEVICES" --duration "${MINUTES}m" --start now --speed realtime --seed 2

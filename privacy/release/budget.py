@@ -7,13 +7,19 @@ therefore gets ρ_day / W, split across metrics (count, moving, speed) and acros
 that are *measured*; resolutions that are not measured are derived by summing children, which is
 post-processing and costs nothing. zCDP composes additively, so the per-device-day spend is
 W × Σ ρ(draw) ≤ ρ_day, refused otherwise.
+
+The one budget plan (``HEXPULSE_BUDGET_PLAN``) splits ρ_day between *products*: ``cells`` (the
+live map, split further by metric and resolution as above) and one ``zones.<set>`` per set of
+registered zones, each a window product that gets share·ρ_day / W per window. A zone set is one
+draw over its zones' totals; its zones are disjoint at the base resolution, so a device changes
+one zone's total by at most L (L2 and L1 sensitivity L). The shares add up to at most 1.
 """
 
 from __future__ import annotations
 
-import math
-from collections.abc import Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from hexpulse.settings import Settings
 from hexpulse.times import windows_per_day
@@ -21,14 +27,10 @@ from hexpulse.units import whole_kmh
 from privacy.release.accounting import eps_from_rho
 from privacy.release.exceptions import BudgetError
 from privacy.release.mechanisms import Mechanism, NoiseParams, params_for_rho
+from privacy.release.shares import CELLS, SLACK, ZONES_PREFIX, parse_plan, parse_shares
 
 METRICS = ("count", "moving", "speed")
 
-#: Measured default (benchmarks/bench_utility.py, PRIVACY.md "Where the budget goes"): the base
-#: resolution and its parent are both measured and reconciled by least squares.
-DEFAULT_RESOLUTION_SHARES: Mapping[int, float] = {0: 0.6, 1: 0.4}  # offsets below the base
-
-_SLACK = 1e-9  # relative float slack when comparing spends with the budget
 
 
 def speed_bound_kmh(speed_clamp_mps: float) -> int:
@@ -65,16 +67,46 @@ class ReleasePlan:
     base_resolution: int
     resolutions: tuple[int, ...]  # finest first
     metrics: tuple[str, ...]
-    draws: tuple[Draw, ...]
+    draws: tuple[Draw, ...]  # the cells' draws
+    #: One draw per zone set (metric ``zones.<set>``, res = base), drawn only in windows that
+    #: have zones of the set.
+    zone_draws: tuple[Draw, ...] = ()
+    #: The budget plan: (product, share of ρ_day), in configuration order.
+    shares: tuple[tuple[str, float], ...] = ()
+
+    @property
+    def every_draw(self) -> tuple[Draw, ...]:
+        """The cells' draws, then every zone set's."""
+        return (*self.draws, *self.zone_draws)
 
     @property
     def rho_per_window(self) -> float:
-        """zCDP ρ of one window's draws for a device present in it."""
+        """zCDP ρ of one window's draws (every zone set drawn) for a device present in it."""
+        return sum(d.rho for d in self.every_draw)
+
+    @property
+    def rho_cells_per_window(self) -> float:
+        """zCDP ρ of one window's cell draws alone (what an audit of the cells release claims)."""
         return sum(d.rho for d in self.draws)
 
     @property
     def charge_per_window(self) -> float:
-        return sum(d.charge for d in self.draws)
+        """The most one window charges each device-day (cells and every zone set)."""
+        return sum(d.charge for d in self.every_draw)
+
+    def window_charge(self, zone_sets: Iterable[str]) -> float:
+        """What a window charges when it draws the cells and the zone sets ``zone_sets`` (names
+        without the ``zones.`` prefix): a set with no zones in the window draws nothing."""
+        drawn = {ZONES_PREFIX + s for s in zone_sets}
+        return sum(d.charge for d in self.draws) + sum(d.charge for d in self.zone_draws if d.metric in drawn)
+
+    def zone_draw(self, zone_set: str) -> Draw | None:
+        """The draw of zone set ``zone_set`` (None: the plan gives the set no budget)."""
+        return next((d for d in self.zone_draws if d.metric == ZONES_PREFIX + zone_set), None)
+
+    @property
+    def zone_sets(self) -> tuple[str, ...]:
+        return tuple(d.metric.removeprefix(ZONES_PREFIX) for d in self.zone_draws)
 
     @property
     def rho_per_device_day(self) -> float:
@@ -88,33 +120,6 @@ class ReleasePlan:
     def measured(self, metric: str) -> dict[int, Draw]:
         """The draws of ``metric`` by resolution (resolutions absent here are derived)."""
         return {d.res: d for d in self.draws if d.metric == metric}
-
-
-def parse_shares(raw: tuple[str, ...], resolutions: tuple[int, ...], base: int) -> dict[int, float]:
-    """``("9:0.6", "8:0.4")`` → {9: 0.6, 8: 0.4}; empty → the measured default for ``base``."""
-    if not raw:
-        shares = {base - off: s for off, s in DEFAULT_RESOLUTION_SHARES.items()}
-        shares = {r: s for r, s in shares.items() if r in resolutions}
-    else:
-        shares = {}
-        for item in raw:
-            res_s, _, share_s = item.partition(":")
-            try:
-                shares[int(res_s)] = float(share_s)
-            except ValueError:
-                raise BudgetError(
-                    f"HEXPULSE_BUDGET_RESOLUTION_SHARES item {item!r} is not 'resolution:share'"
-                ) from None
-    if any(r not in resolutions for r in shares):
-        raise BudgetError(f"budget shares name resolutions {sorted(shares)} outside {list(resolutions)}")
-    if base not in shares or shares[base] <= 0:
-        raise BudgetError("the base resolution must receive a positive share of the budget")
-    if any(not (s >= 0 and math.isfinite(s)) for s in shares.values()):
-        raise BudgetError("budget shares must be finite and non-negative")
-    total = sum(shares.values())
-    if total > 1 + _SLACK:
-        raise BudgetError(f"budget shares across resolutions add up to {total:g}, more than the whole budget")
-    return {r: s for r, s in shares.items() if s > 0}  # a sum below 1 leaves budget unspent
 
 
 def plan_from_settings(settings: Settings) -> ReleasePlan:
@@ -136,9 +141,10 @@ def plan_from_settings(settings: Settings) -> ReleasePlan:
         raise BudgetError("budget_count_share must leave a share for the other released metrics")
     metric_shares = {"count": count_share} | {m: (1 - count_share) / len(others) for m in others}
 
+    products = parse_plan(tuple(settings.budget_plan))
     per_day = windows_per_day(settings.window_s)
     w = settings.windows_per_device_day
-    rho_window = settings.budget_rho_per_day / w
+    rho_window = settings.budget_rho_per_day / w * products[CELLS]
     bounds = {"count": 1, "moving": 1, "speed": speed_bound_kmh(settings.speed_clamp_mps)}
     draws: list[Draw] = []
     for metric in metrics:
@@ -152,6 +158,14 @@ def plan_from_settings(settings: Settings) -> ReleasePlan:
                 raise BudgetError(f"cannot derive noise for {metric} at resolution {res}: {exc}") from None
             rho = params.rho
             draws.append(Draw(metric, res, params, rho, rho * w / per_day))
+    zone_draws: list[Draw] = []
+    for product, share in products.items():
+        if product == CELLS or share <= 0:
+            continue
+        target = settings.budget_rho_per_day / w * share
+        # Disjoint zones: a device's L cells may all fall in one zone, so one entry moves by L.
+        params = params_for_rho(settings.noise_mechanism, settings.cells_per_window, 1, target)
+        zone_draws.append(Draw(product, base, params, params.rho, params.rho * w / per_day))
     plan = ReleasePlan(
         mechanism=settings.noise_mechanism,
         rho_per_day=settings.budget_rho_per_day,
@@ -163,6 +177,8 @@ def plan_from_settings(settings: Settings) -> ReleasePlan:
         resolutions=resolutions,
         metrics=metrics,
         draws=tuple(draws),
+        zone_draws=tuple(zone_draws),
+        shares=tuple(products.items()),
     )
     check_plan(plan)
     return plan
@@ -170,7 +186,7 @@ def plan_from_settings(settings: Settings) -> ReleasePlan:
 
 def check_plan(plan: ReleasePlan) -> None:
     """Refuse a plan whose per-device-day spend exceeds the daily budget."""
-    if plan.rho_per_device_day > plan.rho_per_day * (1 + _SLACK):
+    if plan.rho_per_device_day > plan.rho_per_day * (1 + SLACK):
         raise BudgetError(
             f"the configured releases cost rho={plan.rho_per_device_day:.6g} per device-day, more than "
             f"the budget HEXPULSE_BUDGET_RHO_PER_DAY={plan.rho_per_day:g}"
@@ -180,4 +196,41 @@ def check_plan(plan: ReleasePlan) -> None:
 def fits_day(spent_charge: float, charge: float, rho_per_day: float) -> bool:
     """Whether one more window charging ``charge`` fits in a day already charged ``spent_charge``
     under the daily budget ``rho_per_day`` (all ρ in zCDP per device-day)."""
-    return spent_charge + charge <= rho_per_day * (1 + _SLACK)
+    return spent_charge + charge <= rho_per_day * (1 + SLACK)
+
+
+_WHAT = {
+    CELLS: "live map: devices per H3 cell every window at resolutions {res} ({metrics})",
+    ZONES_PREFIX: "registered zones of set {set!r}: devices per zone every window, measured directly",
+}
+
+
+def plan_rows(plan: ReleasePlan) -> list[dict[str, Any]]:
+    """The budget plan as ``GET /v1/privacy`` publishes it: one row per product with its share, the
+    ρ (zCDP) and ε (zCDP conversion at the plan's δ) per device-day it costs alone, and σ (devices)
+    of one released count: the base-resolution count for ``cells``, one zone for a zone set."""
+    rows: list[dict[str, Any]] = []
+    w = plan.windows_per_device_day
+    for product, share in plan.shares:
+        if product == CELLS:
+            draws: tuple[Draw, ...] = plan.draws
+            base = plan.measured("count").get(plan.base_resolution)
+            sigma = base.params.sigma if base else None
+            res = ", ".join(map(str, plan.resolutions))
+            what = _WHAT[CELLS].format(res=res, metrics=", ".join(plan.metrics))
+        else:
+            zone = plan.zone_draw(product.removeprefix(ZONES_PREFIX))
+            draws = (zone,) if zone else ()
+            sigma = zone.params.sigma if zone else None
+            what = _WHAT[ZONES_PREFIX].format(set=product.removeprefix(ZONES_PREFIX))
+        rho = w * sum(d.rho for d in draws)
+        rows.append({
+            "product": product, "per": "window", "share": share, "rho_per_device_day": rho,
+            "epsilon_per_device_day": eps_from_rho(rho, plan.delta), "sigma": sigma, "what": what,
+        })  # fmt: skip
+    return rows
+
+
+def unallocated_share(plan: ReleasePlan) -> float:
+    """The share of ρ_day no product spends (≥ 0)."""
+    return max(0.0, 1.0 - sum(share for _, share in plan.shares))

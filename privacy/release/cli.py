@@ -42,7 +42,8 @@ def release(
         rho_per_device_day=plan.rho_per_device_day,
         eps_per_device_day=round(plan.eps_per_device_day, 4),
         delta=plan.delta,
-        draws=[(d.metric, d.res, round(d.params.sigma, 3)) for d in plan.draws],
+        draws=[(d.metric, d.res, round(d.params.sigma, 3)) for d in plan.every_draw],
+        budget_plan=dict(plan.shares),
     )
     retention = RetentionSchedule(settings)
     if once:

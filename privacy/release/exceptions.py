@@ -20,3 +20,4 @@ class PlanConflictError(ReleaseError):
 
 class DoubleDrawError(ReleaseError):
     """A window's ledger holds two different draws of one family; the window is not published."""
+

@@ -19,7 +19,7 @@ writes them only if :func:`check_one_draw` then finds no other, so such a draw i
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import date, datetime
 
 import numpy as np
@@ -28,6 +28,7 @@ from clickhouse_driver import Client
 
 from privacy.release.budget import ReleasePlan
 from privacy.release.exceptions import DoubleDrawError
+from privacy.release.shares import ZONES_PREFIX
 
 DERIVED = "derived"
 _COLUMNS = (
@@ -50,8 +51,10 @@ def ledger_rows(
     prints: Mapping[Family, int],
     releaser: str,
     recorded_at: datetime,
+    zone_sets: Iterable[str] = (),
 ) -> list[tuple[object, ...]]:
-    """The ledger rows of one window's release under ``plan`` (naive UTC datetimes)."""
+    """The ledger rows of one window's release under ``plan`` (naive UTC datetimes): every cell
+    family, and one row per zone set drawn (``zone_sets``; a set without zones draws nothing)."""
     rows: list[tuple[object, ...]] = []
     for metric in plan.metrics:
         measured = plan.measured(metric)
@@ -63,6 +66,14 @@ def ledger_rows(
                 cost = (draw.params.mechanism, draw.params.sensitivity, draw.params.scale, draw.charge)
             rows.append((window_start.date(), window_start, res, metric, plan_hash, prints[(res, metric)],
                          *cost, releaser, recorded_at))  # fmt: skip
+    for zone_set in sorted(zone_sets):
+        draw = plan.zone_draw(zone_set)
+        if draw is None:
+            raise ValueError(f"the plan has no draw for zone set {zone_set!r}")
+        family = (plan.base_resolution, ZONES_PREFIX + zone_set)
+        rows.append((window_start.date(), window_start, family[0], family[1], plan_hash, prints[family],
+                     draw.params.mechanism, draw.params.sensitivity, draw.params.scale, draw.charge,
+                     releaser, recorded_at))  # fmt: skip
     return rows
 
 

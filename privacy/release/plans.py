@@ -1,9 +1,11 @@
 """A release plan's identity and stored form, so every window is finished under the plan it began with.
 
 A :class:`PlanRecord` is everything that decides a window's published numbers apart from the
-exact data and the noise key: the noise of every draw family, the cells of every released
-resolution (a digest of the service area's hierarchy), the speed cap of the mean speed, and the
-version of the sampler and of the row rules. Its ``hash`` (64 bits of SHA-256 over the canonical
+exact data and the noise key: the noise of every draw family (cells and zone sets), the cells of
+every released resolution (a digest of the service area's hierarchy), the speed cap of the mean
+speed, the registered zones the window measures (set, id, version and a digest of their cells;
+they differ from window to window, so the record is built per window), and the version of the
+sampler and of the row rules. Its ``hash`` (64 bits of SHA-256 over the canonical
 JSON) goes on every ``release_intents``, ``release_cells``, ``release_windows`` and
 ``release_ledger`` row; its JSON goes on the intent, so a releaser with another configuration
 can finish a window begun under this one (:mod:`privacy.release.claims`) and charge what that
@@ -19,10 +21,12 @@ from typing import Any
 import numpy as np
 import orjson
 
+from hexpulse.zones import ZoneRef
 from privacy.release.budget import Draw, ReleasePlan
 from privacy.release.consistency import Hierarchy
 from privacy.release.exceptions import ReleaseError
 from privacy.release.mechanisms import NoiseParams
+from privacy.release.shares import ZONES_PREFIX
 
 #: Bumped whenever the sampler's use of the keystream or the rules turning estimates into rows
 #: change: the same plan must give the same numbers, so a new rule is a new plan.
@@ -50,10 +54,23 @@ class PlanRecord:
     speed_cap_kmh: int
     area: str
     rules: str = RULES_VERSION
+    zones: tuple[ZoneRef, ...] = ()  # sorted by (set, id)
+
+    @property
+    def zone_sets(self) -> tuple[str, ...]:
+        """The zone sets this window draws (those with at least one zone), sorted."""
+        return tuple(sorted({z.zone_set for z in self.zones}))
+
+    @property
+    def charge(self) -> float:
+        """What this window charges each device-day: the cells and the zone sets it draws."""
+        return self.plan.window_charge(self.zone_sets)
 
     def document(self) -> dict[str, Any]:
+        """The canonical form. ``shares`` and ``zones`` appear only when non-empty, so a plan stored
+        before the budget plan existed reads back with its own hash (and is finished under it)."""
         p = self.plan
-        return {
+        doc: dict[str, Any] = {
             "rules": self.rules,
             "area": self.area,
             "speed_cap_kmh": self.speed_cap_kmh,
@@ -69,9 +86,14 @@ class PlanRecord:
             "draws": [
                 {"metric": d.metric, "res": d.res, "mechanism": d.params.mechanism, "bound": d.params.bound,
                  "entries": d.params.entries, "scale": d.params.scale, "rho": d.rho, "charge": d.charge}
-                for d in p.draws
+                for d in p.every_draw
             ],  # fmt: skip
         }
+        if p.shares:
+            doc["shares"] = [[product, share] for product, share in p.shares]
+        if self.zones:
+            doc["zones"] = [z.document() for z in self.zones]
+        return doc
 
     def to_json(self) -> str:
         return orjson.dumps(self.document(), option=orjson.OPT_SORT_KEYS).decode()
@@ -92,6 +114,8 @@ def record_from_json(text: str) -> PlanRecord:
                  float(d["rho"]), float(d["charge"]))
             for d in doc["draws"]
         )  # fmt: skip
+        cells = tuple(d for d in draws if not d.metric.startswith(ZONES_PREFIX))
+        zone_draws = tuple(d for d in draws if d.metric.startswith(ZONES_PREFIX))
         plan = ReleasePlan(
             mechanism=doc["mechanism"],
             rho_per_day=float(doc["rho_per_day"]),
@@ -102,8 +126,11 @@ def record_from_json(text: str) -> PlanRecord:
             base_resolution=int(doc["base_resolution"]),
             resolutions=tuple(int(r) for r in doc["resolutions"]),
             metrics=tuple(str(m) for m in doc["metrics"]),
-            draws=draws,
+            draws=cells,
+            zone_draws=zone_draws,
+            shares=tuple((str(p), float(s)) for p, s in doc.get("shares", ())),
         )
-        return PlanRecord(plan, int(doc["speed_cap_kmh"]), str(doc["area"]), str(doc["rules"]))
+        zones = tuple(ZoneRef.of(z) for z in doc.get("zones", ()))
+        return PlanRecord(plan, int(doc["speed_cap_kmh"]), str(doc["area"]), str(doc["rules"]), zones)
     except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
         raise ReleaseError(f"a stored release plan cannot be read ({type(exc).__name__})") from None

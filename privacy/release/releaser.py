@@ -14,9 +14,11 @@ order, the releaser
    zeros included), noises each (metric, measured resolution) vector once with keys derived
    from the day's secret release-noise key, the plan and the exact input
    (:mod:`privacy.release.seeds`), and reconciles the resolutions (:mod:`privacy.release.consistency`);
-4. records the draw in the append-only ``release_ledger``; if the ledger then holds no other draw
-   of the window, writes ``release_cells`` (one INSERT, one part: atomic), then the
-   ``release_windows`` row that makes it public.
+4. measures the registered zones in effect at the window's start (the ones its plan record names:
+   one keyed draw per zone set, :mod:`privacy.release.zones`);
+5. records the draws in the append-only ``release_ledger``; if the ledger then holds no other draw
+   of the window, writes ``release_cells`` (one INSERT, one part: atomic) and ``release_zones``,
+   then the ``release_windows`` row that makes it public.
 
 Crash safety and concurrency: every step may run again, in this process or another. The same
 window, plan and input give the same keys, hence the same noise and identical rows (cells and
@@ -32,11 +34,9 @@ import os
 import secrets
 import socket
 import time
-from collections.abc import Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 
-import numpy as np
-import numpy.typing as npt
 from clickhouse_driver import Client
 from clickhouse_driver.errors import Error as DriverError
 
@@ -45,6 +45,7 @@ from hexpulse.service_area import ServiceArea, load_service_area
 from hexpulse.settings import Settings
 from hexpulse.store import connect
 from hexpulse.store.progress import CLAIM, COLUMNS, Coverage, ProgressRow
+from hexpulse.zones import Zone
 from privacy.keys.exceptions import KeyDestroyedError, KeyUnavailableError
 from privacy.keys.keyring import KeyRing
 from privacy.release.budget import fits_day, plan_from_settings, speed_bound_kmh
@@ -55,31 +56,17 @@ from privacy.release.ledger import check_one_draw, ledger_rows, spent_on, window
 from privacy.release.mechanisms import IntVector
 from privacy.release.plans import PlanRecord, area_digest
 from privacy.release.seeds import input_digest, window_keys
-from privacy.release.values import CELL_COLUMNS, cell_rows, release_values
+from privacy.release.values import CELL_COLUMNS, cell_rows, exact_totals, release_values
+from privacy.release.zones import (
+    ZONE_COLUMNS,
+    measure_zones,
+    zone_prints,
+    zone_rows,
+    zones_in_effect_at,
+    zones_of_record,
+)
 
 log = logging.getLogger("hexpulse.privacy.releaser")
-
-
-def exact_totals(
-    base: npt.NDArray[np.uint64], rows: Sequence[tuple[int, int, int, int]]
-) -> tuple[dict[str, IntVector], int]:
-    """A window's exact totals per metric in the order of ``base`` (zeros for quiet cells).
-
-    ``rows`` are partials ``(cell, devices, moving, speed_sum)`` in any order; a cell may appear
-    once per Kafka partition and its rows are summed. Also returns how many rows name a cell
-    outside ``base`` (they are left out).
-    """
-    n = base.size
-    out = {m: np.zeros(n, dtype=np.int64) for m in ("count", "moving", "speed")}
-    if not rows:
-        return out, 0
-    cells = np.array([r[0] for r in rows], dtype=np.uint64)
-    idx = np.minimum(np.searchsorted(base, cells), n - 1)
-    inside = base[idx] == cells
-    for col, metric in enumerate(("count", "moving", "speed"), start=1):
-        vals = np.array([r[col] for r in rows], dtype=np.int64)
-        np.add.at(out[metric], idx[inside], vals[inside])
-    return out, int((~inside).sum())
 
 
 def _ts(epoch_s: int) -> datetime:
@@ -193,6 +180,15 @@ class Releaser:
         )
         return bool(public)
 
+    def _zones_at(self, start: datetime) -> list[Zone]:
+        """The zones this releaser would measure in the window starting at ``start``."""
+        kept, dropped = zones_in_effect_at(self.client, start, self.plan)
+        for z in dropped:
+            self._report(int(start.replace(tzinfo=UTC).timestamp()), f"zone {z.zone_id} v{z.version} of set "
+                         f"{z.zone_set!r} not measured (overlaps another zone or its set has no budget)",
+                         logging.WARNING)  # fmt: skip
+        return kept
+
     # -- writing ---------------------------------------------------------------------------
 
     def release_window(self, w: int) -> bool:
@@ -204,10 +200,14 @@ class Releaser:
         start = _ts(w)
         if self._is_public(start):
             return False
-        record = claim_window(self.client, self.db, start, self.record, self.releaser_id)
+        measured = self._zones_at(start)
+        mine = replace(self.record, zones=tuple(z.ref for z in measured))
+        record = claim_window(self.client, self.db, start, mine, self.releaser_id)
+        if record.zones != mine.zones:
+            measured = zones_of_record(self.client, record, start)  # begun by another releaser: its zones
         plan = record.plan
         spent = spent_on(self.client, self.db, start.date(), excluding=start)
-        if not fits_day(spent, plan.charge_per_window, self.plan.rho_per_day):
+        if not fits_day(spent, record.charge, self.plan.rho_per_day):
             raise BudgetError(
                 f"releasing window {start:%Y-%m-%d %H:%M} would exceed the daily budget "
                 f"rho={self.plan.rho_per_day:g} (already spent {spent:.6g}); refusing to release it"
@@ -215,10 +215,12 @@ class Releaser:
         exact = self.read_exact(w)
         keys = window_keys(self.ring, w, record.hash, input_digest(exact))
         values = release_values(plan, self.tree, exact, keys)
-        prints = values.prints(self.tree)
+        zones = measure_zones(plan, measured, self.tree.cells[0], exact["count"], keys)
+        prints = values.prints(self.tree) | zone_prints(zones, plan.base_resolution)
         check_one_draw(window_prints(self.client, self.db, start), prints, start)
         now = time.time()
-        ledger = ledger_rows(plan, record.hash, start, prints, self.releaser_id, _ts(int(now)))
+        ledger = ledger_rows(plan, record.hash, start, prints, self.releaser_id, _ts(int(now)),
+                             zone_sets=[v.zone_set for v in zones])  # fmt: skip
         write_ledger(self.client, self.db, ledger)
         # Recorded first, checked, then written: a releaser that read another input (a bug
         # upstream) drew independent noise, and of two such draws the one whose check reads last
@@ -226,15 +228,19 @@ class Releaser:
         check_one_draw(window_prints(self.client, self.db, start), prints, start)
         rows = cell_rows(start, self.tree, values, record.speed_cap_kmh, plan=record.hash)
         self.client.execute(f"INSERT INTO {self.db}.release_cells ({CELL_COLUMNS}) VALUES", rows)
+        if zones:
+            self.client.execute(f"INSERT INTO {self.db}.release_zones ({ZONE_COLUMNS}) VALUES",
+                                zone_rows(start, zones, plan=record.hash))  # fmt: skip
         lag = max(0.0, now - self._completed_at(w))
         self.client.execute(
             f"INSERT INTO {self.db}.release_windows "
             "(window_start, window_end, released_at, base_cells, rho, mechanism, lag_s, plan) VALUES",
             [(start, _ts(w + self.window_s), _ts(int(now)), self.tree.sizes[0],
-              plan.charge_per_window, plan.mechanism, lag, record.hash)],
+              record.charge, plan.mechanism, lag, record.hash)],
         )  # fmt: skip
         log_event(log, "window released", window_start=w, lag_s=round(lag, 3), cells=len(rows),
-                  rho=plan.charge_per_window, plan=f"{record.hash:016x}")  # fmt: skip
+                  zones=sum(len(v.zones) for v in zones), rho=record.charge,
+                  plan=f"{record.hash:016x}")  # fmt: skip
         return True
 
     def run_once(self) -> int:

@@ -1,14 +1,16 @@
 """One window's released values: exact vectors → keyed noise → reconciliation → ``release_cells`` rows.
 
 This is the deployed noise path (the releaser calls it; tests and the audit call it directly):
-:func:`release_values` noises each measured (metric, resolution) vector once and reconciles the
-resolutions, :func:`cell_rows` turns the estimates into rows with σ, 95% intervals and mean speeds.
+:func:`exact_totals` lays a window's exact partials on the public partitions, :func:`release_values`
+noises each measured (metric, resolution) vector once and reconciles the resolutions,
+:func:`cell_rows` turns the estimates into rows with σ, 95% intervals and mean speeds.
 It reads and writes nothing.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -44,6 +46,28 @@ class WindowValues:
             for metric, est in self.metrics.items()
             for k, res in enumerate(tree.resolutions)
         }
+
+
+def exact_totals(
+    base: npt.NDArray[np.uint64], rows: Sequence[tuple[int, int, int, int]]
+) -> tuple[dict[str, IntVector], int]:
+    """A window's exact totals per metric in the order of ``base`` (zeros for quiet cells).
+
+    ``rows`` are partials ``(cell, devices, moving, speed_sum)`` in any order; a cell may appear
+    once per Kafka partition and its rows are summed. Also returns how many rows name a cell
+    outside ``base`` (they are left out).
+    """
+    n = base.size
+    out = {m: np.zeros(n, dtype=np.int64) for m in ("count", "moving", "speed")}
+    if not rows:
+        return out, 0
+    cells = np.array([r[0] for r in rows], dtype=np.uint64)
+    idx = np.minimum(np.searchsorted(base, cells), n - 1)
+    inside = base[idx] == cells
+    for col, metric in enumerate(("count", "moving", "speed"), start=1):
+        vals = np.array([r[col] for r in rows], dtype=np.int64)
+        np.add.at(out[metric], idx[inside], vals[inside])
+    return out, int((~inside).sum())
 
 
 def release_values(

@@ -39,9 +39,8 @@ from privacy.keys.pseudonyms import RotatingPseudonymizer
 from privacy.release.budget import ReleasePlan, plan_from_settings
 from privacy.release.consistency import Estimate, Hierarchy, build_hierarchy
 from privacy.release.mechanisms import IntVector
-from privacy.release.releaser import exact_totals
 from privacy.release.seeds import fresh_keys
-from privacy.release.values import release_values
+from privacy.release.values import exact_totals, release_values
 from tests.support.audit_stats import ALPHA, AuditResult, audit, gdp_mu
 from tests.support.ingest import INSIDE, NOW_MS, ListSink, record
 from tests.support.keys import MASTER, FakeClock
@@ -65,6 +64,7 @@ def audit_settings(**extra: Any) -> Settings:
         "lateness_s": 30,
         "release_resolutions": (9, 8),
         "budget_rho_per_day": RHO_PER_WINDOW * windows_per_day,
+        "budget_plan": ("cells:1",),  # the audit draws the cells' release: all of the window's ρ
         "windows_per_device_day": windows_per_day,
         "topic_partitions": 1,
         "consumer_max_poll_records": 5000,
@@ -278,7 +278,7 @@ class Auditor:
         """Audit the release of D (``x0``) against D′ (``x1``), drawn under ``plan`` (default: the
         deployed one); the claim is always the deployed plan's μ."""
         a0, a1 = (self._samples(x, plan or self.release.plan) for x in (x0, x1))
-        claimed = gdp_mu(self.release.plan.rho_per_window)
+        claimed = gdp_mu(self.release.plan.rho_cells_per_window)
         return audit((a0[:TRAIN], a1[:TRAIN]), (a0[TRAIN:], a1[TRAIN:]), claimed, ALPHA)
 
     def forget_draws(self) -> None:

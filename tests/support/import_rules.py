@@ -35,6 +35,7 @@ ALLOWED: dict[str, tuple[str, ...]] = {
         "privacy.release.covariance",
         "privacy.release.plans",
         "privacy.release.exceptions",
+        "privacy.release.shares",
     ),
 }
 """Layer → the module prefixes it may import besides its own layer."""
@@ -49,7 +50,7 @@ PRODUCTS = ("api",)
 """Layers that serve released data; they read it only through ``releases``."""
 
 _TABLE_SQL = re.compile(
-    r"\b(?:FROM|JOIN|INTO|TABLE)\s+(release_windows|release_cells|budget_ledger|release_ledger|release_intents|feed_cursors|partials|progress)\b",
+    r"\b(?:FROM|JOIN|INTO|TABLE)\s+(release_windows|release_cells|release_zones|budget_ledger|release_ledger|release_intents|feed_cursors|partials|progress)\b",
     re.IGNORECASE,
 )
 

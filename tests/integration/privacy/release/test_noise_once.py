@@ -38,8 +38,9 @@ from tests.support.release import (
 
 pytestmark = pytest.mark.integration
 
-STATEMENTS = 13  # ClickHouse statements of one release_window call (checked below; 13 since read_exact
-# reads the counted closings of progress first, issue #9 hole 4)
+STATEMENTS = 14  # ClickHouse statements of one release_window call with no zones (checked below; 13 since
+# read_exact reads the counted closings of progress first, issue #9 hole 4; 14 since the releaser
+# reads the zones in effect, issue #11)
 
 
 @pytest.fixture()
@@ -91,7 +92,7 @@ def test_noise_once_rerun_after_a_crash_at_every_statement_reproduces_the_draw(r
     day = ts(windows[0]).date()
     per_day = [w for w in windows if ts(w).date() == day]
     assert spent_on(client, rs.clickhouse_database, day) == pytest.approx(
-        len(per_day) * rel.plan.charge_per_window
+        len(per_day) * rel.record.charge
     )
 
 
@@ -101,7 +102,7 @@ def test_noise_once_window_finishes_under_the_plan_it_began_with(rs: Settings) -
     client = connect(rs)
     old = Releaser(rs, client=client)
     w1, w2, w3 = _windows(client, rs, old, 3, seed=2)
-    for w, k in ((w1, 3), (w2, 10)):  # died after its intent; after its ledger rows and cells
+    for w, k in ((w1, 4), (w2, 11)):  # died after its intent; after its ledger rows and cells
         with pytest.raises(Crash):
             Releaser(rs, client=CrashAfter(client, k)).release_window(w)  # type: ignore[arg-type]
     new_settings = rs.model_copy(update={"budget_count_share": 0.4})
@@ -114,8 +115,8 @@ def test_noise_once_window_finishes_under_the_plan_it_began_with(rs: Settings) -
     charged = dict(client.execute(
         f"SELECT toUInt32(window_start), sum(rho) FROM {db}.release_ledger GROUP BY window_start"
     ))  # fmt: skip
-    assert charged[w1] == pytest.approx(old.plan.charge_per_window)
-    assert charged[w3] == pytest.approx(new.plan.charge_per_window)
+    assert charged[w1] == pytest.approx(old.record.charge)
+    assert charged[w3] == pytest.approx(new.record.charge)
     _one_value_everywhere(client, db, [w1, w2, w3])
 
 

@@ -92,7 +92,7 @@ def test_release_story(rel_settings: Settings) -> None:
         {"w": _ts(W0)},
     )
     assert len(ledger) == len(rel.plan.resolutions) * len(rel.plan.metrics)
-    assert sum(r[2] for r in ledger) == pytest.approx(rel.plan.charge_per_window)
+    assert sum(r[2] for r in ledger) == pytest.approx(rel.record.charge)  # no zones: cells only
     assert {r[3] for r in ledger} == {rel.record.hash}  # every row names the plan
     assert len({r[4] for r in ledger}) == len(ledger)  # one fingerprint per family
     ((n_pub, lag, plan),) = client.execute(
@@ -118,7 +118,7 @@ def test_release_story(rel_settings: Settings) -> None:
     # The day's ledger never exceeds the daily budget.
     (spent,), = client.execute(f"SELECT sum(rho) FROM {db}.release_ledger WHERE day = %(d)s",
                                {"d": _ts(W0).date()})  # fmt: skip
-    assert spent == pytest.approx(4 * rel.plan.charge_per_window)
+    assert spent == pytest.approx(4 * rel.record.charge)
     assert spent <= s.budget_rho_per_day
 
 

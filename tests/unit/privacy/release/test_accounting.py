@@ -29,7 +29,7 @@ def test_rdp_figure_is_that_of_the_deployed_draws() -> None:
     plan = plan_from_settings(load_settings())
     for days in (1, DAYS_PER_WEEK):
         accountant = rdp.RdpAccountant()
-        for draw in plan.draws:
+        for draw in plan.every_draw:
             accountant.compose(
                 dp_accounting.GaussianDpEvent(draw.params.sigma / draw.params.sensitivity),
                 plan.windows_per_device_day * days,

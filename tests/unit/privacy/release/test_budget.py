@@ -21,9 +21,9 @@ def test_default_plan_spends_exactly_the_daily_budget() -> None:
     assert plan.rho_per_device_day <= 1.0
     assert plan.rho_per_device_day == pytest.approx(1.0, rel=1e-6)
     assert plan.charge_per_window * plan.windows_per_day == pytest.approx(1.0, rel=1e-6)
-    # Count gets half the window's ρ, split 0.6/0.4 between res 9 and res 8: σ9 = 1/√(2·ρ·0.3).
+    # Cells get 0.70 of the plan; count half of that, split 0.6/0.4 between res 9 and res 8.
     sigma9 = plan.measured("count")[9].params.sigma
-    assert sigma9 == pytest.approx(1 / math.sqrt(2 * (1 / 1440) * 0.5 * 0.6), rel=1e-6)
+    assert sigma9 == pytest.approx(1 / math.sqrt(2 * (1 / 1440) * 0.7 * 0.5 * 0.6), rel=1e-6)
     assert 7 not in plan.measured("count")  # res 7 is derived by summing: free
     assert plan.measured("speed")[9].params.bound == speed_bound_kmh(50.0) == 180
 
@@ -33,7 +33,7 @@ def test_eps_conversion_matches_dp_accounting() -> None:
     accountant composing the plan's actual Gaussian draws over a day, and not loose by > 10%."""
     plan = plan_from_settings(load_settings())
     accountant = rdp.RdpAccountant()
-    for draw in plan.draws:
+    for draw in plan.every_draw:
         accountant.compose(
             dp_accounting.GaussianDpEvent(draw.params.sigma / draw.params.sensitivity),
             plan.windows_per_device_day,
@@ -96,7 +96,9 @@ def test_ledger_rows_cover_every_family() -> None:
     prints = {(res, m): 100 * res + i for res in plan.resolutions for i, m in enumerate(plan.metrics)}
     rows = ledger_rows(plan, 42, w, prints, "test", w)
     assert len(rows) == 9  # 3 resolutions × 3 metrics, derived ones at ρ = 0
-    assert sum(float(r[9]) for r in rows) == pytest.approx(plan.charge_per_window)  # type: ignore[misc,arg-type]
+    # No zone set drawn: the window charges the cells' share only.
+    assert sum(float(r[9]) for r in rows) == pytest.approx(plan.window_charge(()))  # type: ignore[misc,arg-type]
+    assert plan.window_charge(()) * plan.windows_per_day == pytest.approx(0.70, rel=1e-6)
     assert {r[6] for r in rows if r[2] == 7} == {"derived"}
     assert {r[4] for r in rows} == {42}  # the plan hash
     assert {(r[2], r[3]): r[5] for r in rows} == prints  # each family's fingerprint

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import orjson
 import pytest
 
 from hexpulse.service_area import load_service_area
@@ -42,3 +43,16 @@ def test_unreadable_plan_is_refused_in_one_sentence() -> None:
         with pytest.raises(ReleaseError, match="cannot be read") as info:
             record_from_json(text)
         assert "\n" not in str(info.value)
+
+
+def test_a_plan_stored_before_the_budget_plan_keeps_its_hash() -> None:
+    """An intent written by the code before issue #11 (no shares, no zones, no zone draws) reads back
+    to the very JSON it was stored as, so a window begun then is finished under its own plan."""
+    record = _record(budget_plan=("cells:1",))
+    doc = record.document()
+    del doc["shares"]  # what the older code wrote: the same document without the plan's shares
+    old = orjson.dumps(doc, option=orjson.OPT_SORT_KEYS).decode()
+    back = record_from_json(old)
+    assert back.to_json() == old
+    assert "zones" not in doc and back.zones == ()
+    assert back.charge == pytest.approx(back.plan.charge_per_window)  # cells only

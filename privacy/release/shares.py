@@ -1,0 +1,91 @@
+"""The budget settings parsed: the budget plan's products and the cells' resolution shares.
+
+``HEXPULSE_BUDGET_PLAN`` names *products* with a share of the device-day ρ: ``cells`` (the live
+map) and ``zones.<set>`` (one set of registered zones). ``HEXPULSE_BUDGET_RESOLUTION_SHARES``
+splits the cells' share between the measured resolutions. Both are refused with one sentence
+(:class:`BudgetError`) when malformed or when they spend more than the whole. Pure: no store, so
+the API may use it to know the funded zone sets (:mod:`privacy.release.budget` derives the noise).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping
+
+from privacy.release.exceptions import BudgetError
+
+CELLS = "cells"
+ZONES_PREFIX = "zones."
+_SET_NAME = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
+
+#: Measured default (benchmarks/bench_utility.py, PRIVACY.md "Where the budget goes"): the base
+#: resolution and its parent are both measured and reconciled by least squares.
+DEFAULT_RESOLUTION_SHARES: Mapping[int, float] = {0: 0.6, 1: 0.4}  # offsets below the base
+
+SLACK = 1e-9  # relative float slack when comparing spends with the budget
+
+
+def parse_shares(raw: tuple[str, ...], resolutions: tuple[int, ...], base: int) -> dict[int, float]:
+    """``("9:0.6", "8:0.4")`` → {9: 0.6, 8: 0.4}; empty → the measured default for ``base``."""
+    if not raw:
+        shares = {base - off: s for off, s in DEFAULT_RESOLUTION_SHARES.items()}
+        shares = {r: s for r, s in shares.items() if r in resolutions}
+    else:
+        shares = {}
+        for item in raw:
+            res_s, _, share_s = item.partition(":")
+            try:
+                shares[int(res_s)] = float(share_s)
+            except ValueError:
+                raise BudgetError(
+                    f"HEXPULSE_BUDGET_RESOLUTION_SHARES item {item!r} is not 'resolution:share'"
+                ) from None
+    if any(r not in resolutions for r in shares):
+        raise BudgetError(f"budget shares name resolutions {sorted(shares)} outside {list(resolutions)}")
+    if base not in shares or shares[base] <= 0:
+        raise BudgetError("the base resolution must receive a positive share of the budget")
+    if any(not (s >= 0 and math.isfinite(s)) for s in shares.values()):
+        raise BudgetError("budget shares must be finite and non-negative")
+    total = sum(shares.values())
+    if total > 1 + SLACK:
+        raise BudgetError(f"budget shares across resolutions add up to {total:g}, more than the whole budget")
+    return {r: s for r, s in shares.items() if s > 0}  # a sum below 1 leaves budget unspent
+
+
+def parse_plan(raw: tuple[str, ...]) -> dict[str, float]:
+    """``("cells:0.7", "zones.crowd:0.25")`` → {product: share of ρ_day}, or BudgetError.
+
+    Products: ``cells`` (required, positive) and ``zones.<set>`` (``<set>``: lower case letters,
+    digits and ``_``, 32 at most). Shares are finite, ≥ 0 and add up to at most 1."""
+    shares: dict[str, float] = {}
+    for item in raw:
+        product, _, share_s = item.rpartition(":")
+        product = product.strip()
+        try:
+            share = float(share_s)
+        except ValueError:
+            raise BudgetError(f"HEXPULSE_BUDGET_PLAN item {item!r} is not 'product:share'") from None
+        if product != CELLS and not (
+            product.startswith(ZONES_PREFIX) and _SET_NAME.match(product.removeprefix(ZONES_PREFIX))
+        ):
+            raise BudgetError(
+                f"HEXPULSE_BUDGET_PLAN names an unknown product {product!r}; products are 'cells' and "
+                "'zones.<set>' (set: lower case letters, digits, '_')"
+            )
+        if product in shares:
+            raise BudgetError(f"HEXPULSE_BUDGET_PLAN names {product!r} twice")
+        if not (math.isfinite(share) and share >= 0):
+            raise BudgetError(f"HEXPULSE_BUDGET_PLAN share of {product!r} must be a finite number >= 0")
+        shares[product] = share
+    if shares.get(CELLS, 0.0) <= 0:
+        raise BudgetError("HEXPULSE_BUDGET_PLAN must give 'cells' (the live map) a positive share")
+    total = sum(shares.values())
+    if total > 1 + SLACK:
+        raise BudgetError(f"HEXPULSE_BUDGET_PLAN shares add up to {total:g}, more than the whole budget")
+    return shares
+
+
+def funded_sets(raw: tuple[str, ...]) -> tuple[str, ...]:
+    """The zone sets the budget plan ``raw`` gives a positive share (names without ``zones.``)."""
+    return tuple(p.removeprefix(ZONES_PREFIX) for p, s in parse_plan(raw).items() if p != CELLS and s > 0)

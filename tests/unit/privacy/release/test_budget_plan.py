@@ -1,0 +1,129 @@
+"""The one budget plan (HEXPULSE_BUDGET_PLAN): shares per product, refusals, the published rows."""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime
+
+import pytest
+
+from hexpulse.settings import load_settings
+from hexpulse.zones import ZoneRef
+from privacy.release.accounting import eps_from_rho
+from privacy.release.budget import fits_day, plan_from_settings, plan_rows, unallocated_share
+from privacy.release.exceptions import BudgetError
+from privacy.release.ledger import ledger_rows
+from privacy.release.plans import PlanRecord, record_from_json
+
+
+def test_default_plan_splits_the_device_day() -> None:
+    plan = plan_from_settings(load_settings())
+    assert dict(plan.shares) == {"cells": 0.70, "zones.crowd": 0.25, "zones.district": 0.05}
+    assert plan.zone_sets == ("crowd", "district")
+    assert plan.rho_per_device_day == pytest.approx(1.0, rel=1e-6)
+    cells = sum(d.rho for d in plan.draws) * plan.windows_per_device_day
+    assert cells == pytest.approx(0.70, rel=1e-6)
+    crowd = plan.zone_draw("crowd")
+    assert crowd is not None and crowd.res == 9
+    # σ of one zone = L / √(2 ρ_zone_window), ρ_zone_window = share·ρ_day / W: ≈ 27/√share.
+    assert crowd.params.bound == 1 and crowd.params.entries == 1
+    assert crowd.params.sigma == pytest.approx(1 / math.sqrt(2 * 0.25 / 1440), rel=1e-9)
+    assert crowd.params.sigma == pytest.approx(math.sqrt(720) / math.sqrt(0.25), rel=1e-9)
+    assert plan.zone_draw("nowhere") is None
+
+
+def test_zone_bound_is_cells_per_window() -> None:
+    plan = plan_from_settings(load_settings(cells_per_window=3))
+    crowd = plan.zone_draw("crowd")
+    assert crowd is not None and crowd.params.bound == 3 and crowd.params.entries == 1
+    assert crowd.params.sigma == pytest.approx(3 / math.sqrt(2 * 0.25 / 1440), rel=1e-9)
+
+
+def test_window_charge_is_what_the_window_draws() -> None:
+    plan = plan_from_settings(load_settings())
+    per_day = plan.windows_per_day
+    assert plan.window_charge(()) * per_day == pytest.approx(0.70, rel=1e-6)
+    assert plan.window_charge(("crowd",)) * per_day == pytest.approx(0.95, rel=1e-6)
+    assert plan.window_charge(("crowd", "district")) == pytest.approx(plan.charge_per_window)
+    w = datetime(2030, 1, 1, 12, 0)
+    families = [(r, m) for r in plan.resolutions for m in plan.metrics]
+    prints = {family: i for i, family in enumerate(families)}
+    prints[(9, "zones.crowd")] = 77
+    rows = ledger_rows(plan, 1, w, prints, "t", w, zone_sets=["crowd"])
+    assert sum(float(r[9]) for r in rows) == pytest.approx(plan.window_charge(("crowd",)))  # type: ignore[misc,arg-type]
+    assert [(r[2], r[3], r[5]) for r in rows if r[3] == "zones.crowd"] == [(9, "zones.crowd", 77)]
+
+
+def test_a_day_of_windows_with_every_zone_set_fits_the_budget() -> None:
+    plan = plan_from_settings(load_settings())
+    zones = (ZoneRef("crowd", "a", 1, "0"), ZoneRef("district", "b", 1, "0"))
+    record = PlanRecord(plan, 180, "0" * 32, zones=zones)
+    spent = 0.0
+    for _ in range(plan.windows_per_day):
+        assert fits_day(spent, record.charge, plan.rho_per_day)
+        spent += record.charge
+    assert spent <= plan.rho_per_day * (1 + 1e-9)
+    assert not fits_day(spent, record.charge, plan.rho_per_day)  # one more window would not fit
+
+
+def test_a_plan_may_leave_budget_unspent() -> None:
+    plan = plan_from_settings(load_settings(budget_plan=("cells:0.5", "zones.crowd:0.2")))
+    assert plan.rho_per_device_day == pytest.approx(0.7, rel=1e-6)
+    assert unallocated_share(plan) == pytest.approx(0.3)
+    assert plan.zone_sets == ("crowd",)
+
+
+def test_env_variable_is_a_comma_list(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HEXPULSE_BUDGET_PLAN", "cells:0.9, zones.stations:0.1")
+    assert load_settings().budget_plan == ("cells:0.9", "zones.stations:0.1")
+
+
+@pytest.mark.parametrize(
+    ("plan", "message"),
+    [
+        (("cells:0.8", "zones.crowd:0.3"), "add up to 1.1, more than the whole budget"),
+        (("cells:0.5", "traffic:0.1"), "unknown product 'traffic'"),
+        (("cells:0.5", "zones.Big Set:0.1"), "unknown product"),
+        (("zones.crowd:0.5",), "positive share"),
+        (("cells:0.5", "cells:0.1"), "twice"),
+        (("cells:half",), "'product:share'"),
+        (("cells:0.5", "zones.crowd:-0.1"), ">= 0"),
+    ],
+)
+def test_refusals_are_one_sentence(plan: tuple[str, ...], message: str) -> None:
+    with pytest.raises(BudgetError, match=message) as info:
+        plan_from_settings(load_settings(budget_plan=plan))
+    assert "\n" not in str(info.value)
+
+
+def test_rows_follow_the_contract() -> None:
+    plan = plan_from_settings(load_settings())
+    rows = plan_rows(plan)
+    assert [r["product"] for r in rows] == ["cells", "zones.crowd", "zones.district"]
+    for row in rows:
+        assert set(row) == {"product", "per", "share", "rho_per_device_day", "epsilon_per_device_day",
+                            "sigma", "what"}  # fmt: skip
+        assert row["per"] == "window"
+        assert row["rho_per_device_day"] == pytest.approx(row["share"], rel=1e-6)
+        assert row["epsilon_per_device_day"] == pytest.approx(eps_from_rho(row["rho_per_device_day"], 1e-6))
+        assert isinstance(row["what"], str) and row["what"]
+    cells, crowd, district = rows
+    assert cells["sigma"] == pytest.approx(plan.measured("count")[9].params.sigma)
+    assert crowd["sigma"] == pytest.approx(53.665631, rel=1e-6)  # √720/√0.25
+    assert district["sigma"] == pytest.approx(math.sqrt(720 / 0.05), rel=1e-6)
+    assert unallocated_share(plan) == pytest.approx(0.0, abs=1e-12)
+    zero = plan_rows(plan_from_settings(load_settings(budget_plan=("cells:0.9", "zones.crowd:0"))))
+    assert zero[1]["sigma"] is None and zero[1]["rho_per_device_day"] == 0.0
+
+
+def test_the_record_pins_zones_and_round_trips() -> None:
+    plan = plan_from_settings(load_settings())
+    ref = ZoneRef("crowd", "z1", 2, "ab" * 16)
+    bare = PlanRecord(plan, 180, "0" * 32)
+    with_zone = PlanRecord(plan, 180, "0" * 32, zones=(ref,))
+    assert with_zone.hash != bare.hash
+    back = record_from_json(with_zone.to_json())
+    assert back == with_zone and back.hash == with_zone.hash
+    assert back.zone_sets == ("crowd",)
+    assert back.charge == pytest.approx(plan.window_charge(("crowd",)))
+    assert bare.charge == pytest.approx(plan.window_charge(()))
