@@ -122,7 +122,7 @@ class Settings(BaseSettings):
     smoothing_windows: int = Field(10, ge=2, le=120)
     smoothing_process_abs: float = Field(2.0, ge=0)
     smoothing_process_rel: float = Field(0.1, ge=0)
-    smoothing_jump_z: float = Field(3.0, gt=0)
+    smoothing_jump_z: float = Field(4.0, gt=0)
 
     # Consumer metrics endpoint (0.0.0.0 in containers so Prometheus can scrape it)
     metrics_host: str = "127.0.0.1"

@@ -28,6 +28,8 @@ from hexpulse.settings import Settings
 from releases.models import CellRow
 
 FloatArray = npt.NDArray[np.float64]
+Smoothed = dict[int, tuple[float, float]]
+"""Per cell: (smoothed count, its σ), devices."""
 
 #: Prior variance of a cell that has no released value yet (devices²): uninformative.
 _UNKNOWN_VAR = 1e12
@@ -115,9 +117,7 @@ def local_level(
     return level, np.sqrt(var)
 
 
-def smooth(
-    history: Sequence[Mapping[int, CellRow]], params: SmoothingParams
-) -> dict[int, tuple[float, float]]:
+def smooth(history: Sequence[Mapping[int, CellRow]], params: SmoothingParams) -> Smoothed:
     """Per cell of the newest window: (smoothed count, its σ), devices, from ``history`` (released
     cells of consecutive windows, oldest first, the newest last)."""
     if not history:

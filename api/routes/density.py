@@ -24,11 +24,16 @@ from api.schemas.density import AreaRequest, DensityCollection, DensityRows, Ser
 from api.state import ApiState
 from privacy.release.mechanisms import Z95
 from releases.models import Window
+from releases.smoothing import SmoothingParams
 
 router = APIRouter(prefix="/v1/density", tags=["density"])
 
 Fmt = Literal["geojson", "rows"]
 _IMMUTABLE = "private, max-age=31536000, immutable"
+SMOOTH_HELP = (
+    "also return count_smoothed (a per-cell filter over the last released windows, labeled "
+    "smoothed: true; count stays the raw estimate)"
+)
 
 
 async def resolve_window(reader: ReaderDep, at: str) -> Window:
@@ -44,18 +49,28 @@ async def resolve_window(reader: ReaderDep, at: str) -> Window:
     return window
 
 
-async def payload(state: ApiState, window: Window, res: int, bbox: BBox, fmt: str) -> tuple[Payload, bool]:
-    """The serialized cells of one window in ``bbox`` and whether it came from the cache."""
+async def payload(
+    state: ApiState, window: Window, res: int, bbox: BBox, fmt: str, smooth: bool = False
+) -> tuple[Payload, bool]:
+    """The serialized cells of one window in ``bbox`` and whether it came from the cache.
+
+    A smoothed payload also depends on the released windows before ``window``; those are fixed
+    once ``window`` is public (release order), so it is keyed by ``window`` as well."""
     cells = bbox_cover(bbox, res)
-    key = (window.start, res, fmt, cells)
+    key = (window.start, res, fmt, cells, smooth)
     hit = state.payloads.get(key)
     if hit is not None:
         CACHE.labels("hit").inc()
         return hit, True
     CACHE.labels("miss").inc()
     released = await state.reader.cells(window, res)
+    smoothing = None
+    if smooth:
+        params = SmoothingParams.from_settings(state.settings)
+        values, used = await state.reader.smoothed(window, res, params)
+        smoothing = density.Smoothing(values, used, params.describe())
     built = await anyio.to_thread.run_sync(
-        density.build, state.settings, window, res, bbox, cells, released, fmt
+        density.build, state.settings, window, res, bbox, cells, released, fmt, smoothing
     )
     return state.payloads.put(key, built), False
 
@@ -75,10 +90,11 @@ async def get_density(
         str, Query(description="'latest' or an ISO 8601 time inside the window", max_length=64)
     ] = "latest",
     format: Annotated[Fmt, Query(description="geojson (FeatureCollection) or rows (compact)")] = "geojson",  # noqa: A002
+    smooth: Annotated[bool, Query(description=SMOOTH_HELP)] = False,
 ) -> Response:
     check_res(res, state.settings)
     window = await resolve_window(state.reader, at)
-    found, hit = await payload(state, window, res, bbox, format)
+    found, hit = await payload(state, window, res, bbox, format, smooth)
     headers = {
         "ETag": found.etag,
         "Cache-Control": "private, max-age=5" if at == "latest" else _IMMUTABLE,
@@ -172,7 +188,7 @@ async def get_series(
 
 
 async def _events(
-    request: Request, state: ApiState, bbox: BBox, res: int, fmt: str
+    request: Request, state: ApiState, bbox: BBox, res: int, fmt: str, smooth: bool
 ) -> AsyncIterator[dict[str, Any]]:
     queue = state.feed.subscribe()
     SSE_SUBSCRIBERS.inc()
@@ -180,7 +196,7 @@ async def _events(
         latest = await state.reader.latest()
         last: datetime | None = None
         if latest is not None:
-            found, _ = await payload(state, latest, res, bbox, fmt)
+            found, _ = await payload(state, latest, res, bbox, fmt, smooth)
             last = latest.start
             yield {"event": "window", "id": density.iso(latest.start), "data": found.text}
         while True:
@@ -189,7 +205,7 @@ async def _events(
                 return  # dropped for falling behind; the client reconnects
             if last is not None and window.start <= last:
                 continue
-            found, _ = await payload(state, window, res, bbox, fmt)
+            found, _ = await payload(state, window, res, bbox, fmt, smooth)
             last = window.start
             yield {"event": "window", "id": density.iso(window.start), "data": found.text}
     except asyncio.CancelledError:
@@ -211,6 +227,7 @@ async def stream(
     bbox: BBoxDep,
     res: Annotated[int, Query(ge=0, le=15)] = 9,
     format: Annotated[Fmt, Query()] = "geojson",  # noqa: A002
+    smooth: Annotated[bool, Query(description=SMOOTH_HELP)] = False,
 ) -> EventSourceResponse:
     check_res(res, state.settings)
-    return EventSourceResponse(_events(request, state, bbox, res, format), ping=15, send_timeout=30)
+    return EventSourceResponse(_events(request, state, bbox, res, format, smooth), ping=15, send_timeout=30)

@@ -25,6 +25,21 @@ class DensityProperties(BaseModel):
     moving_ci95: tuple[float, float]
     mean_speed_kmh: float | None = Field(description="mean speed of moving persons; null when too few")
     speed_ci95_kmh: tuple[float, float] | None
+    smoothed: bool | None = Field(None, description="present (true) with smooth=true: count_smoothed follows")
+    count_smoothed: float | None = Field(
+        None, description="smooth=true: count filtered over the last released windows, persons, ≥ 0"
+    )
+    count_smoothed_ci95: tuple[float, float] | None = Field(
+        None, description="smooth=true: 95% interval of count_smoothed under the filter's model"
+    )
+
+
+class SmoothingInfo(BaseModel):
+    smoothed: bool
+    method: str = Field(description="the filter and its parameters, in words")
+    windows_used: int = Field(description="released windows the filter read (this one included)")
+    from_window_start: datetime | None
+    note: str
 
 
 class DensityFeature(BaseModel):
@@ -40,6 +55,7 @@ class DensityCollection(BaseModel):
     resolution: int
     bbox: tuple[float, float, float, float]
     privacy: PrivacySummary
+    smoothing: SmoothingInfo | None = Field(None, description="present with smooth=true")
     features: list[DensityFeature]
 
 
@@ -50,6 +66,7 @@ class DensityRows(BaseModel):
     resolution: int
     bbox: tuple[float, float, float, float]
     privacy: PrivacySummary
+    smoothing: SmoothingInfo | None = Field(None, description="present with smooth=true")
     columns: list[str]
     rows: list[list[Any]]
 

@@ -1,5 +1,6 @@
 """The dashboard in headless Chromium: loads with no console errors, draws the released cells,
-follows a newly released window over the live stream, switches to the traffic layer.
+follows a newly released window over the live stream, switches to the traffic layer, then back
+to crowds with smoothing on.
 
 Needs /usr/bin/chromium (or $CHROMIUM), node and `npm ci` in frontend/ (playwright-core); skips
 with that reason otherwise. Screenshots go to artifacts/dashboard*.png.
@@ -90,6 +91,9 @@ def test_dashboard_in_chromium(data: dict[str, Any]) -> None:
             traffic = _read(proc)
             assert traffic["layer"] == "traffic" and traffic["drawn"] > 0
             assert traffic["errors"] == [], traffic["errors"]
+            smoothed = _read(proc)
+            assert smoothed["layer"] == "crowd" and smoothed["smoothed"] > 0  # labelled smoothed values drawn
+            assert smoothed["errors"] == [], smoothed["errors"]
         finally:
             try:
                 proc.wait(timeout=60)
