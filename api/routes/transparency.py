@@ -3,6 +3,7 @@ release lag, never released cells)."""
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime
 from functools import lru_cache
 
@@ -16,12 +17,18 @@ from api.deps import ReaderDep, SettingsDep
 from api.privacy_report import privacy_report
 from hexpulse.settings import Settings
 from privacy.release.budget import ReleasePlan, plan_from_settings
+from releases.reader import ReleaseReader
 from releases.smoothing import SmoothingParams
 
 router = APIRouter(include_in_schema=False)
 
 #: Released windows whose lag the page summarizes (an hour at one-minute windows).
 RECENT_WINDOWS = 60
+#: The page is open (no key, no rate limit), so it is rendered at most this often (seconds) per
+#: configuration: any number of visitors cost ClickHouse two small reads per period.
+PAGE_TTL_S = 5.0
+
+_rendered: dict[Settings, tuple[float, str]] = {}
 
 
 @lru_cache(maxsize=4)
@@ -31,6 +38,16 @@ def _plan(settings: Settings) -> ReleasePlan:
 
 @router.get("/privacy")
 async def privacy_page(settings: SettingsDep, reader: ReaderDep) -> HTMLResponse:
+    at, html = _rendered.get(settings, (float("-inf"), ""))
+    if time.monotonic() - at >= PAGE_TTL_S:
+        html = await _render(settings, reader)
+        if len(_rendered) > 8:  # one entry per configuration; only tests run several
+            _rendered.clear()
+        _rendered[settings] = (time.monotonic(), html)
+    return HTMLResponse(html, headers={"Cache-Control": f"public, max-age={PAGE_TTL_S:.0f}"})
+
+
+async def _render(settings: Settings, reader: ReleaseReader) -> str:
     report = await privacy_report(settings, reader)
     recent = await reader.recent(RECENT_WINDOWS)
     area = await anyio.to_thread.run_sync(area_summary, settings)
@@ -43,4 +60,4 @@ async def privacy_page(settings: SettingsDep, reader: ReaderDep) -> HTMLResponse
         area=area,
         smoothing=SmoothingParams.from_settings(settings),
     )
-    return HTMLResponse(transparency.render(facts), headers={"Cache-Control": "no-cache"})
+    return transparency.render(facts)
