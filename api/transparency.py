@@ -74,22 +74,28 @@ def _percentile(values: Sequence[float], q: float) -> float | None:
     return ordered[min(len(ordered) - 1, max(0, math.ceil(q * len(ordered)) - 1))]
 
 
-_COLLECTED = [
+def window_word(s: Settings) -> str:
+    """What one release covers, in words: "minute" for the default 60 s windows."""
+    return "minute" if s.window_s == 60 else f"{s.window_s}-second window"
+
+
+def _collected_rows(s: Settings) -> list[tuple[str, str, str]]:
+    return [  # fmt: skip
     ("device", "the sender's device identifier", "replaced on arrival by a pseudonym (below), then dropped"),
-    ("ts", "time of the fix (ms, UTC)", "only the one-minute window it falls in is kept"),
+    ("ts", "time of the fix (ms, UTC)", f"only the {window_word(s)} it falls in is kept"),
     ("lat, lon", "position (degrees)", "only the H3 cell (~0.1 km² hexagon) it falls in is kept"),
     ("spd", "speed (m/s), optional", "decides moving or not; adds to the cell's speed sum (capped)"),
     ("acc, hdg, src", "accuracy, heading, positioning source (optional)", "checked, then dropped"),
-]  # fmt: skip
+    ]  # fmt: skip
 
 
 def _collected(s: Settings) -> str:
     return f"""<section id="collected"><h2>What is collected, and what is never stored</h2>
 <p>Apps and carriers send location pings. Each ping carries these fields; this is what happens to them:</p>
-{_table(("field", "what it is", "what hexpulse keeps"), _COLLECTED)}
-<p>What hexpulse stores is counts: per minute and per hexagon, how many devices were there, how many
-were moving and the sum of their speeds. The exact counts are kept in a restricted database that
-no public interface can read and are deleted {_e(num(s.partials_grace_h))} h after the day is
+{_table(("field", "what it is", "what hexpulse keeps"), _collected_rows(s))}
+<p>What hexpulse stores is counts: per {_e(window_word(s))} and per hexagon, how many devices were
+there, how many were moving and the sum of their speeds. The exact counts are kept in a restricted
+database that no public interface can read and are deleted {_e(num(s.partials_grace_h))} h after the day is
 released. Only the noisy releases below are published (kept {_e(num(s.release_retention_days))} days).</p>
 <p><strong>Never stored</strong> by hexpulse: device identifiers, pseudonyms, precise coordinates,
 tracks or any per-device record. Logs and metrics never contain them either.</p>
@@ -102,7 +108,7 @@ can be replayed). Rejected messages go to a dead-letter queue encrypted with a d
 def _pseudonyms(s: Settings) -> str:
     return f"""<section id="pseudonyms"><h2>How pseudonyms rotate</h2>
 <p>On arrival a device identifier is replaced by a keyed hash whose key changes every day at
-00:00 UTC. The pseudonym lives only in the memory of the counting process, for the minute being
+00:00 UTC. The pseudonym lives only in the memory of the counting process, for the {_e(window_word(s))} being
 counted. Each day's key is destroyed after {_e(num(s.key_retention_days))} days: after that nobody,
 including the operator, can link a day's pseudonyms back to devices or to another day.</p></section>"""
 
@@ -118,11 +124,11 @@ def _guarantee(f: PageFacts) -> str:
     ]  # fmt: skip
     return f"""<section id="guarantee"><h2>The guarantee</h2>
 <p class="lead">Take any phone on any day. Whether that phone's pings of that day were used or not
-changes the chance of anything hexpulse publishes — every map, every minute, every number together —
-by at most a factor e<sup>ε</sup>, except with probability δ = {_e(probability(delta))}. Crowds stay
-visible; one person's presence does not.</p>
-<p>Each device counts in at most {_e(num(s.cells_per_window))} hexagon(s) per minute, and random
-noise is added once to every published number. The budget is ρ = {_e(num(r["budget_rho_per_day"], 4))}
+changes the chance of anything hexpulse publishes — every map, every {_e(window_word(s))}, every
+number together — by at most a factor e<sup>ε</sup>, except with probability
+δ = {_e(probability(delta))}. Crowds stay visible; one person's presence does not.</p>
+<p>Each device counts in at most {_e(num(s.cells_per_window))} hexagon(s) per {_e(window_word(s))}, and
+random noise is added once to every published number. The budget is ρ = {_e(num(r["budget_rho_per_day"], 4))}
 (zero-concentrated differential privacy, zCDP) per device and day; {_e(r["mechanism"])} noise.</p>
 {_table(("unit", "ρ (zCDP)", "ε, zCDP conversion", "ε, RDP accountant (tighter)"), rows, "numbers")}
 <p class="note">Two valid conversions of the same ρ into (ε, δ) at δ = {_e(probability(delta))}. A week is
@@ -173,7 +179,7 @@ def _spent(f: PageFacts) -> str:
 ρ = {_e(num(r["rho_spent_today"], 4))} of {_e(num(r["budget_rho_per_day"], 4))}
 (ε = {_e(num(r["epsilon_spent_today"]))} of {_e(num(r["epsilon_budget_per_day"]))} by the zCDP conversion),
 {_e(num(r["noise_draws_today"]))} noise draws recorded in the append-only ledger. The releaser refuses
-to publish a minute that would exceed the budget.</p></section>"""
+to publish a {_e(window_word(f.settings))} that would exceed the budget.</p></section>"""
 
 
 def _cadence(f: PageFacts) -> str:
@@ -185,7 +191,7 @@ def _cadence(f: PageFacts) -> str:
     else:
         ago = (f.now - latest.end).total_seconds()
         state = (
-            f"<p>Latest release: the minute {_e(latest.start.strftime('%H:%M'))}–"
+            f"<p>Latest release: the window {_e(latest.start.strftime('%H:%M'))}–"
             f"{_e(latest.end.strftime('%H:%M UTC, %Y-%m-%d'))}, published {_e(num(latest.lag_s, 1))} s "
             f"after it was complete ({_e(num(ago, 0))} s ago). Over the last {_e(len(recent))} releases "
             f"95% were published within {_e(num(_percentile(lags, 0.95), 1))} s.</p>"
@@ -205,7 +211,7 @@ def _area(f: PageFacts) -> str:
     )
     return f"""<section id="area"><h2>The service area</h2>{svg}
 <p>{_e(num(a.cells_km2, 1))} km² covered by hexagons: {_e(cells)}. Every hexagon is published every
-minute, zeros included, so which hexagons appear never depends on who was there.</p>
+{_e(window_word(f.settings))}, zeros included, so which hexagons appear never depends on who was there.</p>
 <p>Bounds: longitude {_e(f"{lon0:.4f}")} to {_e(f"{lon1:.4f}")}, latitude {_e(f"{lat0:.4f}")} to
 {_e(f"{lat1:.4f}")} (WGS 84). Pings outside are counted as such and dropped.</p></section>"""
 
@@ -215,11 +221,11 @@ def _numbers(f: PageFacts) -> str:
     return f"""<section id="numbers"><h2>What the numbers are not</h2><ul>
 <li><strong>Estimates, not counts.</strong> Every published number comes with its standard deviation
 and a 95% interval. Read the interval, not the number.</li>
-<li><strong>Small counts are noise.</strong> The noise of one hexagon and minute is about
-{_e(num(sigma, 0))} devices (σ), so a hexagon shown with fewer than about {_e(num(2 * sigma, 0))}
+<li><strong>Small counts are noise.</strong> The noise of one hexagon and {_e(window_word(f.settings))} is
+about {_e(num(sigma, 0))} devices (σ), so a hexagon shown with fewer than about {_e(num(2 * sigma, 0))}
 devices cannot be told apart from an empty one. Crowds of thousands are measured within a few percent.</li>
 <li><strong>Smoothed values are labelled.</strong> The live map may show values smoothed across the last
-{_e(num(f.smoothing.windows))} minutes ({_e(f.smoothing.describe())}): less noise, some lag when a crowd
+{_e(num(f.smoothing.windows))} releases ({_e(f.smoothing.describe())}): less noise, some lag when a crowd
 arrives or leaves; the raw estimate stays available.</li>
 <li><strong>Not people, not tracks.</strong> A device-day is the unit: nothing here follows a person
 across days, and nothing can be traced back to a record.</li></ul></section>"""
@@ -239,6 +245,8 @@ exact data.</li>
 def render(facts: PageFacts) -> str:
     """The whole page as one HTML document (UTF-8)."""
     generated = facts.now.strftime("%Y-%m-%d %H:%M:%S UTC")
+    s = facts.settings
+    pace = "minute by minute" if s.window_s == 60 else f"every {s.window_s} seconds"
     body = "".join(
         (_guarantee(facts), _collected(facts.settings), _pseudonyms(facts.settings), _plan(facts),
          _spent(facts), _cadence(facts), _area(facts), _numbers(facts), _more())
@@ -249,7 +257,7 @@ def render(facts: PageFacts) -> str:
 <title>hexpulse · privacy and transparency</title>
 <link rel="icon" href="data:,"><link rel="stylesheet" href="/static/privacy.css"></head>
 <body><header><h1>Privacy and transparency</h1>
-<p>hexpulse publishes how many devices are in each part of the city, minute by minute, with
+<p>hexpulse publishes how many devices are in each part of the city, {_e(pace)}, with
 differential privacy. This page says what is collected, what is kept, and how well you are protected.
 <a href="/">Live map</a></p></header>
 <main>{body}</main>

@@ -94,6 +94,7 @@ def test_the_key_numbers_come_from_the_settings(rho: float) -> None:
         assert f"<td>{num(value)}</td>" in html
     assert "25%</span> of the daily budget" in html
     assert "One release per 120-second window" in html and "up to 20 s" in html
+    assert "every 120 seconds" in html and "per 120-second window" in html and "minute" not in html
     assert "95% were published within 10 s" in html  # lags 1..10 s: the 95th percentile is 10
     area = area_summary(settings)
     assert f"{num(area.cells[9])} at resolution 9" in html
