@@ -17,7 +17,7 @@ from privacy.release.accounting import DAYS_PER_WEEK, EpsilonReport, eps_from_rh
 from releases.reader import ReleaseReader
 
 
-def budget_plan(settings: Settings) -> dict[str, Any] | None:
+async def budget_plan(settings: Settings) -> dict[str, Any] | None:
     """``{"budget_plan": rows, "unallocated_share": float}`` of the one budget plan, or None while
     the plan has no per-product rows (``privacy.release.budget.plan_rows``, issue #11)."""
     return None
@@ -46,7 +46,7 @@ async def privacy_report(settings: Settings, reader: ReleaseReader) -> dict[str,
                              "rdp_accountant": eps.week_rdp},
         "noise_draws_today": draws,
     }  # fmt: skip
-    plan = budget_plan(settings)
+    plan = await budget_plan(settings)
     if plan is not None:
         report |= plan
     return report
