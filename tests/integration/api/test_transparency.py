@@ -4,6 +4,7 @@ the configured ones and the ledger's, the same as /v1/privacy's."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from html import escape
 from typing import Any
 
 import pytest
@@ -61,6 +62,8 @@ def test_the_page_and_the_api_agree(api: TestClient, data: dict[str, Any]) -> No
     html = api.get("/privacy").text
     assert f"<td>{num(doc['epsilon_per_week']['rdp_accountant'])}</td>" in html
     assert f"{num(doc['noise_draws_today'])} noise draws" in html
+    for row in doc.get("budget_plan", []):  # every product of the budget plan, once the plan has rows
+        assert f"<td>{escape(row['product'])}</td><td>per {escape(row['per'])}</td>" in html
 
 
 def test_the_dashboard_links_the_page(api: TestClient) -> None:
