@@ -13,16 +13,16 @@ from fastapi.staticfiles import StaticFiles
 
 from api import errors
 from api.metrics import MetricsMiddleware
-from api.routes import dashboard, density, health, traffic, windows, zones
+from api.routes import dashboard, density, health, traffic, transparency, windows, zones
 from api.state import ApiState
-from api.zones import ZoneStore
 from hexpulse.settings import Settings, get_settings
 
 DESCRIPTION = """Released (differentially private) crowd density and traffic over H3 cells.
 
 Every number is noisy and carries its uncertainty (σ or a 95% interval). Authenticate with
-`Authorization: Bearer <key>` (create keys with `hexpulse keys create`); only /healthz and /readyz
-are open. Released windows never change, so responses for an explicit `at` are cacheable forever.
+`Authorization: Bearer <key>` (create keys with `hexpulse keys create`); only /healthz, /readyz
+and the transparency page /privacy are open. Released windows never change, so responses for an
+explicit `at` are cacheable forever.
 """
 
 
@@ -45,9 +45,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.api = state
     app.state.keys = keys
     app.state.limiter = limiter
-    app.state.zones = ZoneStore(state.pool, settings)
+    app.state.zones = state.zones
     errors.install(app)
-    for module in (density, traffic, windows, zones, health, dashboard):
+    for module in (density, traffic, windows, zones, health, dashboard, transparency):
         app.include_router(module.router)
     static = resources.files("api") / "static"
     app.mount("/static", StaticFiles(directory=str(static)), name="static")

@@ -20,8 +20,11 @@ from shapely.geometry.base import BaseGeometry
 from api.density import iso
 from api.geo import area_km2, cell_area_km2, cover
 from api.sums import Selection, SumVariance
+from hexpulse.store.pool import ClickHousePool
+from hexpulse.zones import Zone
 from privacy.release.mechanisms import Z95
 from releases.reader import ReleaseReader
+from releases.zones import zone_series
 
 
 def compact_cover(geom: BaseGeometry, res: int, released: tuple[int, ...]) -> dict[int, frozenset[int]]:
@@ -51,7 +54,7 @@ def cover_json(geom: BaseGeometry, selection: Selection) -> dict[str, Any]:
 
 
 def point_json(window_start: datetime, window_end: datetime, estimate: float, sigma: float, released: int,
-               method: str) -> dict[str, Any]:  # fmt: skip
+               method: str, source: str = "cells") -> dict[str, Any]:  # fmt: skip
     """One window's sum: the unbiased estimate, its σ and 95% interval (also cut at 0)."""
     lo, hi = estimate - Z95 * sigma, estimate + Z95 * sigma
     return {
@@ -63,6 +66,7 @@ def point_json(window_start: datetime, window_end: datetime, estimate: float, si
         "ci95_nonneg": [round(max(lo, 0.0), 3), round(max(hi, 0.0), 3)],
         "cells_released": released,
         "sigma_method": method,
+        "source": source,
     }
 
 
@@ -101,4 +105,28 @@ async def cell_sum_answer(
         "from": start,
         "to": end,
         "series": series,
+    }
+
+
+async def with_zone(pool: ClickHousePool, zone: Zone, answer: dict[str, Any]) -> dict[str, Any]:
+    """``answer`` (a cell-sum answer over the zone's polygon) with every window in which this version
+    of the zone was measured directly answered from that measurement instead: its own partition,
+    so its σ does not grow with its size. Windows before the zone took effect keep the cell sum."""
+    measured = {
+        iso(p.window_start): p
+        for p in await zone_series(pool, zone.zone_id, answer["from"], answer["to"])
+        if p.version == zone.version
+    }
+    series = []
+    for point in answer["series"]:
+        zp = measured.get(point["window_start"])
+        if zp is not None:
+            point = point_json(zp.window_start, zp.window_end, zp.count_est, zp.count_sigma, zp.cells,
+                               "zone measurement", source="zone")  # fmt: skip
+        series.append(point)
+    sources = {p["source"] for p in series}
+    return answer | {
+        "series": series,
+        "source": "zone" if sources == {"zone"} else "zone+cells" if "zone" in sources else "cells",
+        "zone": {"id": zone.zone_id, "version": zone.version, "set": zone.zone_set, "name": zone.name},
     }

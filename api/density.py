@@ -17,12 +17,19 @@ import orjson
 
 from api.geo import BBox, cell_area_km2, cell_hex, cell_ring_json
 from hexpulse.settings import Settings
+from privacy.release.mechanisms import Z95
 from releases.cache import Lru
 from releases.models import CellRow, Window
+from releases.smoothing import Smoothed
 
 ROW_COLUMNS = [
     "cell", "count", "ci95_low", "ci95_high", "density_per_km2", "moving", "mean_speed_kmh",
 ]  # fmt: skip
+SMOOTHED_COLUMNS = ["count_smoothed", "count_smoothed_ci95_low", "count_smoothed_ci95_high"]
+SMOOTHING_NOTE = (
+    "count_smoothed is post-processing of released values only (no extra privacy cost): it lowers the "
+    "noise of steady cells and lags a crowd that arrives or leaves; count is the raw estimate."
+)
 
 GUARANTEE = (
     "zCDP per device-day: each device contributes to at most {l} cell(s) per window; noise is drawn once "
@@ -58,6 +65,32 @@ def privacy_json(settings: Settings, window: Window) -> dict[str, Any]:
     }
 
 
+@dataclass(frozen=True)
+class Smoothing:
+    """Smoothed counts of one (window, res) and what they were computed from."""
+
+    values: Smoothed
+    windows: list[Window]
+    method: str
+
+    def head(self) -> dict[str, Any]:
+        return {
+            "smoothed": True,
+            "method": self.method,
+            "windows_used": len(self.windows),
+            "from_window_start": iso(self.windows[0].start) if self.windows else None,
+            "note": SMOOTHING_NOTE,
+        }
+
+    def of(self, cell: int) -> tuple[float, float, float] | None:
+        """(value, ci95 low, ci95 high) for display, devices, cut at 0 (counts are ≥ 0)."""
+        hit = self.values.get(cell)
+        if hit is None:
+            return None
+        x, sd = hit
+        return round(max(0.0, x), 1), round(max(0.0, x - Z95 * sd), 3), round(max(0.0, x + Z95 * sd), 3)
+
+
 def _interval(lo: float | None, hi: float | None) -> list[float] | None:
     if lo is None or hi is None:
         return None
@@ -86,6 +119,12 @@ def _properties(cell: int, hexid: str, row: CellRow, res: int, start: str, end: 
     }
 
 
+def _smoothed_properties(hit: tuple[float, float, float] | None) -> dict[str, Any]:
+    if hit is None:
+        return {"smoothed": True, "count_smoothed": None, "count_smoothed_ci95": None}
+    return {"smoothed": True, "count_smoothed": hit[0], "count_smoothed_ci95": [hit[1], hit[2]]}
+
+
 def build(
     settings: Settings,
     window: Window,
@@ -94,8 +133,10 @@ def build(
     cells: frozenset[int],
     released: dict[int, CellRow],
     fmt: str,
+    smoothing: Smoothing | None = None,
 ) -> bytes:
-    """Serialize the released cells of ``window`` among ``cells`` (sorted by cell id)."""
+    """Serialize the released cells of ``window`` among ``cells`` (sorted by cell id), with their
+    smoothed counts next to the raw ones when ``smoothing`` is given."""
     chosen = (
         sorted(c for c in cells if c in released)
         if len(cells) < len(released)
@@ -107,6 +148,8 @@ def build(
         "bbox": list(bbox),
         "privacy": privacy_json(settings, window),
     }
+    if smoothing is not None:
+        head["smoothing"] = smoothing.head()
     if fmt == "rows":
         rows = []
         for cell in chosen:
@@ -116,13 +159,19 @@ def build(
                 round(max(0, row.count) / cell_area_km2(cell), 3), max(0, int(row.moving)),
                 None if row.speed_kmh is None else round(row.speed_kmh, 2),
             ])  # fmt: skip
-        return orjson.dumps({**head, "columns": ROW_COLUMNS, "rows": rows})
+            if smoothing is not None:
+                rows[-1] += list(smoothing.of(cell) or (None, None, None))
+        columns = ROW_COLUMNS + SMOOTHED_COLUMNS if smoothing is not None else ROW_COLUMNS
+        return orjson.dumps({**head, "columns": columns, "rows": rows})
     start, end = head["window"]["window_start"], head["window"]["window_end"]
     # Features are spliced as bytes so the cached ring JSON of each cell is reused as is.
     parts = []
     for cell in chosen:
         hexid = cell_hex(cell)
-        props = orjson.dumps(_properties(cell, hexid, released[cell], res, start, end))
+        props_json = _properties(cell, hexid, released[cell], res, start, end)
+        if smoothing is not None:
+            props_json |= _smoothed_properties(smoothing.of(cell))
+        props = orjson.dumps(props_json)
         parts.append(
             b'{"type":"Feature","id":"'
             + hexid.encode()

@@ -9,6 +9,7 @@ from api.keys import KeyStore
 from api.live import WindowFeed
 from api.ratelimit import RateLimiter
 from api.sums import SumVariance
+from api.zones import ZoneStore
 from hexpulse.settings import Settings
 from hexpulse.store.pool import ClickHousePool
 from releases.reader import ReleaseReader
@@ -22,6 +23,7 @@ class ApiState:
     payloads: PayloadCache
     feed: WindowFeed
     sums: SumVariance
+    zones: ZoneStore
 
     @classmethod
     def build(cls, settings: Settings) -> tuple[ApiState, KeyStore, RateLimiter]:
@@ -34,5 +36,6 @@ class ApiState:
             payloads=PayloadCache(settings.api_cache_entries),
             feed=WindowFeed(pool, settings.api_stream_poll_s),
             sums=SumVariance(settings, reader),
+            zones=ZoneStore(pool, settings),
         )
         return state, KeyStore(pool, settings.api_key_cache_s), RateLimiter(settings.rate_limit_per_min)

@@ -121,6 +121,11 @@ class Settings(BaseSettings):
     api_fresh_release_s: float = Field(300.0, gt=0)
     api_cache_entries: int = Field(256, ge=1)
     api_db_pool: int = Field(4, ge=1, le=64)
+    # Smoothing of released counts across windows (releases/smoothing.py; BENCHMARKS.md "Smoothing")
+    smoothing_windows: int = Field(10, ge=2, le=120)
+    smoothing_process_abs: float = Field(2.0, ge=0)
+    smoothing_process_rel: float = Field(0.1, ge=0)
+    smoothing_jump_z: float = Field(4.0, gt=0)
 
     # Consumer metrics endpoint (0.0.0.0 in containers so Prometheus can scrape it)
     metrics_host: str = "127.0.0.1"

@@ -52,3 +52,12 @@ def recent_windows(limit: int) -> Query:
         f"SELECT {WINDOW_COLS} FROM release_windows FINAL ORDER BY window_start DESC LIMIT %(n)s",
         {"n": limit},
     )
+
+
+def windows_up_to(start: datetime, limit: int) -> Query:
+    """The ``limit`` newest released windows starting at or before ``start``, newest first."""
+    return (
+        f"SELECT {WINDOW_COLS} FROM release_windows FINAL WHERE window_start <= toDateTime(%(t)s) "
+        "ORDER BY window_start DESC LIMIT %(n)s",
+        {"t": epoch_s(start), "n": limit},
+    )

@@ -20,6 +20,7 @@ from hexpulse.times import S_PER_DAY, epoch_s
 from releases import queries
 from releases.cache import Lru
 from releases.models import CellRow, Window, WindowSum
+from releases.smoothing import Smoothed, SmoothingParams, smooth
 
 _CELL_VALUES = column_list(RELEASE_CELL_VALUES)
 
@@ -32,6 +33,7 @@ class ReleaseReader:
         self._cells = Lru(cache_entries)
         self._freeflow = Lru(cache_entries)
         self._plans = Lru(64)  # plans never change; a window names its plan by hash
+        self._smoothed = Lru(cache_entries)
         self._inflight: dict[Any, asyncio.Future[Any]] = {}
         self._latest: tuple[float, Window | None] = (float("-inf"), None)
         self._latest_ttl_s = latest_ttl_s
@@ -107,6 +109,28 @@ class ReleaseReader:
             return {int(r[0]): CellRow(*r[1:]) for r in rows}
 
         result: dict[int, CellRow] = await self._once(self._cells, ("cells", window.start, res), load)
+        return result
+
+    async def history(self, window: Window, n: int) -> list[Window]:
+        """``window`` and the released windows before it, at most ``n``, oldest first. Fixed once
+        ``window`` is public: the releaser publishes a window only after every earlier one."""
+        rows = await self.pool.aquery(*queries.windows_up_to(window.start, n))
+        return [Window.from_row(r) for r in reversed(rows)]
+
+    async def smoothed(
+        self, window: Window, res: int, params: SmoothingParams
+    ) -> tuple[Smoothed, list[Window]]:
+        """Per cell of ``window`` at ``res``: (smoothed count, σ) in devices over the last
+        ``params.windows`` released windows (:mod:`releases.smoothing`), and those windows (cached:
+        what it reads never changes)."""
+
+        async def load() -> tuple[Smoothed, list[Window]]:
+            windows = await self.history(window, params.windows)
+            cells = [await self.cells(w, res) for w in windows]
+            return await asyncio.to_thread(smooth, cells, params), windows
+
+        key = ("smoothed", window.start, res, params)
+        result: tuple[Smoothed, list[Window]] = await self._once(self._smoothed, key, load)
         return result
 
     async def free_flow(

@@ -2,25 +2,16 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
 from importlib import resources
 
 import orjson
 from fastapi import APIRouter
 from fastapi.responses import HTMLResponse, Response
 
+from api.area_summary import area_summary
 from api.deps import SettingsDep
-from hexpulse.service_area import load_service_area
-from hexpulse.settings import Settings
 
 router = APIRouter(include_in_schema=False)
-
-
-@lru_cache(maxsize=4)
-def _area_bounds(settings: Settings) -> tuple[float, float, float, float]:
-    """Bounds (lon/lat) of the configured service area: configuration, not data."""
-    bounds: tuple[float, float, float, float] = load_service_area(settings).geometry.bounds
-    return bounds
 
 
 @router.get("/")
@@ -32,7 +23,7 @@ async def index() -> HTMLResponse:
 @router.get("/dashboard-config.json")
 async def config(settings: SettingsDep) -> Response:
     """Public, non-secret page settings (no data): tiles URL, service-area bbox, resolutions, window."""
-    bounds = _area_bounds(settings)
+    bounds = area_summary(settings).bounds
     body = {
         "basemap_tiles_url": settings.basemap_tiles_url,
         "service_area_bbox": [round(v, 5) for v in bounds],

@@ -16,21 +16,26 @@ from shapely.geometry.base import BaseGeometry
 from sse_starlette import EventSourceResponse
 
 from api import density
-from api.areas import cell_sum_answer, sum_series
+from api.areas import cell_sum_answer, sum_series, with_zone
 from api.density import Payload
 from api.deps import BBoxDep, DensityKey, ReaderDep, StateDep, check_range, check_res, parse_time
 from api.exceptions import BadRequestError, NotFoundError
-from api.geo import BBox, bbox_cover, check_area, parse_cell, parse_polygon
+from api.geo import BBox, bbox_cover, check_area, cover, parse_cell, parse_polygon
 from api.metrics import CACHE, SSE_SUBSCRIBERS
 from api.schemas.common import ERRORS
 from api.schemas.density import AreaRequest, AreaResponse, DensityCollection, DensityRows, SeriesResponse
 from api.state import ApiState
 from releases.models import Window
+from releases.smoothing import SmoothingParams
 
 router = APIRouter(prefix="/v1/density", tags=["density"])
 
 Fmt = Literal["geojson", "rows"]
 _IMMUTABLE = "private, max-age=31536000, immutable"
+SMOOTH_HELP = (
+    "also return count_smoothed (a per-cell filter over the last released windows, labeled "
+    "smoothed: true; count stays the raw estimate)"
+)
 
 
 async def resolve_window(reader: ReaderDep, at: str) -> Window:
@@ -46,18 +51,28 @@ async def resolve_window(reader: ReaderDep, at: str) -> Window:
     return window
 
 
-async def payload(state: ApiState, window: Window, res: int, bbox: BBox, fmt: str) -> tuple[Payload, bool]:
-    """The serialized cells of one window in ``bbox`` and whether it came from the cache."""
+async def payload(
+    state: ApiState, window: Window, res: int, bbox: BBox, fmt: str, smooth: bool = False
+) -> tuple[Payload, bool]:
+    """The serialized cells of one window in ``bbox`` and whether it came from the cache.
+
+    A smoothed payload also depends on the released windows before ``window``; those are fixed
+    once ``window`` is public (release order), so it is keyed by ``window`` as well."""
     cells = bbox_cover(bbox, res)
-    key = (window.start, res, fmt, cells)
+    key = (window.start, res, fmt, cells, smooth)
     hit = state.payloads.get(key)
     if hit is not None:
         CACHE.labels("hit").inc()
         return hit, True
     CACHE.labels("miss").inc()
     released = await state.reader.cells(window, res)
+    smoothing = None
+    if smooth:
+        params = SmoothingParams.from_settings(state.settings)
+        values, used = await state.reader.smoothed(window, res, params)
+        smoothing = density.Smoothing(values, used, params.describe())
     built = await anyio.to_thread.run_sync(
-        density.build, state.settings, window, res, bbox, cells, released, fmt
+        density.build, state.settings, window, res, bbox, cells, released, fmt, smoothing
     )
     return state.payloads.put(key, built), False
 
@@ -77,10 +92,11 @@ async def get_density(
         str, Query(description="'latest' or an ISO 8601 time inside the window", max_length=64)
     ] = "latest",
     format: Annotated[Fmt, Query(description="geojson (FeatureCollection) or rows (compact)")] = "geojson",  # noqa: A002
+    smooth: Annotated[bool, Query(description=SMOOTH_HELP)] = False,
 ) -> Response:
     check_res(res, state.settings)
     window = await resolve_window(state.reader, at)
-    found, hit = await payload(state, window, res, bbox, format)
+    found, hit = await payload(state, window, res, bbox, format, smooth)
     headers = {
         "ETag": found.etag,
         "Cache-Control": "private, max-age=5" if at == "latest" else _IMMUTABLE,
@@ -98,11 +114,18 @@ async def get_density(
 async def answer_area(
     state: ApiState, geom: BaseGeometry, res: int, start: datetime, end: datetime
 ) -> dict[str, Any] | None:
-    """The one place an area request is answered. A registered zone's own measurement, when the
-    polygon is one, belongs before the cell sum here."""
-    return await cell_sum_answer(
-        state.reader, state.sums, geom, res, tuple(state.settings.release_resolutions), start, end
+    """The one place an area request is answered: the sum of released cells over the polygon's
+    cover, and, when the polygon is a registered zone in effect at the range's end (the same base
+    cells), the zone's own measurement for the windows it was measured in."""
+    settings = state.settings
+    answer = await cell_sum_answer(
+        state.reader, state.sums, geom, res, tuple(settings.release_resolutions), start, end
     )
+    if answer is None:
+        return None
+    base = cover(geom, settings.base_resolution)
+    zone = await anyio.to_thread.run_sync(state.zones.matching, base, end - timedelta(seconds=1))
+    return answer if zone is None else await with_zone(state.pool, zone, answer)
 
 
 @router.post("/area", summary="Estimated persons in a polygon, per released window", responses=ERRORS)
@@ -180,7 +203,7 @@ async def _range(state: ApiState, from_: str | None, to: str | None) -> tuple[da
 
 
 async def _events(
-    request: Request, state: ApiState, bbox: BBox, res: int, fmt: str
+    request: Request, state: ApiState, bbox: BBox, res: int, fmt: str, smooth: bool
 ) -> AsyncIterator[dict[str, Any]]:
     queue = state.feed.subscribe()
     SSE_SUBSCRIBERS.inc()
@@ -188,7 +211,7 @@ async def _events(
         latest = await state.reader.latest()
         last: datetime | None = None
         if latest is not None:
-            found, _ = await payload(state, latest, res, bbox, fmt)
+            found, _ = await payload(state, latest, res, bbox, fmt, smooth)
             last = latest.start
             yield {"event": "window", "id": density.iso(latest.start), "data": found.text}
         while True:
@@ -197,7 +220,7 @@ async def _events(
                 return  # dropped for falling behind; the client reconnects
             if last is not None and window.start <= last:
                 continue
-            found, _ = await payload(state, window, res, bbox, fmt)
+            found, _ = await payload(state, window, res, bbox, fmt, smooth)
             last = window.start
             yield {"event": "window", "id": density.iso(window.start), "data": found.text}
     except asyncio.CancelledError:
@@ -219,6 +242,7 @@ async def stream(
     bbox: BBoxDep,
     res: Annotated[int, Query(ge=0, le=15)] = 9,
     format: Annotated[Fmt, Query()] = "geojson",  # noqa: A002
+    smooth: Annotated[bool, Query(description=SMOOTH_HELP)] = False,
 ) -> EventSourceResponse:
     check_res(res, state.settings)
-    return EventSourceResponse(_events(request, state, bbox, res, format), ping=15, send_timeout=30)
+    return EventSourceResponse(_events(request, state, bbox, res, format, smooth), ping=15, send_timeout=30)

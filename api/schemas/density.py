@@ -27,6 +27,21 @@ class DensityProperties(BaseModel):
     moving_est: float | None = Field(description="unbiased estimate of the moving persons (may be < 0)")
     mean_speed_kmh: float | None = Field(description="mean speed of moving persons; null when too few")
     speed_ci95_kmh: tuple[float, float] | None
+    smoothed: bool | None = Field(None, description="present (true) with smooth=true: count_smoothed follows")
+    count_smoothed: float | None = Field(
+        None, description="smooth=true: count filtered over the last released windows, persons, ≥ 0"
+    )
+    count_smoothed_ci95: tuple[float, float] | None = Field(
+        None, description="smooth=true: 95% interval of count_smoothed under the filter's model"
+    )
+
+
+class SmoothingInfo(BaseModel):
+    smoothed: bool
+    method: str = Field(description="the filter and its parameters, in words")
+    windows_used: int = Field(description="released windows the filter read (this one included)")
+    from_window_start: datetime | None
+    note: str
 
 
 class DensityFeature(BaseModel):
@@ -42,6 +57,7 @@ class DensityCollection(BaseModel):
     resolution: int
     bbox: tuple[float, float, float, float]
     privacy: PrivacySummary
+    smoothing: SmoothingInfo | None = Field(None, description="present with smooth=true")
     features: list[DensityFeature]
 
 
@@ -52,6 +68,7 @@ class DensityRows(BaseModel):
     resolution: int
     bbox: tuple[float, float, float, float]
     privacy: PrivacySummary
+    smoothing: SmoothingInfo | None = Field(None, description="present with smooth=true")
     columns: list[str]
     rows: list[list[Any]]
 
@@ -73,7 +90,10 @@ class SeriesPoint(BaseModel):
     ci95: tuple[float, float] = Field(description="estimate ± 1.96 σ (unbiased interval; low end may be < 0)")
     ci95_nonneg: tuple[float, float] = Field(description="ci95 cut at 0 (counts are never negative)")
     cells_released: int
-    sigma_method: str = Field(description="'plan covariance', or 'independent cells (no recorded plan)'")
+    sigma_method: str = Field(
+        description="'plan covariance', 'zone measurement', or 'independent cells (no recorded plan)'"
+    )
+    source: str = Field("cells", description="'cells' (a sum of released cells) or 'zone' (its own draw)")
 
 
 class SeriesResponse(BaseModel):
@@ -92,6 +112,17 @@ class CoverOut(BaseModel):
     cover_to_polygon: float | None = Field(description="cover_area_km2 / polygon_area_km2")
 
 
+class ZoneRef(BaseModel):
+    id: str
+    version: int
+    set: str
+    name: str
+
+
 class AreaResponse(SeriesResponse):
-    source: str = Field(description="'cells': a sum of released cells over the cover")
+    source: str = Field(
+        description="'cells': a sum of released cells over the cover; 'zone': every window from the "
+        "registered zone's own measurement; 'zone+cells': the zone where it was measured, cells before"
+    )
     cover: CoverOut
+    zone: ZoneRef | None = Field(None, description="the registered zone the polygon matched, if any")

@@ -13,9 +13,9 @@
 
   const state = {
     key: null, config: null, map: null, layer: "crowd", res: 9,
-    windows: [], selected: null, live: true, stream: null, lastLive: null,
+    windows: [], selected: null, live: true, stream: null, lastLive: null, smooth: false,
   };
-  window.hexpulse = { drawn: 0, window: null, layer: "crowd", renders: 0 };
+  window.hexpulse = { drawn: 0, window: null, layer: "crowd", renders: 0, smoothed: 0 };
 
   function takeKey() {
     const m = location.hash.match(/key=([^&]+)/);
@@ -65,17 +65,25 @@
     return [h3.cellToBoundary(cell, true)]; // GeoJSON order [lng, lat], closed
   }
 
+  // With smoothing on, the colour is the smoothed count (labelled in the legend and tooltip);
+  // the raw estimate stays in the tooltip.
   function densityFeatures(doc) {
     const c = Object.fromEntries(doc.columns.map((name, i) => [name, i]));
-    return doc.rows.map((r) => ({
-      type: "Feature",
-      geometry: { type: "Polygon", coordinates: ring(r[c.cell]) },
-      properties: {
+    const smooth = state.smooth && c.count_smoothed !== undefined;
+    return doc.rows.map((r) => {
+      const props = {
         cell: r[c.cell], count: r[c.count], lo: r[c.ci95_low], hi: r[c.ci95_high],
         value: r[c.density_per_km2], faint: r[c.ci95_low] <= 0 ? 1 : 0,
-        moving: r[c.moving], speed: r[c.mean_speed_kmh],
-      },
-    }));
+        moving: r[c.moving], speed: r[c.mean_speed_kmh], smoothed: 0,
+      };
+      if (smooth && r[c.count_smoothed] !== null) {
+        Object.assign(props, {
+          smoothed: 1, s: r[c.count_smoothed], slo: r[c.count_smoothed_ci95_low], shi: r[c.count_smoothed_ci95_high],
+          value: r[c.count_smoothed] / h3.cellArea(r[c.cell], "km2"), faint: r[c.count_smoothed_ci95_low] <= 0 ? 1 : 0,
+        });
+      }
+      return { type: "Feature", geometry: { type: "Polygon", coordinates: ring(r[c.cell]) }, properties: props };
+    });
   }
 
   function trafficFeatures(doc) {
@@ -116,7 +124,8 @@
       box.append(sw, tx);
     }
     $("legend-title").textContent = state.layer === "traffic"
-      ? "Congestion (free-flow ÷ current speed)" : "Persons per km² (noisy)";
+      ? "Congestion (free-flow ÷ current speed)"
+      : state.smooth ? "Persons per km² (smoothed over recent windows)" : "Persons per km² (noisy)";
     if (privacy) $("privacy-note").textContent = privacy.note + " " + privacy.guarantee;
   }
 
@@ -130,6 +139,7 @@
       window.hexpulse.drawn = state.map.queryRenderedFeatures({ layers: ["cells-fill"] }).length;
       window.hexpulse.window = windowInfo.window_start;
       window.hexpulse.layer = state.layer;
+      window.hexpulse.smoothed = features.filter((f) => f.properties.smoothed === 1).length;
       window.hexpulse.renders += 1;
       document.body.dataset.window = windowInfo.window_start;
     });
@@ -140,12 +150,13 @@
     const at = state.live ? "latest" : state.selected;
     if (!at) return;
     const q = `bbox=${bboxParam()}&res=${state.res}&at=${encodeURIComponent(at)}`;
+    const smooth = state.smooth ? "&smooth=true" : "";
     try {
       if (state.layer === "traffic") {
         const doc = await api(`/v1/traffic?${q}`);
         draw(trafficFeatures(doc), doc.window, doc.privacy);
       } else {
-        const doc = await api(`/v1/density?${q}&format=rows`);
+        const doc = await api(`/v1/density?${q}&format=rows${smooth}`);
         draw(densityFeatures(doc), doc.window, doc.privacy);
       }
     } catch (err) {
@@ -186,7 +197,7 @@
     if (state.stream) state.stream.abort();
     const ctrl = new AbortController();
     state.stream = ctrl;
-    const url = `/v1/density/stream?bbox=${bboxParam()}&res=${state.res}&format=rows`;
+    const url = `/v1/density/stream?bbox=${bboxParam()}&res=${state.res}&format=rows${state.smooth ? "&smooth=true" : ""}`;
     let delay = 1000;
     while (!ctrl.signal.aborted) {
       try {
@@ -256,7 +267,8 @@
     const tip = $("tooltip");
     tip.textContent = state.layer === "traffic"
       ? `${p.cell}\nlevel ${p.level}  index ${p.index ?? "–"}\nspeed ${p.speed ?? "–"} km/h  free-flow ${p.free ?? "–"} km/h\nmoving ${p.moving}`
-      : `${p.cell}\n${p.count} persons (95%: ${Math.round(p.lo)}–${Math.round(p.hi)})\n${Math.round(p.value)} /km²  moving ${p.moving}`
+      : `${p.cell}\n` + (p.smoothed ? `smoothed ${Math.round(p.s)} persons (95%: ${Math.round(p.slo)}–${Math.round(p.shi)})\nraw ` : "")
+        + `${p.count} persons (95%: ${Math.round(p.lo)}–${Math.round(p.hi)})\n${Math.round(p.value)} /km²  moving ${p.moving}`
         + (p.speed !== null && p.speed !== "null" ? `  ${p.speed} km/h` : "");
     tip.style.left = ev.point.x + 14 + "px";
     tip.style.top = ev.point.y + 14 + "px";
@@ -285,6 +297,13 @@
       });
     }
     $("res").addEventListener("change", (ev) => setRes(Number(ev.target.value)));
+    $("smooth").addEventListener("click", () => {
+      state.smooth = !state.smooth;
+      $("smooth").classList.toggle("on", state.smooth);
+      $("smooth").setAttribute("aria-pressed", String(state.smooth));
+      openStream();
+      load();
+    });
     $("slider").addEventListener("input", (ev) => {
       const i = Number(ev.target.value);
       state.live = i === state.windows.length - 1;

@@ -1,7 +1,8 @@
 // Drives the dashboard in headless Chromium for tests/integration/test_api_browser.py.
 // Usage: node dashboard.mjs <base-url> <api-key> <screenshot.png>
 // Protocol on stdout (one JSON object per line): {"step":"first",...}, then waits for a line
-// "<expected window_start>" on stdin, then {"step":"live",...}, then {"step":"traffic",...}.
+// "<expected window_start>" on stdin, then {"step":"live",...}, then {"step":"traffic",...}, then
+// {"step":"smoothed",...} (crowd layer with smoothing on).
 import { createInterface } from "node:readline";
 import { chromium } from "playwright-core";
 
@@ -36,6 +37,13 @@ try {
   await page.waitForFunction(() => window.hexpulse.layer === "traffic", null, { timeout: 30000 });
   say({ step: "traffic", ...(await page.evaluate(() => ({ ...window.hexpulse }))) });
   await page.screenshot({ path: shot.replace(/\.png$/, "-traffic.png") });
+
+  await page.click("#layer-crowd");
+  await page.waitForFunction(() => window.hexpulse.layer === "crowd", null, { timeout: 30000 });
+  await page.click("#smooth");
+  await page.waitForFunction(() => window.hexpulse.smoothed > 0, null, { timeout: 30000 });
+  say({ step: "smoothed", ...(await page.evaluate(() => ({ ...window.hexpulse }))) });
+  await page.screenshot({ path: shot.replace(/\.png$/, "-smoothed.png") });
 } catch (err) {
   say({ step: "failed", message: String(err && err.message) });
 } finally {

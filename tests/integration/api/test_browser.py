@@ -1,5 +1,6 @@
 """The dashboard in headless Chromium: loads with no console errors, draws the released cells,
-follows a newly released window over the live stream, switches to the traffic layer.
+follows a newly released window over the live stream, switches to the traffic layer, then back
+to crowds with smoothing on.
 
 Needs /usr/bin/chromium (or $CHROMIUM), node and `npm ci` in frontend/ (playwright-core); skips
 with that reason otherwise. Screenshots go to artifacts/dashboard*.png.
@@ -90,6 +91,9 @@ def test_dashboard_in_chromium(data: dict[str, Any]) -> None:
             traffic = _read(proc)
             assert traffic["layer"] == "traffic" and traffic["drawn"] > 0
             assert traffic["errors"] == [], traffic["errors"]
+            smoothed = _read(proc)
+            assert smoothed["layer"] == "crowd" and smoothed["smoothed"] > 0  # labelled smoothed values drawn
+            assert smoothed["errors"] == [], smoothed["errors"]
         finally:
             try:
                 proc.wait(timeout=60)
@@ -103,3 +107,27 @@ def test_released_window_after_now_is_not_shown_before_release(data: dict[str, A
     """Sanity of the fixture the browser test relies on: the unreleased window is not public."""
     assert data["unreleased"] > data["windows"][0]
     assert data["unreleased"] - data["windows"][0] == timedelta(seconds=60)
+
+
+def test_transparency_page_in_chromium(data: dict[str, Any]) -> None:
+    """/privacy renders with its stylesheet, no script and no console error; screenshots (screen and
+    print) go to artifacts/privacy*.png."""
+    artifacts = ROOT / "artifacts"
+    artifacts.mkdir(exist_ok=True)
+    shot = artifacts / "privacy.png"
+    with serving(create_app(data["settings"])) as base:
+        out = subprocess.run(
+            ["node", str(FRONTEND / "e2e" / "privacy.mjs"), base, str(shot)],
+            capture_output=True, text=True, cwd=FRONTEND, timeout=120,
+        )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    msg = json.loads(out.stdout.splitlines()[-1])
+    assert msg["step"] == "privacy", msg
+    assert msg["status"] == 200 and msg["errors"] == [], msg["errors"]
+    assert msg["scripts"] == 0
+    assert [s.endswith("/static/privacy.css") for s in msg["stylesheets"]] == [True]
+    assert msg["styled"] != "none"  # the stylesheet applied
+    assert msg["outline"] > 0  # the service-area outline is drawn
+    assert "The guarantee" in msg["sections"] and "Budget spent today" in " ".join(msg["sections"])
+    assert "/" in msg["links"]
+    assert shot.exists() and shot.with_name("privacy-print.png").exists()

@@ -159,6 +159,32 @@ def test_series_serves_published_windows_only(api: TestClient, data: dict[str, A
     client.disconnect()
 
 
+def test_area_of_a_registered_zone_answers_from_its_measurement(api: TestClient, data: dict[str, Any]) -> None:
+    """POST /v1/density/area with a zone's polygon: the windows the zone was measured in come from
+    its own draw (release_zones rows of test_series_serves_published_windows_only), the others
+    from the cell sum; any other polygon stays a cell sum."""
+    zone = api.get("/v1/zones/tianhe", headers=auth(data, "density")).json()
+    w0 = data["windows"][0]
+    until = datetime.fromisoformat(zone["valid_from"]) + timedelta(minutes=1)
+    body = {"geometry": zone["geometry"], "res": 9, "from": (w0 - timedelta(minutes=5)).isoformat(),
+            "to": until.isoformat()}  # fmt: skip
+    resp = api.post("/v1/density/area", json=body, headers=auth(data, "density"))
+    assert resp.status_code == 200, resp.text
+    doc = resp.json()
+    assert doc["source"] == "zone+cells" and doc["zone"]["id"] == "tianhe" and doc["zone"]["set"] == "district"
+    by_window = {p["window_start"]: p for p in doc["series"]}
+    measured = by_window[w0.strftime("%Y-%m-%dT%H:%M:%SZ")]
+    assert measured["source"] == "zone" and measured["estimate"] == 90.4 and measured["sigma"] == 53.7
+    assert measured["sigma_method"] == "zone measurement"
+    older = by_window[(w0 - timedelta(minutes=3)).strftime("%Y-%m-%dT%H:%M:%SZ")]
+    assert older["source"] == "cells" and older["sigma_method"] != "zone measurement"
+
+    smaller = api.post("/v1/density/area", json=body | {"geometry": square(0, 0, 0.006)},
+                       headers=auth(data, "density")).json()  # fmt: skip
+    assert smaller["source"] == "cells" and smaller["zone"] is None
+    assert {p["source"] for p in smaller["series"]} == {"cells"}
+
+
 def test_zone_matching_exact_cells(data: dict[str, Any]) -> None:
     """The hook for the area endpoint: a polygon whose base cells are exactly a zone's."""
     store = ZoneStore(ClickHousePool(data["settings"], size=1), data["settings"])
