@@ -89,6 +89,8 @@ class Settings(BaseSettings):
     moving_speed_mps: float = Field(2.0, gt=0)
     # Upper edges (whole km/h) of the moving devices' speed bins: [moving, e1), [e1, e2), …, [last, ∞).
     traffic_speed_edges_kmh: IntList = (20, 40, 70)
+    # Resolution of the released speed bins (the plan's `traffic` product); must be released if funded.
+    traffic_resolution: int = Field(8, ge=0, le=15)
 
     # Privacy
     budget_rho_per_day: float = Field(1.0, gt=0)

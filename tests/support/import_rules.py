@@ -50,7 +50,7 @@ PRODUCTS = ("api",)
 """Layers that serve released data; they read it only through ``releases``."""
 
 _TABLE_SQL = re.compile(
-    r"\b(?:FROM|JOIN|INTO|TABLE)\s+(release_windows|release_cells|release_zones|budget_ledger|release_ledger|release_intents|feed_cursors|partials|progress)\b",
+    r"\b(?:FROM|JOIN|INTO|TABLE)\s+(release_windows|release_cells|release_zones|release_traffic|budget_ledger|release_ledger|release_intents|feed_cursors|partials|progress)\b",
     re.IGNORECASE,
 )
 

@@ -82,7 +82,7 @@ def test_env_variable_is_a_comma_list(monkeypatch: pytest.MonkeyPatch) -> None:
     ("plan", "message"),
     [
         (("cells:0.8", "zones.crowd:0.3"), "add up to 1.1, more than the whole budget"),
-        (("cells:0.5", "traffic:0.1"), "unknown product 'traffic'"),
+        (("cells:0.5", "speed:0.1"), "unknown product 'speed'"),
         (("cells:0.5", "zones.Big Set:0.1"), "unknown product"),
         (("zones.crowd:0.5",), "positive share"),
         (("cells:0.5", "cells:0.1"), "twice"),
