@@ -15,7 +15,7 @@ from alerts.ssrf import RefusedTarget, check_url, parse_networks, refused_reason
     [
         ("127.0.0.1", "loopback"), ("::1", "loopback"), ("169.254.169.254", "link-local"),
         ("fe80::1", "link-local"), ("10.1.2.3", "private"), ("192.168.0.1", "private"),
-        ("172.16.5.5", "private"), ("224.0.0.1", "multicast"), ("0.0.0.0", "unspecified")  # noqa: S104,
+        ("172.16.5.5", "private"), ("224.0.0.1", "multicast"), ("0.0.0.0", "unspecified"),  # noqa: S104
         ("240.0.0.1", "reserved"), ("100.64.1.1", "shared (CGNAT)"), ("::ffff:127.0.0.1", "loopback"),
         ("fc00::1", "private"),
     ],
