@@ -22,7 +22,7 @@ from typing import Any
 
 import orjson
 
-from alerts.evaluator import DELIVERY_COLUMNS, EVENT_COLUMNS
+from alerts.events import DELIVERY_COLUMNS, EVENT_COLUMNS, event_doc
 from alerts.metrics import DELIVERIES, DELIVERY_SECONDS, QUEUE
 from alerts.signing import headers
 from alerts.ssrf import Network, RefusedTarget, Target, resolve
@@ -98,16 +98,6 @@ def post(target: Target, body: bytes, hdrs: dict[str, str], timeout_s: float) ->
 def payload(event: dict[str, Any]) -> bytes:
     """The Standard Webhooks body: ``type``, ``timestamp`` and the event as ``data``."""
     return orjson.dumps({"type": f"alert.{event['kind']}", "timestamp": event["created_at"], "data": event})
-
-
-def event_doc(row: tuple[Any, ...]) -> dict[str, Any]:
-    """An ``alert_events`` row as the JSON the API and webhooks show."""
-    doc = dict(zip([c.strip() for c in EVENT_COLUMNS.split(",")], row, strict=True))
-    for key in ("window_start", "created_at"):
-        doc[key] = row[EVENT_COLUMNS.split(", ").index(key)].strftime("%Y-%m-%dT%H:%M:%SZ")
-    doc["id"] = doc.pop("event_id")
-    doc.pop("owner")
-    return doc
 
 
 class DeliveryWorker:
@@ -197,16 +187,3 @@ class DeliveryWorker:
         self._pool.insert(f"INSERT INTO alert_deliveries ({DELIVERY_COLUMNS}) VALUES", [(
             row[0], row[1], row[2], status, attempts, row[5] if next_at is None else next_at, row[6],
             http_status, error[:200], time.time_ns())])  # fmt: skip
-
-
-def dead_letters(pool: ClickHousePool, owner: str, limit: int = 100) -> list[dict[str, Any]]:
-    """The owner's deliveries that are dead or still pending, newest first (API read)."""
-    rows = pool.query(
-        f"SELECT {DELIVERY_COLUMNS} FROM alert_deliveries FINAL WHERE status != 'delivered' AND"
-        " subscription_id IN (SELECT subscription_id FROM alert_subscriptions FINAL WHERE owner = %(o)s)"
-        " ORDER BY window_start DESC LIMIT %(n)s",
-        {"o": owner, "n": limit},
-    )
-    return [{"subscription_id": r[0], "event_id": r[1], "window_start": r[2].strftime("%Y-%m-%dT%H:%M:%SZ"),
-             "status": r[3], "attempts": r[4],
-             "last_status": r[7], "last_error": r[8]} for r in rows]  # fmt: skip

@@ -16,6 +16,7 @@ from datetime import datetime
 
 import h3
 
+from alerts.events import DELIVERY_COLUMNS, EVENT_COLUMNS
 from alerts.levels import State, Transition, event_id, p_above, step
 from alerts.metrics import EVENTS
 from alerts.subscriptions import Subscription, SubscriptionStore
@@ -27,10 +28,6 @@ from releases.models import Window
 from releases.zones import ZonePoint, window_zones
 
 log = logging.getLogger("hexpulse.alerts.evaluator")
-EVENT_COLUMNS = ("event_id, subscription_id, owner, zone_id, window_start, kind, level_before, level_after, "
-                 "metric, value, sigma, lo, hi, threshold, probability, created_at")  # fmt: skip
-DELIVERY_COLUMNS = ("subscription_id, event_id, window_start, status, attempts, next_at, expires_at, "
-                    "last_status, last_error, version")  # fmt: skip
 Z95 = 1.959963984540054
 
 
