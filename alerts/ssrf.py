@@ -39,7 +39,10 @@ def check_url(url: str) -> tuple[str, str, int, str]:
     """(scheme, host, port, path with query) of a webhook URL, or RefusedTarget."""
     if len(url) > 2048:
         raise RefusedTarget("the webhook URL is longer than 2048 characters")
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError as exc:
+        raise RefusedTarget("the webhook URL cannot be parsed") from exc
     if parts.scheme not in ("https", "http"):
         raise RefusedTarget("the webhook URL must use https (or http)")
     if not parts.hostname or parts.username or parts.password:
