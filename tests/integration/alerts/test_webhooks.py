@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from alerts import events as alert_events
 from alerts.levels import Level, Rule
 from alerts.service import AlertsService
 from alerts.signing import new_secret
@@ -172,3 +173,38 @@ def test_evaluator_killed_mid_stream_loses_and_repeats_nothing(alerts_settings: 
                 p.terminate()
                 p.wait(20)
         rx.close()
+
+
+def test_an_endpoint_failing_past_expiry_is_dead_lettered_and_the_stream_resumes(migrated: Settings) -> None:
+    tag = uuid.uuid4().hex[:6]
+    with scratch_database(migrated, clickhouse_database=f"{migrated.clickhouse_database}_ad{tag}",
+                          alerts_allow_networks=("127.0.0.0/8",), alerts_poll_s=0.2, alerts_lease_term_s=2.0,
+                          alerts_metrics_port=0, alerts_expiry_s=10.0) as s:  # fmt: skip
+        allow_api(s)
+        secret = new_secret()
+        rx = Receiver(secret, fail=lambda: True)
+        stadium = Stadium(s, recent_window(hours_ago=1.0), stadium_truth(N))
+        subscribe(s, rx.url, secret)
+        svc, stop, thread = run_service(s, "d")
+        pool = ClickHousePool(s, size=1)
+        try:
+            stadium.publish(N)
+            assert wait_for(lambda: len(alert_events.deliveries(pool, "owner-a", "dead", 10)) == 4, 60)
+            dead = alert_events.deliveries(pool, "owner-a", "dead", 10)
+            # The first event was retried until it expired; the later ones waited behind it (order)
+            # and expired at their first failure.
+            assert all(d["attempts"] >= 1 and d["last_status"] == 503 for d in dead), dead
+            assert max(d["attempts"] for d in dead) >= 3, dead
+            assert rx.accepted == []
+            # The stream's position: resuming after each event yields exactly the ones after it.
+            every = alert_events.after(pool, "owner-a", None, stadium.w0 - 60)
+            assert [(e["kind"], e["level_after"]) for e in every] == EXPECTED
+            for i, e in enumerate(every):
+                assert [x["id"] for x in alert_events.after(pool, "owner-a", e["id"], 0)] == [
+                    x["id"] for x in every[i + 1:]]  # fmt: skip
+            assert alert_events.after(pool, "owner-b", None, 0) == []
+        finally:
+            stop.set()
+            thread.join(30)
+            pool.close()
+            rx.close()
