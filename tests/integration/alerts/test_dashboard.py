@@ -1,15 +1,18 @@
 """The dashboard's alert feed in headless Chromium: a key with alerts:write sees its zone at its
-current level and the event with its evidence (skips without chromium, node or playwright-core)."""
+current level and the event with its evidence (skips without chromium, node or playwright-core);
+the SSE stream over a real server sends the event and, resumed with Last-Event-ID, not again."""
 
 from __future__ import annotations
 
 import json
 import shutil
 import subprocess
+import time
 from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
+import httpx
 import pytest
 
 from alerts.evaluator import Evaluator
@@ -68,3 +71,37 @@ def test_the_alert_feed_shows_the_zone_level_and_the_event(data: dict[str, Any])
     assert texts[0] == "North gates: warning" and "level-on" in doc["lines"][0]["cls"]
     assert any("raised → warning" in t and "3600.00" in t for t in texts[1:]), texts
     assert doc["errors"] == [], doc["errors"]
+
+
+def _first_event(base: str, token: str, last: str | None, wait_s: float) -> dict[str, str] | None:
+    headers = {"Authorization": f"Bearer {token}", **({"Last-Event-ID": last} if last else {})}
+    deadline = time.monotonic() + wait_s
+    try:
+        return _read_event(base, headers, wait_s, deadline)
+    except httpx.ReadTimeout:
+        return None  # nothing but silence (pings come every 15 s)
+
+
+def _read_event(base: str, headers: dict[str, str], wait_s: float, deadline: float) -> dict[str, str] | None:
+    with httpx.stream("GET", f"{base}/v1/alerts/stream", headers=headers, timeout=wait_s + 5) as resp:
+        assert resp.status_code == 200 and resp.headers["content-type"].startswith("text/event-stream")
+        event: dict[str, str] = {}
+        for line in resp.iter_lines():
+            if line.startswith(("id:", "event:", "data:")):
+                name, _, value = line.partition(":")
+                event[name] = value.strip()
+            elif not line and "data" in event:
+                return event
+            if time.monotonic() > deadline:
+                return None
+    return None
+
+
+def test_the_stream_sends_the_event_and_resumes_after_it(data: dict[str, Any]) -> None:
+    with serving(create_app(data["settings"])) as base:
+        first = _first_event(base, data["ops"], None, 15)
+        assert first is not None and first["event"] == "alert"
+        doc = json.loads(first["data"])
+        assert first["id"] == doc["id"] and doc["kind"] == "raised" and doc["level_after"] == "warning"
+        # Resumed after it: nothing more (the stream's pings carry no data, so this waits them out).
+        assert _first_event(base, data["ops"], first["id"], 4) is None
