@@ -195,10 +195,9 @@ class Releaser:
         )
         return has_bins(int(with_bins), int(without))
 
-    def read_bins(self, w: int) -> npt.NDArray[np.int64]:
-        """(base cells × bins) exact moving devices per speed bin of window ``w``, from the
+    def read_bins(self, w: int, k: int) -> npt.NDArray[np.int64]:
+        """(base cells × ``k`` bins) exact moving devices per speed bin of window ``w``, from the
         counted closings like :meth:`read_exact`."""
-        k = len(self.plan.traffic_edges_kmh) - 1
         pairs = self._counted(w)
         if not pairs:
             return exact_bins(self.tree.cells[0], [], k)
@@ -256,7 +255,8 @@ class Releaser:
                 f"rho={self.plan.rho_per_day:g} (already spent {spent:.6g}); refusing to release it"
             )
         exact = self.read_exact(w)
-        base_bins = self.read_bins(w) if record.draws_traffic else None
+        # The window's own plan fixes the bins (it may have been begun under another configuration).
+        base_bins = self.read_bins(w, len(plan.traffic_edges_kmh) - 1) if record.draws_traffic else None
         # The bins join the digest only when drawn, so windows without traffic keep their keys.
         digest_in = exact if base_bins is None else {**exact, TRAFFIC: base_bins.ravel()}
         keys = window_keys(self.ring, w, record.hash, input_digest(digest_in))
