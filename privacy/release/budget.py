@@ -168,10 +168,13 @@ def plan_from_settings(settings: Settings) -> ReleasePlan:
     for metric in metrics:
         for res, share in sorted(res_shares.items(), reverse=True):
             target = rho_window * metric_shares[metric] * share
+            # At the base a device moves L entries by at most `bound` each (L2 √L·bound). A coarser
+            # level is a sum of base cells, and a device's L cells may share one parent: one entry
+            # then moves by L·bound, so its L2 sensitivity is L·bound, not √L·bound.
+            l_cells = settings.cells_per_window
+            bound, entries = (bounds[metric], l_cells) if res == base else (bounds[metric] * l_cells, 1)
             try:
-                params = params_for_rho(
-                    settings.noise_mechanism, bounds[metric], settings.cells_per_window, target
-                )
+                params = params_for_rho(settings.noise_mechanism, bound, entries, target)
             except ValueError as exc:
                 raise BudgetError(f"cannot derive noise for {metric} at resolution {res}: {exc}") from None
             rho = params.rho
