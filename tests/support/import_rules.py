@@ -36,7 +36,11 @@ ALLOWED: dict[str, tuple[str, ...]] = {
         "privacy.release.plans",
         "privacy.release.exceptions",
         "privacy.release.shares",
+        "opendata.dataset",
+        "opendata.index",
     ),
+    # Open data is a product: it follows the release feed and reads released data only.
+    "opendata": ("hexpulse", "releases"),
 }
 """Layer → the module prefixes it may import besides its own layer."""
 
@@ -46,7 +50,7 @@ EXCEPTIONS: dict[tuple[str, str], str] = {
 }  # fmt: skip
 """(file, imported module) pairs allowed against the rules, each with its reason."""
 
-PRODUCTS = ("api",)
+PRODUCTS = ("api", "opendata")
 """Layers that serve released data; they read it only through ``releases``."""
 
 _TABLE_SQL = re.compile(
