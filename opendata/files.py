@@ -53,10 +53,6 @@ def write_csv(path: Path, columns: tuple[Column, ...], rows: list[list[Any]]) ->
         writer.writerows([_csv_value(v) for v in row] for row in rows)
 
 
-def write_cells_csv(path: Path, rows: Rows) -> None:
-    write_csv(path, CELL_COLUMNS, [_cell_values(r) for r in rows])
-
-
 def write_zones_csv(path: Path, rows: Rows) -> None:
     write_csv(path, ZONE_COLUMNS, [_zone_values(r) for r in rows])
 
@@ -71,41 +67,63 @@ def _arrow_type(column: Column) -> pa.DataType:
     return pa.string()
 
 
-def _outline(cell: int) -> Polygon:
+def _outline_wkb(cell: int) -> bytes:
     ring = [(lng, lat) for lat, lng in h3.cell_to_boundary(h3.int_to_str(cell))]
-    return Polygon(ring)
+    data: bytes = Polygon(ring).wkb
+    return data
 
 
-def write_cells_geoparquet(path: Path, rows: Rows) -> None:
-    """``cells.parquet``: the CSV's columns plus ``geometry`` (the cell's outline as WKB) and the
-    GeoParquet ``geo`` metadata (CRS omitted = OGC:CRS84, lon/lat degrees)."""
-    arrays = []
-    for i, column in enumerate(CELL_COLUMNS):
-        values: list[Any] = [r[i] for r in rows]
-        if column.name in ("window_start", "window_end"):
-            values = [v.replace(tzinfo=UTC) if v.tzinfo is None else v for v in values]
-        elif column.name == "cell":
-            values = [h3.int_to_str(int(v)) for v in values]
-        arrays.append(pa.array(values, type=_arrow_type(column)))
-    outlines: dict[int, Polygon] = {}
-    for r in rows:
-        if int(r[3]) not in outlines:
-            outlines[int(r[3])] = _outline(int(r[3]))
-    wkb = {cell: poly.wkb for cell, poly in outlines.items()}
-    arrays.append(pa.array([wkb[int(r[3])] for r in rows], type=pa.binary()))
-    names = [c.name for c in CELL_COLUMNS] + [GEOMETRY.name]
-    table = pa.Table.from_arrays(arrays, names=names)
-    bounds = [p.bounds for p in outlines.values()]
-    bbox = ([min(b[0] for b in bounds), min(b[1] for b in bounds), max(b[2] for b in bounds),
-             max(b[3] for b in bounds)] if bounds else [])  # fmt: skip
-    geo: dict[str, Any] = {
+def _geo_schema() -> pa.Schema:
+    """The Parquet schema of ``cells.parquet`` with its GeoParquet ``geo`` metadata (CRS omitted =
+    OGC:CRS84, lon/lat degrees; the optional bbox is omitted because the file is streamed)."""
+    fields = [pa.field(c.name, _arrow_type(c), nullable=c.nullable) for c in CELL_COLUMNS]
+    fields.append(pa.field(GEOMETRY.name, pa.binary(), nullable=False))
+    geo = {
         "version": GEOPARQUET_VERSION,
         "primary_column": GEOMETRY.name,
-        "columns": {GEOMETRY.name: {"encoding": "WKB", "geometry_types": ["Polygon"],
-                                    **({"bbox": bbox} if bbox else {})}},
-    }  # fmt: skip
-    table = table.replace_schema_metadata({b"geo": json.dumps(geo).encode()})
-    pq.write_table(table, path, compression="zstd")
+        "columns": {GEOMETRY.name: {"encoding": "WKB", "geometry_types": ["Polygon"]}},
+    }
+    return pa.schema(fields, metadata={b"geo": json.dumps(geo).encode()})
+
+
+class CellFiles:
+    """``cells.csv`` and ``cells.parquet`` of one day, written slice by slice (a day at real density
+    is millions of rows; a slice is a few windows). Use as a context manager."""
+
+    def __init__(self, folder: Path) -> None:
+        self._csv = (folder / "cells.csv").open("w", newline="", encoding="utf-8")
+        self._rows = csv.writer(self._csv, lineterminator="\n")
+        self._rows.writerow([c.name for c in CELL_COLUMNS])
+        self._schema = _geo_schema()
+        self._parquet = pq.ParquetWriter(folder / "cells.parquet", self._schema, compression="zstd")
+        self._wkb: dict[int, bytes] = {}  # a cell's outline, computed once per day
+
+    def write(self, rows: Rows) -> None:
+        """Append rows of :data:`releases.days.DAY_CELL_COLUMNS`, in order."""
+        if not rows:
+            return
+        self._rows.writerows([_csv_value(v) for v in _cell_values(r)] for r in rows)
+        columns: list[list[Any]] = [list(c) for c in zip(*rows, strict=True)]
+        for i in (0, 1):
+            columns[i] = [v.replace(tzinfo=UTC) if v.tzinfo is None else v for v in columns[i]]
+        ids = [int(v) for v in columns[3]]
+        columns[3] = [h3.int_to_str(v) for v in ids]
+        for cell in ids:
+            if cell not in self._wkb:
+                self._wkb[cell] = _outline_wkb(cell)
+        columns.append([self._wkb[cell] for cell in ids])
+        arrays = [pa.array(col, type=field.type) for col, field in zip(columns, self._schema, strict=True)]
+        self._parquet.write_table(pa.Table.from_arrays(arrays, schema=self._schema))
+
+    def close(self) -> None:
+        self._csv.close()
+        self._parquet.close()
+
+    def __enter__(self) -> CellFiles:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
 
 
 def _fields(columns: tuple[Column, ...]) -> list[dict[str, Any]]:

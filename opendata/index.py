@@ -53,7 +53,7 @@ def render_index(root: Path, retention_days: int) -> str:
     )
     return (
         '<!doctype html><html lang="en"><head><meta charset="utf-8">'
-        "<title>hexpulse open data</title><link rel=\"icon\" href=\"data:,\">"
+        '<title>hexpulse open data</title><link rel="icon" href="data:,">'
         f"<style>{_STYLE}</style></head><body><h1>hexpulse open data</h1>"
         "<p>Differentially private crowd density per H3 cell and registered zone, one folder per "
         "released UTC day, free to download (CC BY 4.0). Every value is an estimate with its standard "

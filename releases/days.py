@@ -47,21 +47,25 @@ def released_days(pool: ClickHousePool, since: date) -> list[date]:
     return [r[0] for r in rows]
 
 
-def day_window_count(pool: ClickHousePool, day: date) -> int:
-    """How many windows of ``day`` are released."""
-    rows = pool.query(f"SELECT count() FROM ({_WINDOWS})", _bounds(day))
-    return int(rows[0][0])
+def day_window_starts(pool: ClickHousePool, day: date) -> list[datetime]:
+    """Starts (naive UTC) of the released windows of ``day``, oldest first."""
+    return [
+        r[0] for r in pool.query(f"SELECT window_start FROM ({_WINDOWS}) ORDER BY window_start", _bounds(day))
+    ]
 
 
-def day_cells(pool: ClickHousePool, day: date) -> list[tuple[Any, ...]]:
-    """Every released cell of ``day`` (all resolutions), ordered by window, resolution, cell."""
+def cells_between(pool: ClickHousePool, start: datetime, end: datetime) -> list[tuple[Any, ...]]:
+    """Every released cell (all resolutions) of the windows starting in [start, end) (naive or aware
+    UTC), ordered by window, resolution, cell. A day at real density is millions of rows: read it
+    in slices of windows."""
     values = ", ".join(DAY_CELL_COLUMNS[2:])
+    bounds = {"a": epoch_s(start), "b": epoch_s(end)}
     return pool.query(
         f"SELECT window_start, window_end, {values} FROM (SELECT window_start, {values}"
         " FROM release_cells FINAL"
         " WHERE window_start >= toDateTime(%(a)s) AND window_start < toDateTime(%(b)s)) AS c"
         f" ANY INNER JOIN ({_WINDOWS}) AS w USING window_start ORDER BY window_start, res, cell",
-        _bounds(day),
+        bounds,
     )
 
 

@@ -54,8 +54,8 @@ def settings(migrated: Settings, tmp_path_factory: pytest.TempPathFactory) -> It
     folder = root / DAY.isoformat()
     folder.mkdir()
     start = datetime(DAY.year, DAY.month, DAY.day)
-    files.write_cells_csv(folder / "cells.csv", day_cell_rows(start))
-    files.write_cells_geoparquet(folder / "cells.parquet", day_cell_rows(start))
+    with files.CellFiles(folder) as cells:
+        cells.write(day_cell_rows(start))
     files.write_zones_csv(folder / "zones.csv", day_zone_rows(start))
     (folder / "README.md").write_text(README.format(day=DAY.isoformat(), windows=3))
     files.write_datapackage(folder, DAY, windows=3)
