@@ -115,7 +115,7 @@ def main() -> None:
                 "cells_parquet_mb": round((folder / "cells.parquet").stat().st_size / 1e6, 1),
                 "measured_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
             }
-    print(json.dumps(figures))
+            print(json.dumps(figures), flush=True)  # before the scratch database is dropped
 
 
 if __name__ == "__main__":
