@@ -110,6 +110,10 @@ class Settings(BaseSettings):
     partials_grace_h: int = Field(24, ge=1)
     release_retention_days: int = Field(400, ge=1)
 
+    # Open data (opendata/): exported days, kept for the release retention
+    opendata_dir: Path | None = None  # default: <state_dir>/open-data
+    opendata_follower: str = "opendata"
+
     # API
     api_host: str = "127.0.0.1"
     api_port: int = Field(8000, ge=1, le=65535)
