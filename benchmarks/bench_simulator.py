@@ -44,7 +44,8 @@ def main() -> None:
     ser_s, ser_cpu = time.perf_counter() - t0, time.process_time() - c0
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(
-        f"{sim.truth.counts['devices']:,} devices, {pings:,} pings in {n:,} messages over {args.duration:g} s: "
+        f"{sim.truth.counts['devices']:,} devices, {pings:,} pings in {n:,} messages "
+        f"over {args.duration:g} s: "
         f"generate {gen_s:.1f} s ({gen_cpu:.1f} s CPU), serialize {ser_s:.1f} s ({ser_cpu:.1f} s CPU), "
         f"peak RSS {rss_mb:,.0f} MB",
         flush=True,

@@ -320,7 +320,7 @@ def compute(
         malformed=[
             {"index": i.index, "reason": i.message.reason, "pings": i.message.pings} for i in injections
         ],
-        traffic=traffic_truth(assigned, pings.device_free_kmh, area, frame, settings.base_resolution),
+        traffic=traffic_truth(assigned, pings.device_free_kmh, area, frame, settings),
         corridors=[c.document(frame) for c in CORRIDORS],
         incident={
             "corridor_slug": traffic.incident.corridor_slug,

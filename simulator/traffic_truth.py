@@ -15,7 +15,8 @@ covers it):
 File layout: ``traffic`` = ``{"speed_bins_kmh": [...], "cells": [[window_start_ms, res8_cell,
 moving_devices, mean_speed_kmh, free_flow_kmh, level], ...], "corridors": [[window_start_ms,
 corridor_slug, ...same...], ...]}`` (groups with ≥ 1 moving device, sorted); speeds rounded to
-0.01 km/h.
+0.01 km/h; ``speed_bins_kmh`` = the run's ``HEXPULSE_TRAFFIC_SPEED_EDGES_KMH`` (the bins' inner
+edges the pipeline counts moving devices in).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ import numpy.typing as npt
 from shapely.geometry import mapping
 
 from hexpulse.service_area import ServiceArea
+from hexpulse.settings import Settings
 from hexpulse.traffic_levels import level_of
 from simulator.geo import LocalFrame
 from simulator.places import CORRIDORS
@@ -36,8 +38,6 @@ if TYPE_CHECKING:
     from simulator.ground_truth import Assignments
 
 TRAFFIC_RESOLUTION = 8
-SPEED_BINS_KMH = (0, 10, 20, 30, 40, 50, 60, 80, 100)
-"""Suggested speed-bin edges (km/h; the last bin is open) for a binned release."""
 
 
 def corridor_cells(frame: LocalFrame, res: int, area: ServiceArea) -> dict[int, int]:
@@ -80,7 +80,7 @@ def traffic_truth(
     device_free_kmh: npt.NDArray[np.float64],
     area: ServiceArea,
     frame: LocalFrame,
-    base_res: int,
+    settings: Settings,
 ) -> dict[str, Any]:
     """The ``traffic`` section of the ground truth (see the module docstring)."""
     mv = a.moving
@@ -94,13 +94,13 @@ def traffic_truth(
     )
     res8 = parent[inv] if len(uniq) else np.zeros(0, dtype=np.uint64)
     cells = _groups(win, res8.view(np.int64), kmh, free)
-    lookup = corridor_cells(frame, base_res, area)
+    lookup = corridor_cells(frame, settings.base_resolution, area)
     cidx = np.array([lookup.get(int(c), -1) for c in uniq.tolist()], dtype=np.int64)
     of = cidx[inv] if len(uniq) else np.zeros(0, dtype=np.int64)
     on = of >= 0
     corr = _groups(win[on], of[on], kmh[on], free[on])
     return {
-        "speed_bins_kmh": list(SPEED_BINS_KMH),
+        "speed_bins_kmh": list(settings.traffic_speed_edges_kmh),
         "cells": [[w, int(np.int64(k).view(np.uint64)), m, s, f, lv] for w, k, m, s, f, lv in cells],
         "corridors": [[w, CORRIDORS[k].slug, m, s, f, lv] for w, k, m, s, f, lv in corr],
     }
