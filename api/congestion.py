@@ -1,21 +1,26 @@
 """Congestion from released speeds: free-flow speed, index and level.
 
-Free-flow speed of a cell = the 85th percentile of its own released mean speeds (km/h) over the
-trailing 7 days, the convention of speed-based road indices (the speed most traffic reaches when
-unimpeded). Congestion index = free-flow speed / current speed (a travel-time ratio: 1.0 is free
-flow, 2.0 means trips take twice as long). Levels by index:
+Where a window has released speed bins (``release_traffic``), a cell's free flow is the mean
+speed of its bins *summed* over the quiet windows of the trailing days
+(``HEXPULSE_TRAFFIC_FREE_FLOW_HOURS_UTC``, ``HEXPULSE_TRAFFIC_FREE_FLOW_DAYS``), divided once:
+unbiased, with its σ (:func:`cell_congestion`). Windows without bins fall back to the released
+cell speeds, with free flow = the 85th percentile of the cell's released mean speeds (km/h) over
+the trailing 7 days (biased upward by the noise; kept only for those windows). Congestion index
+= free-flow speed / current speed (a travel-time ratio: 1.0 is free flow, 2.0 means trips take
+twice as long). Levels by index:
 
-    free < 1.25 ≤ light < 1.5 ≤ moderate < 2.0 ≤ heavy < 3.0 ≤ severe
-"""
+    free < 1.25 ≤ light < 1.5 ≤ moderate < 2.0 ≤ heavy < 3.0 ≤ severe"""
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
 
-from hexpulse.traffic_levels import LEVELS
+from hexpulse.traffic_levels import level_of
 
 FREE_FLOW_QUANTILE = 0.85
 FREE_FLOW_DAYS = 7
@@ -34,7 +39,7 @@ def congestion(current_kmh: float | None, free_flow_kmh: float | None) -> tuple[
     if current_kmh is None or free_flow_kmh is None or free_flow_kmh <= 0:
         return None, None
     index = free_flow_kmh / max(current_kmh, 1.0)
-    return round(index, 3), _level(index)
+    return round(index, 3), level_of(index)
 
 
 # --- Speed from released speed bins, pooled free flow, travel-time-weighted index ------------
@@ -68,7 +73,11 @@ def bins_speed(
 
 
 def travel_time_index(
-    bins: npt.ArrayLike, quiet_bins: npt.ArrayLike, mids_kmh: npt.ArrayLike, sigma: float, quiet_sigma: float
+    bins: npt.ArrayLike,
+    quiet_bins: npt.ArrayLike,
+    mids_kmh: npt.ArrayLike,
+    sigma: npt.ArrayLike,
+    quiet_sigma: npt.ArrayLike,
 ) -> tuple[float, float]:
     """A district's or the city's congestion index and its standard error (dimensionless).
 
@@ -79,12 +88,15 @@ def travel_time_index(
     its quiet-hour bins ``quiet_bins`` (Σ q/mid ÷ Σ q): no noisy speed is ever inverted, and the
     spread of speeds inside a bin cancels between the two times. ``bins``: (segments, k) released
     bins of one window; ``sigma``/``quiet_sigma``: σ of one entry of each (a pooled sum of T
-    windows has σ·√T). σ of the index by the delta method over every entry."""
+    windows has σ·√T; or one σ per segment, shape (segments,)). σ of the index by the delta
+    method over every entry."""
     b = np.atleast_2d(np.asarray(bins, dtype=np.float64))
     q = np.atleast_2d(np.asarray(quiet_bins, dtype=np.float64))
     pace = 1.0 / np.asarray(mids_kmh, dtype=np.float64)
     q_total = q.sum(axis=1)
     keep = q_total >= 1.0  # a segment without a free-flow pace is left out
+    sig = np.broadcast_to(np.asarray(sigma, dtype=np.float64), q_total.shape)[keep][:, None]
+    q_sig = np.broadcast_to(np.asarray(quiet_sigma, dtype=np.float64), q_total.shape)[keep][:, None]
     b, q, q_total = b[keep], q[keep], q_total[keep]
     if b.size == 0:
         return math.nan, math.nan
@@ -95,14 +107,54 @@ def travel_time_index(
         return math.nan, math.nan
     index = now / free
     # ∂I/∂b_ik = (pace_k − I·H_i)/free; ∂I/∂H_i = −I·n_i/free, ∂H_i/∂q_ik = (pace_k − H_i)/Σq_i.
-    var_b = float((((pace[None, :] - index * free_pace[:, None]) * sigma) ** 2).sum())
-    var_h = (((pace[None, :] - free_pace[:, None]) * quiet_sigma) ** 2).sum(axis=1) / q_total**2
+    var_b = float((((pace[None, :] - index * free_pace[:, None]) * sig) ** 2).sum())
+    var_h = (((pace[None, :] - free_pace[:, None]) * q_sig) ** 2).sum(axis=1) / q_total**2
     var_q = float(((index * b.sum(axis=1)) ** 2 * var_h).sum())
     return index, math.sqrt(var_b + var_q) / free
 
 
-def _level(index: float) -> str:
-    for level, upper in LEVELS:
-        if index < upper:
-            return level
-    return "severe"
+@dataclass(frozen=True, slots=True)
+class BinsCongestion:
+    """One cell's traffic from released bins: mean speed and free flow (km/h) with standard
+    errors, index = free flow / mean speed (dimensionless) with its standard error, the level
+    and the levels at the ends of the index's 95% interval. None where a speed is unknown."""
+
+    speed_kmh: float | None
+    speed_sigma_kmh: float | None
+    free_flow_kmh: float | None
+    free_flow_sigma_kmh: float | None
+    index: float | None
+    index_sigma: float | None
+    level: str | None
+    level_range: tuple[str, str] | None
+
+
+def _known(x: float) -> float | None:
+    return None if math.isnan(x) else x
+
+
+def cell_congestion(
+    bins: Sequence[float],
+    sigma: float,
+    quiet: Sequence[float] | None,
+    quiet_sigma: float,
+    mids_kmh: Sequence[float],
+) -> BinsCongestion:
+    """Congestion of one cell from its window's released bins and the bins pooled over its quiet
+    windows (``quiet``, summed before dividing; σ of one pooled bin ``quiet_sigma``). The index
+    is free flow / mean speed, the ratio the simulator's ground truth levels; its σ by the delta
+    method, (σ_I/I)² = (σ_F/F)² + (σ_V/V)² (the two come from disjoint windows: independent)."""
+    v, sv = (float(x) for x in bins_speed(bins, mids_kmh, sigma))
+    speed, speed_sigma = _known(v), _known(sv)
+    f = sf = math.nan
+    if quiet is not None:
+        f, sf = (float(x) for x in bins_speed(quiet, mids_kmh, quiet_sigma))
+    free, free_sigma = _known(f), _known(sf)
+    if speed is None or free is None or free <= 0:
+        return BinsCongestion(speed, speed_sigma, free, free_sigma, None, None, None, None)
+    current = max(speed, 1.0)
+    index = free / current
+    index_sigma = index * math.hypot(sf / free, sv / current)
+    lo, hi = max(index - 1.96 * index_sigma, 0.0), index + 1.96 * index_sigma
+    return BinsCongestion(speed, speed_sigma, free, free_sigma, index, index_sigma, level_of(index),
+                          (level_of(lo), level_of(hi)))  # fmt: skip

@@ -91,6 +91,10 @@ class Settings(BaseSettings):
     traffic_speed_edges_kmh: IntList = (20, 40, 70)
     # Resolution of the released speed bins (the plan's `traffic` product); must be released if funded.
     traffic_resolution: int = Field(8, ge=0, le=15)
+    # Free flow of a cell = mean speed of its released bins summed over these quiet UTC hours
+    # (default 14–21 UTC: 22:00–06:00 in the simulated city, UTC+8) of the trailing days.
+    traffic_free_flow_hours_utc: IntList = (14, 15, 16, 17, 18, 19, 20, 21)
+    traffic_free_flow_days: int = Field(7, ge=1, le=60)
 
     # Privacy
     budget_rho_per_day: float = Field(1.0, gt=0)
@@ -156,7 +160,9 @@ class Settings(BaseSettings):
     alerts_poll_s: float = Field(1.0, gt=0)
     alerts_metrics_port: int = Field(9110, ge=0, le=65535)
 
-    @field_validator("release_resolutions", "traffic_speed_edges_kmh", mode="before")
+    @field_validator(
+        "release_resolutions", "traffic_speed_edges_kmh", "traffic_free_flow_hours_utc", mode="before"
+    )
     @classmethod
     def _split_ints(cls, value: object) -> object:
         if isinstance(value, str):
@@ -206,6 +212,9 @@ class Settings(BaseSettings):
         edges = self.traffic_speed_edges_kmh
         if not edges or edges[0] <= 0 or any(b <= a for a, b in zip(edges, edges[1:], strict=False)):
             raise ValueError(f"traffic_speed_edges_kmh {list(edges)} must be positive, strictly increasing")
+        if any(not 0 <= h <= 23 for h in self.traffic_free_flow_hours_utc):
+            hours = list(self.traffic_free_flow_hours_utc)
+            raise ValueError(f"traffic_free_flow_hours_utc {hours} must be hours 0..23")
         if S_PER_DAY % self.window_s:
             raise ValueError(f"window_s={self.window_s} must divide a day (86400 s) evenly")
         per_day = windows_per_day(self.window_s)

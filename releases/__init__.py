@@ -11,4 +11,5 @@ a product imports it without importing the pipeline (ingest, aggregate, privacy)
 - :mod:`releases.feed`: ``ReleaseFeed``, walking released windows in release order from a cursor.
 - :mod:`releases.cursors`: where a feed keeps its cursor (in memory, or durable in ClickHouse).
 - :mod:`releases.follower`: ``Follower``, the durable loop a product process runs.
+- :mod:`releases.traffic`: released speed bins (``release_traffic``), one window's or pooled.
 """

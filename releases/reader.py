@@ -21,6 +21,7 @@ from releases import queries
 from releases.cache import Lru
 from releases.models import CellRow, Window, WindowSum
 from releases.smoothing import Smoothed, SmoothingParams, smooth
+from releases.traffic import CellBins, quiet_bins, window_bins
 
 _CELL_VALUES = column_list(RELEASE_CELL_VALUES)
 
@@ -34,6 +35,7 @@ class ReleaseReader:
         self._freeflow = Lru(cache_entries)
         self._plans = Lru(64)  # plans never change; a window names its plan by hash
         self._smoothed = Lru(cache_entries)
+        self._traffic = Lru(cache_entries)
         self._inflight: dict[Any, asyncio.Future[Any]] = {}
         self._latest: tuple[float, Window | None] = (float("-inf"), None)
         self._latest_ttl_s = latest_ttl_s
@@ -153,6 +155,28 @@ class ReleaseReader:
         result: dict[int, tuple[float, int]] = await self._once(
             self._freeflow, ("ff", window.start, res, days, quantile), load
         )
+        return result
+
+    async def traffic_bins(self, window: Window, res: int) -> dict[int, CellBins]:
+        """The window's released speed bins per cell at ``res`` (cached; empty if none drawn)."""
+
+        async def load() -> dict[int, CellBins]:
+            return await window_bins(self.pool, window.start, res)
+
+        result: dict[int, CellBins] = await self._once(self._traffic, ("bins", window.start, res), load)
+        return result
+
+    async def free_flow_bins(
+        self, window: Window, res: int, days: int, hours: tuple[int, ...]
+    ) -> dict[int, CellBins]:
+        """Per cell: released bins pooled over the quiet windows (UTC ``hours``) of the ``days``
+        before ``window`` (cached per window: the windows before a released one never change)."""
+
+        async def load() -> dict[int, CellBins]:
+            return await quiet_bins(self.pool, window.start, res, days, hours)
+
+        key = ("quiet", window.start, res, days, hours)
+        result: dict[int, CellBins] = await self._once(self._traffic, key, load)
         return result
 
     async def estimate_sums(

@@ -155,7 +155,7 @@ async def get_series(
     to: Annotated[str | None, Query(description="ISO 8601; default: end of the latest window")] = None,
 ) -> SeriesResponse:
     cell_id = parse_cell(cell, state.settings.release_resolutions)
-    start, end = await _range(state, from_, to)
+    start, end = await series_range(state, from_, to)
     res = h3.get_resolution(cell)
     series, released = await sum_series(state.reader, state.sums, {res: frozenset({cell_id})}, start, end)
     return SeriesResponse.model_validate(
@@ -177,7 +177,7 @@ async def get_total(
 ) -> SeriesResponse:
     settings = state.settings
     level_res = check_res(res, settings) if res is not None else min(settings.release_resolutions)
-    start, end = await _range(state, from_, to)
+    start, end = await series_range(state, from_, to)
     tree = await anyio.to_thread.run_sync(state.sums.tree)
     cells = frozenset(int(c) for c in tree.cells[tree.resolutions.index(level_res)].tolist())
     series, released = await sum_series(state.reader, state.sums, {level_res: cells}, start, end)
@@ -187,7 +187,7 @@ async def get_total(
     )  # fmt: skip
 
 
-async def _range(state: ApiState, from_: str | None, to: str | None) -> tuple[datetime, datetime]:
+async def series_range(state: ApiState, from_: str | None, to: str | None) -> tuple[datetime, datetime]:
     """[from, to) of a series request: ``to`` defaults to the end of the latest window, ``from``
     to one hour before ``to``."""
     if to is None:

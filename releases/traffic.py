@@ -1,0 +1,95 @@
+"""Released speed bins (``release_traffic``): one window's bins per cell, and bins pooled over
+the trailing days' quiet windows (the free-flow reference).
+
+Like every read here, only windows with a ``release_windows`` row are read. Bins are the
+unbiased estimates (may be < 0): pools are *sums* of them, so they stay unbiased, and a mean
+speed is divided only after pooling (``api/congestion.py`` ``bins_speed``).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from hexpulse.store.pool import ClickHousePool
+from hexpulse.times import S_PER_DAY, epoch_s, utc
+
+
+@dataclass(frozen=True, slots=True)
+class CellBins:
+    """One cell's speed bins (devices per bin) and the standard error of one bin (devices);
+    ``mids_kmh``: each bin's representative speed (km/h); ``windows``: how many released
+    windows were summed (1 for one window)."""
+
+    bins: tuple[float, ...]
+    sigma: float
+    mids_kmh: tuple[float, ...]
+    windows: int
+
+
+async def window_bins(pool: ClickHousePool, window_start: datetime, res: int) -> dict[int, CellBins]:
+    """Every cell's released bins in the published window starting at ``window_start`` at
+    ``res`` (empty when the window drew no bins at that resolution)."""
+    rows = await pool.aquery(
+        "SELECT cell, bins_est, bins_sigma, mids_kmh FROM release_traffic FINAL"
+        " WHERE window_start = toDateTime(%(w)s) AND res = %(res)s"
+        " AND window_start IN"
+        " (SELECT window_start FROM release_windows WHERE window_start = toDateTime(%(w)s))",
+        {"w": epoch_s(window_start), "res": res},
+    )
+    return {int(r[0]): CellBins(tuple(r[1]), float(r[2]), tuple(r[3]), 1) for r in rows}
+
+
+def _quiet_sql(
+    window_start: datetime, res: int, days: int, hours: Sequence[int]
+) -> tuple[str, dict[str, Any]]:
+    return (
+        "SELECT cell, sumForEach(bins_est), sum(bins_sigma * bins_sigma), any(mids_kmh), count()"
+        " FROM release_traffic FINAL WHERE res = %(res)s"
+        " AND window_start >= toDateTime(%(w)s) - %(span)s AND window_start < toDateTime(%(w)s)"
+        " AND toHour(window_start) IN %(hours)s"
+        " AND window_start IN (SELECT window_start FROM release_windows"
+        " WHERE window_start >= toDateTime(%(w)s) - %(span)s AND window_start < toDateTime(%(w)s))"
+        " GROUP BY cell, length(bins_est)",
+        {"res": res, "w": epoch_s(window_start), "span": days * S_PER_DAY, "hours": tuple(hours)},
+    )
+
+
+async def quiet_bins(
+    pool: ClickHousePool, window_start: datetime, res: int, days: int, hours: Sequence[int]
+) -> dict[int, CellBins]:
+    """Per cell: its released bins summed over the published windows of the ``days`` before
+    ``window_start`` (that window excluded) whose UTC hour is in ``hours``. The σ of a pooled
+    bin is √Σσ² over the windows summed (independent draws). A cell whose windows hold bins of
+    two lengths (the edges changed) keeps the pool with the most windows."""
+    if not hours:
+        return {}
+    out: dict[int, CellBins] = {}
+    for cell, bins, var, mids, n in await pool.aquery(*_quiet_sql(window_start, res, days, hours)):
+        pooled = CellBins(tuple(float(b) for b in bins), math.sqrt(float(var)), tuple(mids), int(n))
+        have = out.get(int(cell))
+        if have is None or pooled.windows > have.windows:
+            out[int(cell)] = pooled
+    return out
+
+
+async def series_bins(
+    pool: ClickHousePool, start: datetime, end: datetime, res: int
+) -> dict[datetime, dict[int, CellBins]]:
+    """Every published window starting in [start, end) that drew bins at ``res``: its cells'
+    bins, by window start (UTC), oldest first."""
+    rows = await pool.aquery(
+        "SELECT window_start, cell, bins_est, bins_sigma, mids_kmh FROM release_traffic FINAL"
+        " WHERE res = %(res)s AND window_start >= toDateTime(%(a)s) AND window_start < toDateTime(%(b)s)"
+        " AND window_start IN (SELECT window_start FROM release_windows"
+        " WHERE window_start >= toDateTime(%(a)s) AND window_start < toDateTime(%(b)s))"
+        " ORDER BY window_start, cell",
+        {"res": res, "a": epoch_s(start), "b": epoch_s(end)},
+    )
+    out: dict[datetime, dict[int, CellBins]] = {}
+    for w, cell, bins, sigma, mids in rows:
+        out.setdefault(utc(w), {})[int(cell)] = CellBins(tuple(bins), float(sigma), tuple(mids), 1)
+    return out
