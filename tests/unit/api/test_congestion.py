@@ -7,7 +7,8 @@ import math
 import numpy as np
 import pytest
 
-from api.congestion import bins_speed, travel_time_index
+from api.congestion import bins_speed, cell_congestion, travel_time_index
+from hexpulse.traffic_levels import LEVEL_NAMES
 
 MIDS = np.array([13.6, 30.0, 55.0, 95.0])
 
@@ -63,3 +64,31 @@ def test_travel_time_index_sigma_matches_noisy_draws_and_skips_segments_without_
     draws = [travel_time_index(b, q, MIDS, 15.0, 50.0)[0] for b, q in pairs]
     assert float(np.std(draws)) == pytest.approx(sigma, rel=0.1)
     assert math.isnan(travel_time_index(now, np.zeros_like(quiet), MIDS, 1.0, 1.0)[0])
+
+
+def test_travel_time_index_takes_one_sigma_per_segment() -> None:
+    quiet = np.array([[0.0, 100, 3000, 200], [0, 50, 400, 4000], [0, 0, 0, 0]])
+    now = np.array([[80.0, 150, 60, 0], [10, 60, 200, 90], [500, 0, 0, 0]])
+    same = travel_time_index(now, quiet, MIDS, 15.0, 50.0)
+    assert travel_time_index(now, quiet, MIDS, [15.0] * 3, [50.0] * 3) == pytest.approx(same)
+    # The segment without free flow is dropped with its σ, whatever that σ is.
+    assert travel_time_index(now, quiet, MIDS, [15.0, 15.0, 1e6], [50.0, 50.0, 1e6]) == pytest.approx(same)
+    assert travel_time_index(now, quiet, MIDS, [30.0, 15.0, 15.0], 50.0)[1] > same[1]
+
+
+def test_cell_congestion_index_sigma_and_missing_parts() -> None:
+    rng = np.random.default_rng(9)
+    now, quiet = np.array([120.0, 200, 80, 0]), np.array([0.0, 200, 3000, 800])
+    c = cell_congestion(now, 15.0, quiet, 60.0, MIDS)
+    assert c.speed_kmh is not None and c.free_flow_kmh is not None and c.index is not None
+    assert c.index == pytest.approx(c.free_flow_kmh / c.speed_kmh)
+    noisy = [cell_congestion(now + rng.normal(0, 15, 4), 15.0, quiet + rng.normal(0, 60, 4), 60.0, MIDS).index
+             for _ in range(4000)]  # fmt: skip
+    assert float(np.std([x for x in noisy if x is not None])) == pytest.approx(c.index_sigma, rel=0.1)
+    assert c.level is not None and c.level_range is not None
+    lo, hi = (LEVEL_NAMES.index(x) for x in c.level_range)
+    assert lo <= LEVEL_NAMES.index(c.level) <= hi
+    no_ref = cell_congestion(now, 15.0, None, 0.0, MIDS)
+    assert no_ref.speed_kmh == c.speed_kmh and no_ref.free_flow_kmh is None and no_ref.level is None
+    empty = cell_congestion(np.zeros(4), 15.0, quiet, 60.0, MIDS)
+    assert empty.speed_kmh is None and empty.index is None and empty.free_flow_kmh == c.free_flow_kmh
