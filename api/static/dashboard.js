@@ -93,6 +93,11 @@
       properties: {
         cell: t.cell, level: t.level || "unknown", index: t.congestion_index, speed: t.mean_speed_kmh,
         free: t.free_flow_kmh, moving: t.moving, faint: t.moving_ci95[0] <= 0 ? 1 : 0,
+        // Intervals for the hover (scalars: map features flatten arrays to strings).
+        source: t.source, range: t.level_range ? t.level_range.join("–") : "",
+        ilo: t.congestion_index_ci95 ? t.congestion_index_ci95[0] : null,
+        ihi: t.congestion_index_ci95 ? t.congestion_index_ci95[1] : null,
+        slo: t.speed_ci95_kmh ? t.speed_ci95_kmh[0] : null, shi: t.speed_ci95_kmh ? t.speed_ci95_kmh[1] : null,
       },
     }));
   }
@@ -262,11 +267,21 @@
     }));
   }
 
+  function trafficTip(p) {
+    const known = (x) => x !== null && x !== undefined && x !== "null";
+    const iv = (lo, hi, d) => (known(lo) && known(hi) ? ` (95%: ${(+lo).toFixed(d)}–${(+hi).toFixed(d)})` : "");
+    const ends = p.range ? p.range.split("–") : [];
+    const could = ends.length === 2 && ends[0] !== ends[1] ? ` (95%: ${p.range})` : "";
+    return `${p.cell}\nlevel ${p.level}${could}`
+      + `  index ${p.index ?? "–"}${iv(p.ilo, p.ihi, 2)}\nspeed ${p.speed ?? "–"} km/h${iv(p.slo, p.shi, 0)}`
+      + `  free-flow ${p.free ?? "–"} km/h\nmoving ${p.moving}  (from ${p.source === "bins" ? "speed bins" : "cell speeds"})`;
+  }
+
   function showTip(ev) {
     const p = ev.features[0].properties;
     const tip = $("tooltip");
     tip.textContent = state.layer === "traffic"
-      ? `${p.cell}\nlevel ${p.level}  index ${p.index ?? "–"}\nspeed ${p.speed ?? "–"} km/h  free-flow ${p.free ?? "–"} km/h\nmoving ${p.moving}`
+      ? trafficTip(p)
       : `${p.cell}\n` + (p.smoothed ? `smoothed ${Math.round(p.s)} persons (95%: ${Math.round(p.slo)}–${Math.round(p.shi)})\nraw ` : "")
         + `${p.count} persons (95%: ${Math.round(p.lo)}–${Math.round(p.hi)})\n${Math.round(p.value)} /km²  moving ${p.moving}`
         + (p.speed !== null && p.speed !== "null" ? `  ${p.speed} km/h` : "");
