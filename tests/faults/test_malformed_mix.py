@@ -100,7 +100,7 @@ def test_malformed_mix_is_accounted_for_and_moves_no_count(
     ensure_topics(s, [s.topic_dlq])
     try:
         stream = produce_stream(
-            s, devices=int(os.environ.get("FAULTS_MALFORMED_DEVICES", "300")), span_s=300, seed=21
+            s, devices=int(os.environ.get("FAULTS_MALFORMED_DEVICES", "150")), span_s=300, seed=21
         )
         n_bad = stream.messages // 9  # ~10 % of all messages
         send_ms = stream.max_ts_ms + 1000
