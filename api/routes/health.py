@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 import anyio.to_thread
 from fastapi import APIRouter
@@ -43,7 +44,7 @@ async def readyz(state: StateDep) -> dict[str, object]:
 
 
 # Documented refusals, so clients (and the schema fuzzer) know a 401/403/429 is part of the contract.
-_METRICS_ERRORS = {code: ERRORS[code] for code in (401, 403, 429)}
+_METRICS_ERRORS: dict[int | str, dict[str, Any]] = {code: ERRORS[code] for code in (401, 403, 429)}
 
 
 @router.get("/metrics", summary="Prometheus metrics (admin scope)", responses=_METRICS_ERRORS)
