@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 
 from hexpulse.pings import F64, I64, U64, Bool, PingColumns
 from hexpulse.settings import Settings
@@ -29,6 +30,7 @@ class Bounds:
     windows_per_device_day: int = 1440
     speed_clamp_mps: float = 50.0
     moving_speed_mps: float = 2.0
+    speed_edges_kmh: tuple[int, ...] = (20, 40, 70)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Bounds:
@@ -38,6 +40,7 @@ class Bounds:
             windows_per_device_day=settings.windows_per_device_day,
             speed_clamp_mps=settings.speed_clamp_mps,
             moving_speed_mps=settings.moving_speed_mps,
+            speed_edges_kmh=tuple(settings.traffic_speed_edges_kmh),
         )
 
     @property
@@ -48,7 +51,8 @@ class Bounds:
 
 @dataclass(frozen=True)
 class Partials:
-    """Per (window, cell) exact sums, sorted by (window, cell). ``speed_sum`` in whole km/h."""
+    """Per (window, cell) exact sums, sorted by (window, cell). ``speed_sum`` in whole km/h;
+    ``speed_bins`` (rows × bins) the moving devices per speed bin (Bounds.speed_edges_kmh)."""
 
     window_start_ms: I64
     cell: U64
@@ -56,6 +60,7 @@ class Partials:
     moving: I64
     speed_sum: I64
     duplicates: int
+    speed_bins: npt.NDArray[np.int64]
 
     def __len__(self) -> int:
         return int(self.cell.size)
@@ -114,8 +119,7 @@ def compute_partials(pings: PingColumns, bounds: Bounds) -> Partials:
     """Exact partials of every window present in ``pings`` (all assumed closed, none late)."""
     n = len(pings)
     if n == 0:
-        e = np.empty(0, np.int64)
-        return Partials(e, np.empty(0, np.uint64), e, e, e, 0)
+        return _empty(0, bounds)
     # 1. Dedupe (device, ts): the first by offset wins.
     order = _device_ts_offset_order(pings)
     dev, ts = pings.device[order], pings.ts_ms[order]
@@ -131,8 +135,7 @@ def compute_partials(pings: PingColumns, bounds: Bounds) -> Partials:
         keep = (day_idx.astype(np.uint64) % np.uint64(m)) == (dev % np.uint64(m))
         idx, dev, ts, win = idx[keep], dev[keep], ts[keep], win[keep]
     if idx.size == 0:
-        e = np.empty(0, np.int64)
-        return Partials(e, np.empty(0, np.uint64), e, e, e, duplicates)
+        return _empty(duplicates, bounds)
     lat, lon = pings.lat[idx], pings.lon[idx]
     cell = pings.cell[idx]
     spd = pings.speed[idx].astype(np.float64)
@@ -177,6 +180,12 @@ def compute_partials(pings: PingColumns, bounds: Bounds) -> Partials:
     ostart = np.flatnonzero(_starts(cw, cc))
     mov = gmoving[cg].astype(np.int64)
     kmh = gkmh[cg]
+    # 5b. A moving device-window falls in one speed bin (its whole km/h, clamped as above).
+    k = len(bounds.speed_edges_kmh) + 1
+    gbin = np.searchsorted(np.asarray(bounds.speed_edges_kmh, np.int64), gkmh, side="right")
+    row = np.repeat(np.arange(ostart.size), np.diff(np.append(ostart, cw.size)))
+    hit = gmoving[cg]
+    bins = np.bincount(row[hit] * k + gbin[cg][hit], minlength=ostart.size * k).reshape(ostart.size, k)
     return Partials(
         window_start_ms=cw[ostart],
         cell=cc[ostart],
@@ -184,4 +193,11 @@ def compute_partials(pings: PingColumns, bounds: Bounds) -> Partials:
         moving=np.add.reduceat(mov, ostart),
         speed_sum=np.add.reduceat(kmh, ostart),
         duplicates=duplicates,
+        speed_bins=bins.astype(np.int64),
     )
+
+
+def _empty(duplicates: int, bounds: Bounds) -> Partials:
+    e = np.empty(0, np.int64)
+    bins = np.zeros((0, len(bounds.speed_edges_kmh) + 1), np.int64)
+    return Partials(e, np.empty(0, np.uint64), e, e, e, duplicates, bins)

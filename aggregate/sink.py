@@ -31,7 +31,7 @@ from hexpulse.store.progress import CLAIM, COLUMNS, Coverage, ProgressRow
 
 _NO_PARTIALS = Partials(
     np.empty(0, np.int64), np.empty(0, np.uint64), np.empty(0, np.int64), np.empty(0, np.int64),
-    np.empty(0, np.int64), 0,
+    np.empty(0, np.int64), 0, np.zeros((0, 0), np.int64),
 )  # fmt: skip
 
 
@@ -112,11 +112,12 @@ class PartialsSink:
                 np.concatenate([c.partials.moving for c in parts]).tolist(),
                 np.concatenate([c.partials.speed_sum for c in parts]).tolist(),
                 np.concatenate([c.close_offsets for c in parts]).tolist(),
+                np.concatenate([c.partials.speed_bins for c in parts]).tolist(),
             ]
             self._execute(
                 "insert into partials",
                 f"INSERT INTO {self._exact}.partials (window_start, cell, partition, closing, devices, "
-                "moving, speed_sum, close_offset) VALUES",
+                "moving, speed_sum, close_offset, speed_bins) VALUES",
                 columns,
                 columnar=True,
             )

@@ -87,6 +87,8 @@ class Settings(BaseSettings):
     windows_per_device_day: int = Field(1440, ge=1)
     speed_clamp_mps: float = Field(50.0, gt=0)
     moving_speed_mps: float = Field(2.0, gt=0)
+    # Upper edges (whole km/h) of the moving devices' speed bins: [moving, e1), [e1, e2), …, [last, ∞).
+    traffic_speed_edges_kmh: IntList = (20, 40, 70)
 
     # Privacy
     budget_rho_per_day: float = Field(1.0, gt=0)
@@ -138,7 +140,7 @@ class Settings(BaseSettings):
     flush_interval_s: float = Field(1.0, ge=0)
     shutdown_timeout_s: float = Field(20.0, gt=0)
 
-    @field_validator("release_resolutions", mode="before")
+    @field_validator("release_resolutions", "traffic_speed_edges_kmh", mode="before")
     @classmethod
     def _split_ints(cls, value: object) -> object:
         if isinstance(value, str):
@@ -184,6 +186,9 @@ class Settings(BaseSettings):
             )
         if self.base_resolution not in res:
             raise ValueError("release_resolutions must include the base resolution")
+        edges = self.traffic_speed_edges_kmh
+        if not edges or edges[0] <= 0 or any(b <= a for a, b in zip(edges, edges[1:], strict=False)):
+            raise ValueError(f"traffic_speed_edges_kmh {list(edges)} must be positive, strictly increasing")
         if S_PER_DAY % self.window_s:
             raise ValueError(f"window_s={self.window_s} must divide a day (86400 s) evenly")
         per_day = windows_per_day(self.window_s)

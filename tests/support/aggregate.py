@@ -209,21 +209,22 @@ def coverage(s: Settings) -> Coverage:
     return Coverage([ProgressRow.of(r) for r in rows])
 
 
-def read_rows(s: Settings) -> dict[tuple[int, int, int], tuple[int, int, int, int]]:
-    """The partials the releaser counts, with their close_offset:
-    {(window_ms, cell, partition): (devices, moving, speed_sum, close_offset)}."""
+def read_rows(s: Settings) -> dict[tuple[int, int, int], tuple[int, int, int, int, tuple[int, ...]]]:
+    """The partials the releaser counts, with their close_offset and speed bins:
+    {(window_ms, cell, partition): (devices, moving, speed_sum, close_offset, speed_bins)}."""
     cov = coverage(s)
     client = connect(s)
     rows = client.execute(
         "SELECT toUnixTimestamp(window_start), cell, partition, closing, devices, moving, speed_sum, "
-        f"close_offset FROM {s.exact_database}.partials FINAL"
+        f"close_offset, speed_bins FROM {s.exact_database}.partials FINAL"
     )
     client.disconnect()
     out = {}
-    for w, c, p, closing, d, m, sp, o in rows:
+    for w, c, p, closing, d, m, sp, o, bins in rows:
         counted = cov.counted(int(p), int(w) * 1000)
         if counted is not None and counted.closing == int(closing):
-            out[(int(w) * 1000, int(c), int(p))] = (int(d), int(m), int(sp), int(o))
+            key = (int(w) * 1000, int(c), int(p))
+            out[key] = (int(d), int(m), int(sp), int(o), tuple(int(b) for b in bins))
     return out
 
 

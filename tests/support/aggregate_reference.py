@@ -7,6 +7,7 @@ closed everyone's windows early), so the neighbour test can show that it catches
 
 from __future__ import annotations
 
+import bisect
 import math
 from collections import defaultdict
 from dataclasses import dataclass
@@ -53,6 +54,8 @@ def reference(
     horizon_ms: int | None = None,
     watermark_ms: int | None = None,
     rule: Literal["record", "event_time"] = "record",
+    edges: tuple[int, ...] = (20, 40, 70),
+    bins: dict[tuple[int, int], list[int]] | None = None,
 ) -> tuple[dict[tuple[int, int], tuple[int, int, int]], int, int]:
     """Partials {(window, cell): (devices, moving, speed_sum)} of the windows closed after the last
     ping (plus those still open, closed at the end), late count, duplicate count.
@@ -61,6 +64,8 @@ def reference(
     clock (largest record timestamp so far, its own record included) minus the lateness.
     ``rule="event_time"``: the pre-#9 rule, late if its window starts before the horizon of the
     largest *event time* of the earlier accepted pings minus the lateness.
+    ``bins``, if given, receives per (window, cell) the moving devices per speed bin (upper edges
+    ``edges`` in whole km/h, the clamped whole km/h of the device's window speed).
     """
     horizon = horizon_ms
     wm = watermark_ms
@@ -117,7 +122,11 @@ def reference(
             if is_moving:
                 assert spd is not None
                 row[1] += 1
-                row[2] += math.floor(min(spd, clamp) * 3.6 + 0.5)
+                kmh = math.floor(min(spd, clamp) * 3.6 + 0.5)
+                row[2] += kmh
+                if bins is not None:
+                    cell_bins = bins.setdefault((w, c), [0] * (len(edges) + 1))
+                    cell_bins[bisect.bisect_right(edges, kmh)] += 1
     return {k: (v[0], v[1], v[2]) for k, v in out.items()}, late, dup
 
 

@@ -22,6 +22,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+import numpy as np
 import orjson
 from kafka.partitioner.default import murmur2
 
@@ -37,6 +38,7 @@ from tests.support.ingest import INSIDE
 
 Key = tuple[int, int]  # (window_start_ms, cell)
 Sums = dict[Key, tuple[int, int, int]]  # (devices, moving, speed_sum km/h)
+Bins = dict[Key, tuple[int, ...]]  # moving devices per speed bin
 Crash = Literal["before_flush", "partials_only", "before_commit", "zombie"]
 TOPIC = "pings"
 
@@ -100,6 +102,7 @@ class MemorySink(PartialsSink):
         super().__init__(settings)
         self.progress: list[ProgressRow] = []
         self.partials: dict[tuple[int, int, int, int], tuple[int, int, int]] = {}
+        self.bins: dict[tuple[int, int, int, int], tuple[int, ...]] = {}
 
     def write(self, topic: str, closings: list[Closing]) -> None:
         self.write_partials(closings)
@@ -108,8 +111,10 @@ class MemorySink(PartialsSink):
     def write_partials(self, closings: list[Closing]) -> None:
         """The first half of :meth:`write`, as a process killed between its two inserts leaves it."""
         for c in closings:
-            for w, cell, d, m, sp in c.partials.rows():
+            rows = zip(c.partials.rows(), c.partials.speed_bins.tolist(), strict=True)
+            for (w, cell, d, m, sp), bins in rows:
                 self.partials[(w, cell, c.partition, c.closing_id)] = (d, m, sp)
+                self.bins[(w, cell, c.partition, c.closing_id)] = tuple(bins)
 
     def _progress(self, topic: str, partition: int) -> list[ProgressRow]:
         return [r for r in self.progress if r.partition == partition]
@@ -128,6 +133,27 @@ class MemorySink(PartialsSink):
                 for i, v in enumerate(vals):
                     row[i] += v
         return {k: (v[0], v[1], v[2]) for k, v in out.items()}
+
+    def counted_bins(self) -> Bins:
+        """Per (window, cell), the speed bins summed over partitions' counted closings."""
+        cov = Coverage(self.progress)
+        out: dict[Key, np.ndarray] = {}
+        for (w, cell, p, closing), vals in self.bins.items():
+            c = cov.counted(p, w)
+            if c is not None and c.closing == closing:
+                out[(w, cell)] = out.get((w, cell), 0) + np.asarray(vals, np.int64)
+        return {k: tuple(int(x) for x in v) for k, v in out.items()}
+
+
+def bins_l2(a: Bins, b: Bins) -> float:
+    """The largest per-window L2 norm, over every (cell, bin) entry, of the difference of two
+    outputs' speed bins: what one bin vector per cell costs in the accounting (≤ √L)."""
+    per_window: dict[int, float] = defaultdict(float)
+    for key in a.keys() | b.keys():
+        k = len(a.get(key) or b[key])
+        diff = np.asarray(a.get(key, (0,) * k)) - np.asarray(b.get(key, (0,) * k))
+        per_window[key[0]] += float((diff**2).sum())
+    return math.sqrt(max(per_window.values(), default=0.0))
 
 
 @dataclass

@@ -159,7 +159,9 @@ def test_series_serves_published_windows_only(api: TestClient, data: dict[str, A
     client.disconnect()
 
 
-def test_area_of_a_registered_zone_answers_from_its_measurement(api: TestClient, data: dict[str, Any]) -> None:
+def test_area_of_a_registered_zone_answers_from_its_measurement(
+    api: TestClient, data: dict[str, Any]
+) -> None:
     """POST /v1/density/area with a zone's polygon: the windows the zone was measured in come from
     its own draw (release_zones rows of test_series_serves_published_windows_only), the others
     from the cell sum; any other polygon stays a cell sum."""
@@ -171,7 +173,8 @@ def test_area_of_a_registered_zone_answers_from_its_measurement(api: TestClient,
     resp = api.post("/v1/density/area", json=body, headers=auth(data, "density"))
     assert resp.status_code == 200, resp.text
     doc = resp.json()
-    assert doc["source"] == "zone+cells" and doc["zone"]["id"] == "tianhe" and doc["zone"]["set"] == "district"
+    assert doc["source"] == "zone+cells"
+    assert doc["zone"]["id"] == "tianhe" and doc["zone"]["set"] == "district"
     by_window = {p["window_start"]: p for p in doc["series"]}
     measured = by_window[w0.strftime("%Y-%m-%dT%H:%M:%SZ")]
     assert measured["source"] == "zone" and measured["estimate"] == 90.4 and measured["sigma"] == 53.7

@@ -5,9 +5,10 @@ pings in many cells, duplicates and re-sent messages, records in the wrong parti
 window edges, records around idle closes — run through the real ingest and aggregate code with
 crashes, replays and a zombie owner (tests/support/neighbour.py), the released partials of every
 window differ by at most what the accounting charges: per metric, L2 over cells ≤ √L (speed sums
-≤ √L·B), in at most W windows of the device-day, namely those its pseudonym is due in. Likewise
-for removing a device. The windowing that issue #9 replaced (event-time watermark, kept as
-``rule="event_time"`` of the plain reference) fails the same check on the fast-clock case.
+≤ √L·B; speed bins ≤ √L over every (cell, bin) entry), in at most W windows of the device-day,
+namely those its pseudonym is due in. Likewise for removing a device. The windowing that issue #9
+replaced (event-time watermark, kept as ``rule="event_time"`` of the plain reference) fails the
+same check on the fast-clock case.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from tests.support.neighbour import (
     Schedule,
     Sums,
     Upload,
+    bins_l2,
     consume,
     distance,
     home,
@@ -152,15 +154,21 @@ def test_adding_or_removing_a_device_moves_partials_by_at_most_the_charged_bound
     s = make_settings(cells)
     ing = ingestor_for(s)
     d = [u for dev in honest for u in dev]
-    base = consume(place(d, PARTITIONS), s, ing, schedule).counted()
+    root_l = math.sqrt(s.cells_per_window) + 1e-9
+    run = consume(place(d, PARTITIONS), s, ing, schedule)
+    base, base_bins = run.counted(), run.counted_bins()
     # Exactly once: the faults of the schedule change nothing.
-    assert base == consume(place(d, PARTITIONS), s, ing, Schedule(poll_records=4)).counted()
-    plus = consume(place(d + extra, PARTITIONS), s, ing, schedule).counted()
-    assert_neighbours(s, base, plus, "mallory")
+    clean = consume(place(d, PARTITIONS), s, ing, Schedule(poll_records=4))
+    assert base == clean.counted() and base_bins == clean.counted_bins()
+    plus = consume(place(d + extra, PARTITIONS), s, ing, schedule)
+    assert_neighbours(s, base, plus.counted(), "mallory")
+    # Speed bins: one bin vector per cell moves by at most √L in L2 over all its entries.
+    assert bins_l2(base_bins, plus.counted_bins()) <= root_l
     # Removing a device: the first honest one (its uploads all carry its name).
     gone = honest[0][0].device
-    minus = consume(place([u for u in d if u.device != gone], PARTITIONS), s, ing, schedule).counted()
-    assert_neighbours(s, base, minus, gone)
+    minus = consume(place([u for u in d if u.device != gone], PARTITIONS), s, ing, schedule)
+    assert_neighbours(s, base, minus.counted(), gone)
+    assert bins_l2(base_bins, minus.counted_bins()) <= root_l
 
 
 # ---- hole 1: one fast clock -----------------------------------------------------------------------

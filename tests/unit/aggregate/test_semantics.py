@@ -117,9 +117,14 @@ def test_bounding_caps_cells_and_day(pings: list[Ping], cells: int, wpd: int) ->
     bounds = Bounds(window_ms=W, cells_per_window=cells, windows_per_device_day=wpd)
     cols = to_columns(pings)
     part = compute_partials(cols, bounds)
-    want, _, dup = reference([p for p in pings], W, 10**12, cells=cells, wpd=wpd)  # nothing late
+    bins: dict[tuple[int, int], list[int]] = {}
+    want, _, dup = reference(list(pings), W, 10**12, cells=cells, wpd=wpd, bins=bins)  # nothing late
     assert {(r[0], r[1]): r[2:] for r in part.rows()} == want
     assert part.duplicates == dup
+    # Speed bins: a moving device in exactly one bin of each cell it counts in.
+    got_bins = {(r[0], r[1]): b for r, b in zip(part.rows(), part.speed_bins.tolist(), strict=True)}
+    assert {k: b for k, b in got_bins.items() if any(b)} == bins
+    assert part.speed_bins.sum(axis=1).tolist() == part.moving.tolist()
     # each device-window contributes to at most L cells
     per_window = {}
     for (w, _c), (d, _m, _s) in want.items():

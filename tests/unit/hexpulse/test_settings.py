@@ -17,8 +17,10 @@ def test_defaults_are_valid() -> None:
 def test_env_lists_are_parsed(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HEXPULSE_RELEASE_RESOLUTIONS", "9,8")
     monkeypatch.setenv("HEXPULSE_CORS_ORIGINS", "http://a.example, http://b.example")
+    monkeypatch.setenv("HEXPULSE_TRAFFIC_SPEED_EDGES_KMH", "15,30,60,90")
     s = load_settings()
     assert s.release_resolutions == (9, 8)
+    assert s.traffic_speed_edges_kmh == (15, 30, 60, 90)
     assert s.cors_origins == ("http://a.example", "http://b.example")
 
 
@@ -29,6 +31,9 @@ def test_env_lists_are_parsed(monkeypatch: pytest.MonkeyPatch) -> None:
         ("HEXPULSE_WINDOW_S", "70", "divide a day"),
         ("HEXPULSE_RELEASE_RESOLUTIONS", "9,x", "comma-separated"),
         ("HEXPULSE_RELEASE_RESOLUTIONS", "10,9", "at most the base resolution"),
+        ("HEXPULSE_TRAFFIC_SPEED_EDGES_KMH", "20,20,70", "strictly increasing"),
+        ("HEXPULSE_TRAFFIC_SPEED_EDGES_KMH", "0,40", "must be positive"),
+        ("HEXPULSE_TRAFFIC_SPEED_EDGES_KMH", "20,fast", "comma-separated"),
         ("HEXPULSE_CLICKHOUSE_DATABASE", "bad-name;drop", "HEXPULSE_CLICKHOUSE_DATABASE"),
         ("HEXPULSE_CLICKHOUSE_EXACT_DATABASE", "hexpulse", "must differ from clickhouse_database"),
     ],

@@ -1,0 +1,65 @@
+"""Speed from released speed bins and the travel-time-weighted congestion index (pure arithmetic)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from api.congestion import bins_speed, travel_time_index
+
+MIDS = np.array([13.6, 30.0, 55.0, 95.0])
+
+
+def test_bins_speed_is_the_weighted_mean_of_the_midpoints() -> None:
+    mean, sigma = bins_speed([10.0, 30.0, 60.0, 0.0], MIDS, 0.0)
+    assert float(mean) == pytest.approx((10 * 13.6 + 30 * 30 + 60 * 55) / 100)
+    assert float(sigma) == 0.0
+
+
+def test_bins_speed_sigma_matches_the_spread_of_noisy_draws() -> None:
+    rng = np.random.default_rng(3)
+    exact, sig = np.array([40.0, 120.0, 200.0, 30.0]), 20.0
+    mean, sigma = bins_speed(exact, MIDS, sig)
+    draws, _ = bins_speed(exact + rng.normal(0, sig, (20_000, 4)), MIDS, sig)
+    assert float(np.std(draws)) == pytest.approx(float(sigma), rel=0.05)
+    assert float(np.mean(draws)) == pytest.approx(float(mean), abs=0.1)
+
+
+def test_bins_speed_pools_rows_only_when_summed_first_and_refuses_empty_bins() -> None:
+    rows = np.array([[1.0, 0, 0, 0], [0, 0, 0, 99.0]])
+    per_row, _ = bins_speed(rows, MIDS, 1.0)
+    pooled, _ = bins_speed(rows.sum(axis=0), MIDS, math.sqrt(2))
+    assert float(pooled) == pytest.approx((13.6 + 99 * 95) / 100)  # not the mean of the rows' means
+    assert float(np.mean(per_row)) != pytest.approx(float(pooled))
+    empty, empty_sigma = bins_speed([0.4, 0.0, 0.0, 0.0], MIDS, 1.0)
+    assert math.isnan(float(empty)) and math.isnan(float(empty_sigma))
+
+
+def test_travel_time_index_is_one_at_free_flow_and_the_time_ratio_otherwise() -> None:
+    quiet = np.array([[0.0, 0, 500, 0], [0, 0, 0, 800]])  # free flow 55 and 95 km/h
+    at_free = np.array([[0.0, 0, 100, 0], [0, 0, 0, 300]])
+    index, sigma = travel_time_index(at_free, quiet, MIDS, 0.0, 0.0)
+    assert index == pytest.approx(1.0) and sigma == 0.0
+    slow = np.array([[0.0, 100, 0, 0], [0, 0, 300, 0]])  # everyone one bin slower
+    index, _ = travel_time_index(slow, quiet, MIDS, 0.0, 0.0)
+    now, free = 100 / 30 + 300 / 55, 100 / 55 + 300 / 95
+    assert index == pytest.approx(now / free)
+
+
+def test_travel_time_index_sigma_matches_noisy_draws_and_skips_segments_without_free_flow() -> None:
+    rng = np.random.default_rng(5)
+    quiet = np.array([[0.0, 100, 3000, 200], [0, 50, 400, 4000], [0, 0, 0, 0]])
+    now = np.array([[80.0, 150, 60, 0], [10, 60, 200, 90], [500, 0, 0, 0]])
+    index, sigma = travel_time_index(now, quiet, MIDS, 15.0, 15.0 * 10)
+    without_third, _ = travel_time_index(now[:2], quiet[:2], MIDS, 15.0, 150.0)
+    assert index == pytest.approx(without_third)
+    # The delta method is first order: quiet noise small against the quiet bins, as pooled hours are.
+    index, sigma = travel_time_index(now[:2], quiet[:2], MIDS, 15.0, 50.0)
+    noisy_quiet = quiet[:2] + rng.normal(0, 50, (4000, 2, 4))
+    noisy_now = now[:2] + rng.normal(0, 15, (4000, 2, 4))
+    pairs = zip(noisy_now, noisy_quiet, strict=True)
+    draws = [travel_time_index(b, q, MIDS, 15.0, 50.0)[0] for b, q in pairs]
+    assert float(np.std(draws)) == pytest.approx(sigma, rel=0.1)
+    assert math.isnan(travel_time_index(now, np.zeros_like(quiet), MIDS, 1.0, 1.0)[0])
