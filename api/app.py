@@ -13,7 +13,7 @@ from fastapi.staticfiles import StaticFiles
 
 from api import errors
 from api.metrics import MetricsMiddleware
-from api.routes import dashboard, density, health, traffic, transparency, windows, zones
+from api.routes import alerts, dashboard, density, health, traffic, transparency, windows, zones
 from api.state import ApiState
 from hexpulse.settings import Settings, get_settings
 
@@ -47,7 +47,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.limiter = limiter
     app.state.zones = state.zones
     errors.install(app)
-    for module in (density, traffic, windows, zones, health, dashboard, transparency):
+    for module in (density, traffic, windows, zones, alerts, health, dashboard, transparency):
         app.include_router(module.router)
     static = resources.files("api") / "static"
     app.mount("/static", StaticFiles(directory=str(static)), name="static")

@@ -30,6 +30,7 @@ STAGE_COMMANDS: dict[str, str] = {
     "keyring": "privacy.keys.cli:keyring_app",
     "keys": "api.cli:keys_app",
     "zones": "api.cli:zones_app",
+    "alerts": "alerts.cli:alerts",
 }
 
 

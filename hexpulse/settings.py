@@ -140,6 +140,16 @@ class Settings(BaseSettings):
     flush_interval_s: float = Field(1.0, ge=0)
     shutdown_timeout_s: float = Field(20.0, gt=0)
 
+    # Crowd-safety alerts (alerts/, docs/ALERTS.md)
+    alerts_zone_set: str = "crowd"
+    alerts_expiry_s: float = Field(900.0, ge=10)
+    alerts_delivery_timeout_s: float = Field(5.0, gt=0, le=60)
+    alerts_delivery_concurrency: int = Field(8, ge=1, le=256)
+    alerts_allow_networks: StrList = ()
+    alerts_lease_term_s: float = Field(10.0, ge=2)
+    alerts_poll_s: float = Field(1.0, gt=0)
+    alerts_metrics_port: int = Field(9110, ge=0, le=65535)
+
     @field_validator("release_resolutions", "traffic_speed_edges_kmh", mode="before")
     @classmethod
     def _split_ints(cls, value: object) -> object:
@@ -151,7 +161,8 @@ class Settings(BaseSettings):
         return value
 
     @field_validator(
-        "cors_origins", "release_metrics", "budget_resolution_shares", "budget_plan", mode="before"
+        "cors_origins", "release_metrics", "budget_resolution_shares", "budget_plan", "alerts_allow_networks",
+        mode="before",
     )
     @classmethod
     def _split_strs(cls, value: object) -> object:

@@ -59,3 +59,18 @@ async def zone_at(pool: ClickHousePool, zone_id: str, window_start: datetime) ->
     """The zone's released value in the published window starting at ``window_start`` (or None)."""
     rows = await pool.aquery(*_series_sql(zone_id, window_start, window_start + timedelta(seconds=1)))
     return ZonePoint.from_row(rows[0]) if rows else None
+
+
+def window_zones(pool: ClickHousePool, window_start: datetime) -> dict[str, ZonePoint]:
+    """Every zone's released value in the published window starting at ``window_start``, by zone
+    id (blocking; for feed followers, which are handed windows already published)."""
+    a = epoch_s(window_start)
+    rows = pool.query(
+        "SELECT zone_id, window_start, window_end, version, count, count_est, count_sigma, count_lo,"
+        " count_hi, cells FROM (SELECT zone_id, window_start, version, count, count_est, count_sigma,"
+        " count_lo, count_hi, cells FROM release_zones FINAL WHERE window_start = toDateTime(%(a)s)) AS z"
+        " ANY INNER JOIN (SELECT window_start, window_end FROM release_windows FINAL"
+        " WHERE window_start = toDateTime(%(a)s)) AS w USING window_start",
+        {"a": a},
+    )
+    return {str(r[0]): ZonePoint.from_row(r[1:]) for r in rows}

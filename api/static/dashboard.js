@@ -275,17 +275,53 @@
     tip.hidden = false;
   }
 
-  // Alerts arrive later (alerts issue); the panel stays hidden until something calls this.
+  // ---- Alert feed (issue #13): zones with their current level and the latest events. -------------
+  // Shown only to a key with the alerts:write scope (its own subscriptions); refreshed every 10 s from
+  // GET /v1/alerts/subscriptions and /v1/alerts/events (the SSE stream serves integrations).
+  const ALERT_POLL_MS = 10000;
   window.hexpulseAlerts = (alerts) => {
     const list = $("alert-list");
     list.innerHTML = "";
     for (const a of alerts) {
       const li = document.createElement("li");
       li.textContent = a.text || JSON.stringify(a);
+      if (a.cls) li.className = a.cls;
       list.append(li);
     }
     $("alerts").hidden = alerts.length === 0;
   };
+
+  function alertLines(subs, events) {
+    const current = {};
+    for (const e of events) if (!(e.subscription_id in current)) current[e.subscription_id] = e; // newest first
+    const lines = subs.map((s) => {
+      const e = current[s.id];
+      const level = e ? e.level_after : "normal";
+      return { text: `${s.name}: ${level}`, cls: "alert-level level-" + (e && e.kind !== "cleared" ? "on" : "off") };
+    });
+    for (const e of events.slice(0, 10)) {
+      const sub = subs.find((s) => s.id === e.subscription_id);
+      const p = Math.round(e.probability * 100);
+      lines.push({
+        text: `${fmtTime(e.window_start)} ${sub ? sub.name : e.zone_id} ${e.kind} → ${e.level_after}` +
+          ` (${e.value.toFixed(2)} ± ${(1.96 * e.sigma).toFixed(2)}, P>${e.threshold} = ${p}%)`,
+        cls: "alert-event",
+      });
+    }
+    return lines;
+  }
+
+  async function pollAlerts() {
+    try {
+      const subs = (await api("/v1/alerts/subscriptions")).subscriptions;
+      const events = subs.length ? (await api("/v1/alerts/events?limit=200")).events : [];
+      window.hexpulseAlerts(alertLines(subs, events));
+    } catch (err) {
+      return; // no alerts:write scope (403) or a transient error: keep the panel as it is
+    }
+    setTimeout(pollAlerts, ALERT_POLL_MS);
+  }
+  // ---- end of the alert feed ---------------------------------------------------------------------
 
   function wireControls() {
     for (const btn of document.querySelectorAll(".switch button")) {
@@ -350,6 +386,7 @@
     }
     await load();
     openStream();
+    pollAlerts();
   }
 
   main();

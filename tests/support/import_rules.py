@@ -23,6 +23,8 @@ ALLOWED: dict[str, tuple[str, ...]] = {
     # The day's release-noise key lives in the key ring, next to the pseudonym keys (PRIVACY.md §5).
     "privacy.release": ("hexpulse", "privacy", "privacy.keys"),
     "releases": ("hexpulse",),
+    # Alerts read released zone values through the feed; no pipeline, no API.
+    "alerts": ("hexpulse", "releases"),
     # The API publishes the release plan (/v1/privacy): budget and ε arithmetic, the 95% z; no store.
     # It computes the variance of sums from a window's plan: the pure post-processing modules.
     "api": (
@@ -36,6 +38,7 @@ ALLOWED: dict[str, tuple[str, ...]] = {
         "privacy.release.plans",
         "privacy.release.exceptions",
         "privacy.release.shares",
+        "alerts",
     ),
 }
 """Layer → the module prefixes it may import besides its own layer."""
@@ -46,7 +49,7 @@ EXCEPTIONS: dict[tuple[str, str], str] = {
 }  # fmt: skip
 """(file, imported module) pairs allowed against the rules, each with its reason."""
 
-PRODUCTS = ("api",)
+PRODUCTS = ("api", "alerts")
 """Layers that serve released data; they read it only through ``releases``."""
 
 _TABLE_SQL = re.compile(
