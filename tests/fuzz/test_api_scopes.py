@@ -35,7 +35,7 @@ from schemathesis.specs.openapi.checks import (  # noqa: E402
 
 pytestmark = [pytest.mark.integration, needs_full]
 EXAMPLES = int(os.environ.get("FUZZ_API_EXAMPLES", "40"))
-SKIP = {"/v1/density/stream"}  # an endless response; its parameters are validated like /v1/density
+SKIP = {"/v1/density/stream", "/v1/alerts/stream"}  # endless responses
 KEYS = ("none", "density", "traffic", "admin")
 
 

@@ -9,6 +9,7 @@ issue #14 will). ``OWNED`` below is where those routes go, each with a resource 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -26,7 +27,7 @@ pytestmark = pytest.mark.integration
 # privacy page are open too and are not in the OpenAPI document.)
 OPEN = {"/healthz", "/readyz"}
 # Endless responses → the one key of another scope to try; their success is test_live.py's.
-STREAMS = {"/v1/density/stream": "traffic"}
+STREAMS = {"/v1/density/stream": "traffic", "/v1/alerts/stream": "traffic"}
 # Per-subscriber resources: path → (owner's key name, the resource's path). None exist yet.
 OWNED: dict[str, tuple[str, str]] = {}
 # A plausible value for every required query parameter, so a refusal is the key's, not the query's.
@@ -57,7 +58,7 @@ def matrix(data: dict[str, Any]) -> Iterator[tuple[TestClient, list[Route]]]:
 
 
 def call(client: TestClient, method: str, path: str, token: str | None) -> int:
-    url = path.replace("{zone_id}", "no-such-zone")
+    url = re.sub(r"\{[^}]+\}", "no-such-id", path)
     headers = {"Authorization": f"Bearer {token}"} if token is not None else {}
     body: dict[str, Any] | None = {} if method in ("POST", "PUT", "PATCH") else None
     status: int = client.request(method, url, params=QUERY, headers=headers, json=body).status_code
