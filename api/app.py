@@ -13,16 +13,27 @@ from fastapi.staticfiles import StaticFiles
 
 from api import errors
 from api.metrics import MetricsMiddleware
-from api.routes import alerts, dashboard, density, health, traffic, transparency, windows, zones
+from api.routes import (
+    alerts,
+    dashboard,
+    density,
+    health,
+    opendata,
+    tourism,
+    traffic,
+    transparency,
+    windows,
+    zones,
+)
 from api.state import ApiState
 from hexpulse.settings import Settings, get_settings
 
 DESCRIPTION = """Released (differentially private) crowd density and traffic over H3 cells.
 
 Every number is noisy and carries its uncertainty (σ or a 95% interval). Authenticate with
-`Authorization: Bearer <key>` (create keys with `hexpulse keys create`); only /healthz, /readyz
-and the transparency page /privacy are open. Released windows never change, so responses for an
-explicit `at` are cacheable forever.
+`Authorization: Bearer <key>` (create keys with `hexpulse keys create`); only /healthz, /readyz,
+the transparency page /privacy and the open data under /open-data/ are open. Released windows
+never change, so responses for an explicit `at` are cacheable forever.
 """
 
 
@@ -47,7 +58,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.limiter = limiter
     app.state.zones = state.zones
     errors.install(app)
-    for module in (density, traffic, windows, zones, alerts, health, dashboard, transparency):
+    for module in (
+        density,
+        traffic,
+        windows,
+        zones,
+        alerts,
+        health,
+        dashboard,
+        transparency,
+        opendata,
+        tourism,
+    ):
         app.include_router(module.router)
     static = resources.files("api") / "static"
     app.mount("/static", StaticFiles(directory=str(static)), name="static")

@@ -15,6 +15,7 @@ from api.zones import ZoneStore
 from hexpulse.settings import get_settings
 from hexpulse.store import ping_clickhouse
 from hexpulse.store.pool import ClickHousePool
+from privacy.release.shares import funded_sets
 
 keys_app = typer.Typer(no_args_is_help=True, help="Manage API keys (stored hashed; shown once).")
 zones_app = typer.Typer(no_args_is_help=True, help="Registered zones (measured from the next window).")
@@ -90,7 +91,9 @@ def _zones() -> ZoneStore:
 def load_zones(
     path: Annotated[Path, typer.Argument(help="GeoJSON FeatureCollection; properties id, set, name")],
 ) -> None:
-    """Register every zone of a file (as POST /v1/zones would); zones whose id exists are left alone."""
+    """Register every zone of a file (as POST /v1/zones would); zones whose id exists are left alone,
+    and zones of a set the budget plan does not fund are skipped with a line (fund the set with
+    HEXPULSE_BUDGET_PLAN, then load again)."""
     try:
         doc: Any = orjson.loads(path.read_bytes())
     except (OSError, orjson.JSONDecodeError) as exc:
@@ -102,21 +105,30 @@ def load_zones(
         raise typer.Exit(2)
     store = _zones()
     existing = {z.zone_id for z in store.current()}
+    funded = funded_sets(tuple(get_settings().budget_plan))
     failed = 0
+    unfunded: dict[str, int] = {}
     for feature in features:
         props = feature.get("properties") or {} if isinstance(feature, dict) else {}
         zone_id = props.get("id")
         if zone_id in existing:
             typer.echo(f"zone {zone_id}: exists, left alone")
             continue
+        zone_set = str(props.get("set", ""))
+        if zone_set and zone_set not in funded:
+            unfunded[zone_set] = unfunded.get(zone_set, 0) + 1
+            continue
         try:
-            zone = store.create(str(props.get("set", "")), str(props.get("name", "")), feature, zone_id)
+            zone = store.create(zone_set, str(props.get("name", "")), feature, zone_id)
         except ApiError as exc:
             failed += 1
             typer.echo(f"zone {zone_id}: refused: {exc}", err=True)
             continue
         typer.echo(f"zone {zone.zone_id} ({zone.zone_set}, {len(zone.cells)} cells) from "
                    f"{zone.valid_from:%Y-%m-%dT%H:%M:%SZ}")  # fmt: skip
+    for zone_set, n in sorted(unfunded.items()):
+        typer.echo(f"{n} zone(s) of set {zone_set!r} skipped: the budget plan funds only {list(funded)} "
+                   f"(add 'zones.{zone_set}:<share>' to HEXPULSE_BUDGET_PLAN to measure them)")  # fmt: skip
     if failed:
         raise typer.Exit(1)
 

@@ -15,10 +15,11 @@ import math
 import numpy as np
 import numpy.typing as npt
 
+from hexpulse.traffic_levels import LEVELS
+
 FREE_FLOW_QUANTILE = 0.85
 FREE_FLOW_DAYS = 7
 MIN_FREE_FLOW_WINDOWS = 10  # fewer released speeds than this: no free-flow estimate
-LEVELS: tuple[tuple[str, float], ...] = (("free", 1.25), ("light", 1.5), ("moderate", 2.0), ("heavy", 3.0))
 LEVEL_TEXT = {
     "free": "index < 1.25",
     "light": "1.25 ≤ index < 1.5",

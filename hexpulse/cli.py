@@ -31,6 +31,7 @@ STAGE_COMMANDS: dict[str, str] = {
     "keys": "api.cli:keys_app",
     "zones": "api.cli:zones_app",
     "alerts": "alerts.cli:alerts",
+    "opendata": "opendata.cli:opendata_app",
 }
 
 

@@ -89,6 +89,8 @@ class Settings(BaseSettings):
     moving_speed_mps: float = Field(2.0, gt=0)
     # Upper edges (whole km/h) of the moving devices' speed bins: [moving, e1), [e1, e2), …, [last, ∞).
     traffic_speed_edges_kmh: IntList = (20, 40, 70)
+    # Resolution of the released speed bins (the plan's `traffic` product); must be released if funded.
+    traffic_resolution: int = Field(8, ge=0, le=15)
 
     # Privacy
     budget_rho_per_day: float = Field(1.0, gt=0)
@@ -107,6 +109,10 @@ class Settings(BaseSettings):
     service_area_path: Path | None = None
     partials_grace_h: int = Field(24, ge=1)
     release_retention_days: int = Field(400, ge=1)
+
+    # Open data (opendata/): exported days, kept for the release retention
+    opendata_dir: Path | None = None  # default: <state_dir>/open-data
+    opendata_follower: str = "opendata"
 
     # API
     api_host: str = "127.0.0.1"

@@ -8,13 +8,16 @@ from simulator.config import MAX_BATCH_SPAN_MS, SimConfig
 from simulator.exceptions import ProduceError, SimulatorConfigError, SimulatorError
 from simulator.generate import Simulation, generate
 from simulator.ground_truth import GroundTruth
-from simulator.places import SCENIC_AREAS, STADIUM, NamedArea, areas_geojson
+from simulator.places import CORRIDORS, SCENIC_AREAS, STADIUM, NamedArea, areas_geojson
 from simulator.producer import ProduceReport, produce
+from simulator.roads import Corridor
 
 __all__ = [
+    "CORRIDORS",
     "MAX_BATCH_SPAN_MS",
     "SCENIC_AREAS",
     "STADIUM",
+    "Corridor",
     "GroundTruth",
     "NamedArea",
     "ProduceError",

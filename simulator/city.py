@@ -1,15 +1,18 @@
 """The simulated city: who is where, when. Vectorized over devices × ping slots.
 
-Kinds of device (``KINDS``): commuters (one trip between a home and a work cluster, walking,
-cycling or driving an L-shaped route), vehicles (driving up and down an arterial road at
-32–61 km/h; one road has a congestion episode during 30–60 % of the run where speeds drop to
-15 %), stadium attendees (arrive during 5–40 % of the run, sit within 170 m of the center, leave
-during 60–80 %), tourists (visit 1–3 scenic areas with log-normal dwell times, median 75, 30 and
-40 min) and regional devices (outside the bundled service area; ingest drops them as
-``outside_area``). Everyone but vehicles wanders a little while staying somewhere.
+Kinds of device (``KINDS``), counted by :mod:`.population`: commuters (residents and
+commuters; the share travelling during the run makes one trip between a home and a work cluster,
+walking, cycling or driving an L-shaped route, the others stay put), vehicles (cars on the road
+network of :mod:`.traffic`, pinging while on the road), stadium attendees (arrive during 5–40 % of
+the run, sit within 170 m of the center, leave during 60–80 %), tourists (visit 1–3 scenic areas
+with log-normal dwell times, median 75, 30 and 40 min) and regional devices (outside the bundled
+service area; ingest drops them as ``outside_area``). Everyone but vehicles wanders a little
+while staying somewhere.
 
-Every device pings every ``interval_s`` with ±20 % jitter from a random phase, so its ``ts`` are
-strictly increasing (≥ 0.6 intervals apart). Position noise is Gaussian with σ = accuracy / 2 per
+Slots are every ``interval_s`` with ±20 % jitter from a random phase; a device pings in every slot
+while moving and in every k-th one while standing still (k per device from ``idle_every``), so its
+``ts`` are strictly increasing (≥ 0.6 intervals apart). Devices are generated in chunks, so memory
+follows the pings, not devices × slots. Position noise is Gaussian with σ = accuracy / 2 per
 axis, AR(1)-correlated in time as real fixes are (ρ = 0.9 GNSS, 0.95 Wi-Fi, 0.99 cell).
 """
 
@@ -22,7 +25,9 @@ import numpy.typing as npt
 
 from simulator.config import SimConfig
 from simulator.geo import FloatArray, LocalFrame
-from simulator.motion import Vehicles, commuters, regional, stadium_crowd, tourists
+from simulator.motion import Keyframes, commuters, regional, stadium_crowd, tourists
+from simulator.population import census
+from simulator.traffic import Traffic
 
 KINDS = ("commuter", "vehicle", "stadium", "tourist", "regional")
 COMMUTER, VEHICLE, STADIUM_KIND, TOURIST, REGIONAL = range(5)
@@ -43,6 +48,8 @@ class Pings:
 
     device_ids: list[str]
     device_kind: npt.NDArray[np.int8]
+    device_free_kmh: FloatArray
+    """Free-flow speed (km/h) of each car's road; NaN for other devices."""
     device: npt.NDArray[np.int32]
     ts_ms: IntArray
     lat: FloatArray
@@ -58,14 +65,10 @@ class Pings:
         return out
 
 
-def _kind_counts(cfg: SimConfig) -> list[int]:
-    n = cfg.devices
-    crowd = cfg.crowd()
-    rest = n - crowd
-    n_cars = int(rest * cfg.vehicle_share)
-    n_tourists = int(rest * cfg.tourist_share)
-    n_regional = int(rest * cfg.regional_share)
-    return [rest - n_cars - n_tourists - n_regional, n_cars, crowd, n_tourists, n_regional]
+CHUNK_DEVICES = 40_000
+"""Devices generated at once (bounds memory to ~chunk × slots × a few dozen bytes)."""
+MOVING_MPS = 1.0
+"""A slot counts as moving (pinged whatever ``idle_every``) above this speed (m/s)."""
 
 
 def _ar1_noise(rng: np.random.Generator, rho: FloatArray, slots: int) -> tuple[FloatArray, FloatArray]:
@@ -77,52 +80,77 @@ def _ar1_noise(rng: np.random.Generator, rho: FloatArray, slots: int) -> tuple[F
     return eps[0], eps[1]
 
 
-def build_pings(cfg: SimConfig, start_ms: int, rng: np.random.Generator) -> Pings:
-    """Generate every well-formed ping of the run, deterministically from ``rng``."""
-    counts = _kind_counts(cfg)
-    n = cfg.devices
-    kind = np.repeat(np.arange(len(KINDS), dtype=np.int8), counts)
-    prefix = f"{int(rng.integers(0, 2**24)):06x}"
-    device_ids = [f"sim-{prefix}-{i:06x}" for i in range(n)]
+@dataclass
+class _Chunk:
+    kind: int
+    first: int  # index of its first device
+    n: int
+    frames: Keyframes | None  # None: cars, rows ``cars`` of the traffic
+    cars: IntArray | None
 
+
+def _chunks(
+    cfg: SimConfig, start_ms: int, rng: np.random.Generator
+) -> tuple[list[_Chunk], list[int], Traffic]:
+    n = cfg.device_count()
+    plan = census(n, cfg.duration_s, start_ms)
+    traffic = Traffic(cfg.duration_s, start_ms, plan.devices_per_person, rng)
+    crowd = cfg.crowd()
+    fixed = [len(traffic), crowd, plan.tourists, plan.regional]
+    if sum(fixed) > n:  # a tiny run: cars first go, then tourists, regional
+        fixed[0] = max(0, min(fixed[0], n - crowd - plan.tourists - plan.regional))
+        fixed[2] = min(fixed[2], n - crowd - fixed[0])
+        fixed[3] = min(fixed[3], n - crowd - fixed[0] - fixed[2])
+    cars = rng.permutation(len(traffic))[: fixed[0]]
+    counts = [n - sum(fixed), fixed[0], fixed[1], fixed[2], fixed[3]]
+    chunks: list[_Chunk] = []
+    first = 0
+    for k, count in enumerate(counts):
+        for lo in range(0, count, CHUNK_DEVICES):
+            m = min(CHUNK_DEVICES, count - lo)
+            if k == VEHICLE:
+                chunks.append(_Chunk(k, first, m, None, np.sort(cars)[lo : lo + m]))
+            elif k == COMMUTER:
+                chunks.append(_Chunk(k, first, m, commuters(m, cfg, rng, plan.travel_share), None))
+            else:
+                builder = {STADIUM_KIND: stadium_crowd, TOURIST: tourists, REGIONAL: regional}[k]
+                chunks.append(_Chunk(k, first, m, builder(m, cfg, rng), None))
+            first += m
+    return chunks, counts, traffic
+
+
+def _chunk_pings(
+    c: _Chunk, cfg: SimConfig, start_ms: int, traffic: Traffic, rng: np.random.Generator
+) -> dict[str, npt.NDArray[np.generic]]:
+    n = c.n
     slots = int(cfg.duration_s / cfg.interval_s) + 2
     phase = rng.uniform(0.0, cfg.interval_s, n)
     t = phase[:, None] + np.arange(slots)[None, :] * cfg.interval_s
     t = t + rng.uniform(-0.2, 0.2, (n, slots)) * cfg.interval_s
     valid = (t >= 0) & (t < cfg.duration_s)
-
-    x = np.zeros((n, slots))
-    y = np.zeros((n, slots))
-    vx = np.zeros((n, slots))
-    vy = np.zeros((n, slots))
-    omega = rng.uniform(0.004, 0.012, n)
-    wphase = rng.uniform(0, 2 * np.pi, n)
-    builders = {COMMUTER: commuters, STADIUM_KIND: stadium_crowd, TOURIST: tourists, REGIONAL: regional}
-    offsets = np.concatenate([[0], np.cumsum(counts)])
-    for k in range(len(KINDS)):
-        lo, hi = int(offsets[k]), int(offsets[k + 1])
-        if hi == lo:
-            continue
-        tk = t[lo:hi]
-        if k == VEHICLE:
-            cars = Vehicles(hi - lo, cfg, rng)
-            x[lo:hi], y[lo:hi] = cars.at(tk)
-            ax, ay = cars.at(tk - 0.5)
-            bx, by = cars.at(tk + 0.5)
-        else:
-            frames = builders[k](hi - lo, cfg, rng)
-            om, ph = omega[lo:hi], wphase[lo:hi]
-            x[lo:hi], y[lo:hi] = frames.at(tk, om, ph)
-            ax, ay = frames.at(tk - 0.5, om, ph)
-            bx, by = frames.at(tk + 0.5, om, ph)
-        vx[lo:hi], vy[lo:hi] = bx - ax, by - ay
+    if c.cars is not None:
+        x, y, on = traffic.at(c.cars, t)
+        ax, ay, _ = traffic.at(c.cars, t - 0.5)
+        bx, by, _ = traffic.at(c.cars, t + 0.5)
+        valid &= on
+    elif c.frames is not None:
+        om, ph = rng.uniform(0.004, 0.012, n), rng.uniform(0, 2 * np.pi, n)
+        x, y = c.frames.at(t, om, ph)
+        ax, ay = c.frames.at(t - 0.5, om, ph)
+        bx, by = c.frames.at(t + 0.5, om, ph)
+    else:
+        raise ValueError("a chunk holds either cars or keyframes")
+    vx, vy = bx - ax, by - ay
     speed = np.hypot(vx, vy)
+    every = rng.integers(cfg.idle_every[0], cfg.idle_every[1] + 1, n)
+    offset = rng.integers(0, every)
+    valid &= (speed >= MOVING_MPS) | ((np.arange(slots)[None, :] + offset[:, None]) % every[:, None] == 0)
 
     # Positioning source, accuracy and which optional fields each device sends.
-    is_car = kind == VEHICLE
-    src_p = np.where((kind == STADIUM_KIND)[:, None], [0.8, 0.2, 0.0], [0.65, 0.25, 0.10])
-    src = (rng.random(n)[:, None] > np.cumsum(src_p, axis=1)).sum(axis=1)
-    src = np.where(is_car, 0, src).astype(np.int8)
+    is_car = c.kind == VEHICLE
+    src_p = [0.8, 0.2, 0.0] if c.kind == STADIUM_KIND else [0.65, 0.25, 0.10]
+    src = (rng.random(n)[:, None] > np.cumsum(src_p)[None, :]).sum(axis=1)
+    src = (np.zeros(n, dtype=np.int64) if is_car else src).astype(np.int8)
     acc_true = np.clip(_ACC_MEDIAN_M[src] * rng.lognormal(0.0, 0.4, n), 2.0, 180.0)
     acc_ping = np.clip(acc_true[:, None] * rng.lognormal(0.0, 0.15, (n, slots)), 1.0, 195.0)
     nx, ny = _ar1_noise(rng, _NOISE_RHO[src], slots)
@@ -130,22 +158,50 @@ def build_pings(cfg: SimConfig, start_ms: int, rng: np.random.Generator) -> Ping
     lat, lon = LocalFrame(*cfg.center).to_latlon(x + sigma * nx, y + sigma * ny)
 
     sends_acc = rng.random(n) < 0.95
-    sends_spd = is_car | ((src == 0) & (rng.random(n) < 0.6))
-    sends_src = is_car | (rng.random(n) < 0.9)
+    sends_spd = np.full(n, True) if is_car else (src == 0) & (rng.random(n) < 0.6)
+    sends_src = np.full(n, True) if is_car else rng.random(n) < 0.9
     spd = np.maximum(speed + rng.normal(0.0, 0.2, (n, slots)), 0.0)
     hdg = np.round(np.degrees(np.arctan2(vx, vy)) % 360.0, 1) % 360.0
-
     sel = valid
-    dev = np.broadcast_to(np.arange(n, dtype=np.int32)[:, None], (n, slots))[sel]
-    return Pings(
-        device_ids=device_ids,
-        device_kind=kind,
-        device=dev,
-        ts_ms=start_ms + np.floor(t[sel] * 1000).astype(np.int64),
-        lat=np.round(lat[sel], 6),
-        lon=np.round(lon[sel], 6),
-        acc=np.where(sends_acc[:, None], np.round(acc_ping, 1), np.nan)[sel],
-        spd=np.where(sends_spd[:, None], np.round(spd, 2), np.nan)[sel],
-        hdg=np.where(is_car[:, None], hdg, np.nan)[sel],
-        src=np.broadcast_to(np.where(sends_src, src, -1).astype(np.int8)[:, None], (n, slots))[sel],
+    return {
+        "device": np.broadcast_to(np.arange(c.first, c.first + n, dtype=np.int32)[:, None], (n, slots))[sel],
+        "ts_ms": start_ms + np.floor(t[sel] * 1000).astype(np.int64),
+        "lat": np.round(lat[sel], 6),
+        "lon": np.round(lon[sel], 6),
+        "acc": np.where(sends_acc[:, None], np.round(acc_ping, 1), np.nan)[sel],
+        "spd": np.where(sends_spd[:, None], np.round(spd, 2), np.nan)[sel],
+        "hdg": (hdg if is_car else np.full_like(hdg, np.nan))[sel],
+        "src": np.broadcast_to(np.where(sends_src, src, -1).astype(np.int8)[:, None], (n, slots))[sel],
+    }
+
+
+def build_pings(cfg: SimConfig, start_ms: int, rng: np.random.Generator) -> tuple[Pings, Traffic]:
+    """Generate every well-formed ping of the run, deterministically from ``rng``, and the traffic
+    they ride on."""
+    prefix = f"{int(rng.integers(0, 2**24)):06x}"
+    chunks, counts, traffic = _chunks(cfg, start_ms, rng)
+    n = sum(counts)
+    kind = np.repeat(np.arange(len(KINDS), dtype=np.int8), counts)
+    free = np.full(n, np.nan)
+    parts = []
+    for c in chunks:
+        parts.append(_chunk_pings(c, cfg, start_ms, traffic, rng))
+        if c.cars is not None:
+            free[c.first : c.first + c.n] = traffic.free_flow_kmh(c.cars)
+    cols = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+    return (
+        Pings(
+            device_ids=[f"sim-{prefix}-{i:06x}" for i in range(n)],
+            device_kind=kind,
+            device_free_kmh=free,
+            device=cols["device"].astype(np.int32),
+            ts_ms=cols["ts_ms"].astype(np.int64),
+            lat=cols["lat"],
+            lon=cols["lon"],
+            acc=cols["acc"],
+            spd=cols["spd"],
+            hdg=cols["hdg"],
+            src=cols["src"].astype(np.int8),
+        ),
+        traffic,
     )

@@ -16,11 +16,20 @@ from simulator.exceptions import SimulatorConfigError
 from simulator.generate import generate
 from simulator.geo import LocalFrame
 from simulator.places import zones_geojson
+from simulator.population import MARKET_SHARE
 from simulator.producer import produce, stderr_progress
 
 
 def simulate(
-    devices: Annotated[int, typer.Option(help="Number of simulated devices.")] = 2000,
+    devices: Annotated[
+        int | None,
+        typer.Option(
+            help="Number of simulated devices (default: the market share of the district's population)."
+        ),
+    ] = None,
+    market_share: Annotated[
+        float, typer.Option(help="Share of the population in the feed, used when --devices is not given.")
+    ] = MARKET_SHARE,
     duration: Annotated[str, typer.Option(help="Event-time length of the run: 900, 90s, 15m, 2h.")] = "15m",
     start: Annotated[
         str | None,
@@ -28,7 +37,9 @@ def simulate(
             help="Event time of the start (epoch ms or ISO-8601, UTC); default: so the run ends now."
         ),
     ] = None,
-    interval: Annotated[float, typer.Option(help="Seconds between a device's pings (±20 % jitter).")] = 10.0,
+    interval: Annotated[
+        float, typer.Option(help="Seconds between a moving device's pings (±20 % jitter); still: 3–6×.")
+    ] = 20.0,
     speed: Annotated[
         str, typer.Option(help="Time compression: realtime, a factor such as 60, or max.")
     ] = "max",
@@ -39,7 +50,9 @@ def simulate(
     seed: Annotated[int, typer.Option(help="Random seed; same seed and options → same messages.")] = 1,
     stadium_crowd: Annotated[
         int | None,
-        typer.Option(help="Devices at the stadium event's peak (default: a quarter of --devices)."),
+        typer.Option(
+            help="Devices at the stadium event's peak (default: 55,000 seats × 90 % × devices per person)."
+        ),
     ] = None,
     center: Annotated[str, typer.Option(help="City center 'lat,lon' in degrees.")] = "23.13,113.32",
     topic: Annotated[str | None, typer.Option(help="Kafka topic (default HEXPULSE_TOPIC_PINGS).")] = None,
@@ -61,6 +74,7 @@ def simulate(
     chosen: Literal["single", "batch"] = "single" if mode == "single" else "batch"
     config = SimConfig(
         devices=devices,
+        market_share=market_share,
         duration_s=parse_duration_s(duration),
         interval_s=interval,
         start_ms=parse_start_ms(start) if start is not None else None,
@@ -82,7 +96,8 @@ def simulate(
     sim.truth.write(path)
     counts = sim.truth.counts
     stderr_progress(
-        f"simulate: generated {counts['pings']:,} pings in {counts['messages']:,} messages "
+        f"simulate: {counts['devices']:,} devices, {counts['pings'] / config.duration_s:,.0f} pings/s "
+        f"of event time; generated {counts['pings']:,} pings in {counts['messages']:,} messages "
         f"({counts['malformed_messages']:,} malformed) in {time.monotonic() - t0:.1f} s; truth: {path}"
     )
     if dry_run:

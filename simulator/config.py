@@ -13,6 +13,7 @@ from hexpulse.settings import Settings
 from hexpulse.times import S_PER_DAY, utc, windows_per_day
 from simulator.exceptions import SimulatorConfigError
 from simulator.places import DEFAULT_CENTER
+from simulator.population import MARKET_SHARE, POPULATION, STADIUM_ATTENDANCE, STADIUM_SEATS
 
 MAX_BATCH_SPAN_MS = 20_000
 """Longest event-time span of one batched message (first to last ping), in ms.
@@ -37,21 +38,25 @@ class SimConfig:
     ``speed`` is the time compression: 1.0 = real time, ``math.inf`` = as fast as possible.
     ``start_ms`` None means "chosen at generation": the run then ends at the wall clock when
     produced at ``speed`` (real time starts now; ``max`` starts now − duration).
-    ``stadium_crowd`` None means a quarter of the devices.
+    ``devices`` None means the real density: ``market_share`` of the district's population
+    (:mod:`.population`); a number scales the whole city to that many devices.
+    ``stadium_crowd`` None means the stadium's seats × attendance × devices per person.
+    ``interval_s`` is a moving device's ping interval; a device that stands still pings every
+    k-th slot instead, k drawn per device from ``idle_every`` (passive feeds report less often
+    when nothing changes).
     """
 
-    devices: int = 2000
+    devices: int | None = None
     duration_s: float = 900.0
-    interval_s: float = 10.0
+    interval_s: float = 20.0
     start_ms: int | None = None
     speed: float = math.inf
     mode: Literal["single", "batch"] = "batch"
     malformed_rate: float = 0.001
     seed: int = 1
     stadium_crowd: int | None = None
-    vehicle_share: float = 0.2
-    tourist_share: float = 0.15
-    regional_share: float = 0.03
+    market_share: float = MARKET_SHARE
+    idle_every: tuple[int, int] = (3, 6)
     center: tuple[float, float] = DEFAULT_CENTER
 
     def validate(self, settings: Settings) -> None:
@@ -60,8 +65,13 @@ class SimConfig:
         def bad(msg: str) -> SimulatorConfigError:
             return SimulatorConfigError(msg)
 
-        if self.devices < 1:
-            raise bad(f"--devices must be at least 1, not {self.devices}")
+        if not 0.0 < self.market_share <= 1.0:
+            raise bad(f"--market-share must be in (0, 1], not {self.market_share}")
+        n = self.device_count()
+        if n < 1:
+            raise bad(f"--devices must be at least 1, not {n}")
+        if not 1 <= self.idle_every[0] <= self.idle_every[1]:
+            raise bad(f"idle_every must be (lo, hi) with 1 ≤ lo ≤ hi, not {self.idle_every}")
         if not 10 <= self.duration_s <= 7 * S_PER_DAY:
             raise bad(f"--duration must be between 10 s and 7 days, not {self.duration_s:g} s")
         if not 0.1 <= self.interval_s <= 3600:
@@ -73,11 +83,8 @@ class SimConfig:
         if not 0 <= self.seed < 2**63:
             raise bad(f"--seed must be a non-negative integer, not {self.seed}")
         crowd = self.crowd()
-        if not 0 <= crowd <= self.devices:
-            raise bad(f"--stadium-crowd must be between 0 and the {self.devices} devices, not {crowd}")
-        shares = self.vehicle_share + self.tourist_share + self.regional_share
-        if min(self.vehicle_share, self.tourist_share, self.regional_share) < 0 or shares > 1:
-            raise bad("the vehicle, tourist and regional shares must be non-negative and sum to at most 1")
+        if not 0 <= crowd <= n:
+            raise bad(f"--stadium-crowd must be between 0 and the {n} devices, not {crowd}")
         lat, lon = self.center
         if not (-80 <= lat <= 80 and -180 <= lon <= 180):
             raise bad(f"--center must be 'lat,lon' in degrees with |lat| ≤ 80, not {lat},{lon}")
@@ -95,8 +102,15 @@ class SimConfig:
                 "shorten --duration or slow --speed"
             )
 
+    def device_count(self) -> int:
+        """Devices of the run: ``devices``, else the market share of the population."""
+        return self.devices if self.devices is not None else round(POPULATION * self.market_share)
+
     def crowd(self) -> int:
-        return self.devices // 4 if self.stadium_crowd is None else self.stadium_crowd
+        """Stadium attendees carrying a device of the feed at the event's peak."""
+        if self.stadium_crowd is not None:
+            return self.stadium_crowd
+        return round(STADIUM_SEATS * STADIUM_ATTENDANCE * self.device_count() / POPULATION)
 
     def span_behind_now_s(self) -> float:
         """How far before "now" the run starts when ``start_ms`` is None (s)."""

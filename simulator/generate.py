@@ -79,11 +79,11 @@ def generate(
     now = int(time.time() * 1000) if now_ms is None else now_ms
     start_ms = config.resolve_start_ms(now)
     rng = np.random.default_rng(config.seed)
-    pings = build_pings(config, start_ms, rng)
+    pings, traffic = build_pings(config, start_ms, rng)
     max_pings = max(1, min(settings.max_batch_pings, settings.max_message_bytes // APPROX_PING_BYTES))
     plan = plan_messages(pings, config.batch_span_ms(settings), max_pings)
     injections = plan_malformed(pings, plan, config.malformed_rate, settings, rng)
     area = area or load_service_area(settings)
     delay = config.upload_delay_ms(settings)
-    truth = compute(pings, plan, injections, delay, config, start_ms, settings, area)
+    truth = compute(pings, plan, injections, delay, config, start_ms, settings, area, traffic)
     return Simulation(config, start_ms, pings, plan, injections, truth, delay)

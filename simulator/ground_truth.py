@@ -12,7 +12,7 @@ the default ``windows_per_device_day`` (``SimConfig.validate`` refuses others).
 
 File format (JSON, ``GroundTruth.to_json``; times are epoch ms UTC, cells H3 as unsigned ints):
 
-``version`` 1; ``config`` (the run's options, ``start_ms``, ``end_ms``); ``settings`` (window_s,
+``version`` 2; ``config`` (the run's options, ``start_ms``, ``end_ms``); ``settings`` (window_s,
 base_resolution, cells_per_window, moving_speed_mps, speed_clamp_mps, lateness_s);
 ``counts``: ``messages`` (all, malformed included), ``good_messages``, ``pings`` (well-formed),
 ``pings_by_kind`` {commuter, vehicle, stadium, tourist, regional}, ``accepted`` and
@@ -25,7 +25,8 @@ with at least one device (every other area cell is 0); ``stadium``: name, slug, 
 crowd, ``curve`` ``[[window_start_ms, devices], ...]`` for every window of the run, ``peak``;
 ``scenic_areas``: per area name, slug, polygon and ``days`` {``YYYY-MM-DD`` (UTC): unique_visitors,
 visits, dwell_s_mean, dwell_s_median, dwell_s_p90}; ``malformed``: ``[{index, reason, pings}]``
-with ``index`` the 0-based position in the produced stream.
+with ``index`` the 0-based position in the produced stream; ``traffic``, ``corridors``,
+``incident``: see :mod:`.traffic_truth`.
 
 The stadium curve and the scenic areas' visits are computed in :mod:`.area_truth`.
 """
@@ -49,7 +50,9 @@ from simulator.city import KINDS, Pings
 from simulator.config import SimConfig
 from simulator.geo import LocalFrame, haversine_m
 from simulator.messages import Injection, MessagePlan
-from simulator.places import SCENIC_AREAS, STADIUM
+from simulator.places import CORRIDORS, SCENIC_AREAS, STADIUM
+from simulator.traffic import Traffic
+from simulator.traffic_truth import traffic_truth
 
 IntArray = npt.NDArray[np.int64]
 
@@ -65,7 +68,10 @@ class GroundTruth:
     stadium: dict[str, Any]
     scenic_areas: list[dict[str, Any]]
     malformed: list[dict[str, Any]] = field(default_factory=list)
-    version: int = 1
+    traffic: dict[str, Any] = field(default_factory=dict)
+    corridors: list[dict[str, Any]] = field(default_factory=list)
+    incident: dict[str, Any] = field(default_factory=dict)
+    version: int = 2
 
     def to_json(self) -> bytes:
         return orjson.dumps(asdict(self), option=orjson.OPT_INDENT_2)
@@ -108,7 +114,19 @@ def _runs(keys: list[IntArray]) -> tuple[IntArray, IntArray]:
     return starts, np.cumsum(new) - 1
 
 
-def window_cells(
+@dataclass(frozen=True)
+class Assignments:
+    """Counting semantics 2–4: each device-window's counted cells (rows: device-window × cell),
+    sorted by (window, cell); ``kmh`` is the device's whole km/h when moving, else 0."""
+
+    win: IntArray
+    cell: npt.NDArray[np.uint64]
+    device: IntArray
+    moving: npt.NDArray[np.bool_]
+    kmh: IntArray
+
+
+def assign(
     device: IntArray,
     ts: IntArray,
     lat: npt.NDArray[np.float64],
@@ -116,10 +134,11 @@ def window_cells(
     spd: npt.NDArray[np.float64],
     cell: npt.NDArray[np.uint64],
     settings: Settings,
-) -> list[list[int]]:
-    """Counting semantics 2–5 over accepted pings: [[window_start_ms, cell, devices, moving, speed_sum]]."""
+) -> Assignments:
+    """Which cells each device counts in per window, moving or not, at what speed."""
     if len(ts) == 0:
-        return []
+        e = np.zeros(0, dtype=np.int64)
+        return Assignments(e, e.astype(np.uint64), e, e.astype(bool), e)
     order = np.lexsort((ts, device))
     device, ts, lat, lon, spd, cell = (
         device[order],
@@ -161,23 +180,41 @@ def window_cells(
     keep = rank < settings.cells_per_window
     g_dw, g_cell = g_dw[keep], g_cell[keep]
 
-    # 5. Sum per (window, cell).
     dw_first, _ = _runs([device, win])
     g_win = win[dw_first][g_dw]
+    g_dev = device[dw_first][g_dw]
     g_moving = moving[g_dw]
     g_kmh = np.where(g_moving, kmh[g_dw], 0).astype(np.int64)
     o4 = np.lexsort((g_cell, g_win))
-    g_win, g_cell, g_moving, g_kmh = g_win[o4], g_cell[o4], g_moving[o4], g_kmh[o4]
-    s5, _ = _runs([g_win, g_cell.astype(np.int64)])
-    bounds = np.append(s5, len(g_win))
-    devices = np.diff(bounds)
-    mov = np.add.reduceat(g_moving.astype(np.int64), s5)
-    ssum = np.add.reduceat(g_kmh, s5)
+    return Assignments(g_win[o4], g_cell[o4], g_dev[o4], g_moving[o4], g_kmh[o4])
+
+
+def window_cells(
+    device: IntArray,
+    ts: IntArray,
+    lat: npt.NDArray[np.float64],
+    lon: npt.NDArray[np.float64],
+    spd: npt.NDArray[np.float64],
+    cell: npt.NDArray[np.uint64],
+    settings: Settings,
+) -> list[list[int]]:
+    """Counting semantics 2–5 over accepted pings: [[window_start_ms, cell, devices, moving, speed_sum]]."""
+    return cell_rows(assign(device, ts, lat, lon, spd, cell, settings))
+
+
+def cell_rows(a: Assignments) -> list[list[int]]:
+    """5. Sum per (window, cell)."""
+    if len(a.win) == 0:
+        return []
+    s5, _ = _runs([a.win, a.cell.astype(np.int64)])
+    devices = np.diff(np.append(s5, len(a.win)))
+    mov = np.add.reduceat(a.moving.astype(np.int64), s5)
+    ssum = np.add.reduceat(a.kmh, s5)
     return [
         [int(w), int(c), int(d), int(m), int(s)]
         for w, c, d, m, s in zip(
-            g_win[s5].tolist(),
-            g_cell[s5].tolist(),
+            a.win[s5].tolist(),
+            a.cell[s5].tolist(),
             devices.tolist(),
             mov.tolist(),
             ssum.tolist(),
@@ -221,6 +258,7 @@ def compute(
     start_ms: int,
     settings: Settings,
     area: ServiceArea,
+    traffic: Traffic,
 ) -> GroundTruth:
     """The ground truth of one run (see the module docstring)."""
     good_messages = len(plan)
@@ -230,7 +268,8 @@ def compute(
     counted = ok & ~late
     dev, ts = pings.device.astype(np.int64)[counted], pings.ts_ms[counted]
     lat, lon = pings.lat[counted], pings.lon[counted]
-    cells = window_cells(dev, ts, lat, lon, pings.spd[counted], cell[counted], settings)
+    assigned = assign(dev, ts, lat, lon, pings.spd[counted], cell[counted], settings)
+    cells = cell_rows(assigned)
 
     frame = LocalFrame(*cfg.center)
     end_ms = start_ms + int(cfg.duration_s * 1000)
@@ -281,4 +320,11 @@ def compute(
         malformed=[
             {"index": i.index, "reason": i.message.reason, "pings": i.message.pings} for i in injections
         ],
+        traffic=traffic_truth(assigned, pings.device_free_kmh, area, frame, settings),
+        corridors=[c.document(frame) for c in CORRIDORS],
+        incident={
+            "corridor_slug": traffic.incident.corridor_slug,
+            "start_ms": start_ms + int(traffic.incident.start_s * 1000),
+            "end_ms": start_ms + int(traffic.incident.end_s * 1000),
+        },
     )

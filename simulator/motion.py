@@ -1,4 +1,4 @@
-"""How each kind of device moves: piecewise-linear keyframe paths and cars on roads.
+"""How each kind of device but cars moves: piecewise-linear keyframe paths (cars: :mod:`.traffic`).
 
 Positions are metres east/north of the center (``places``), times seconds since the run's start.
 Everyone but vehicles wanders a little (a smooth sinusoid, zero at both ends of a stay) while
@@ -14,9 +14,7 @@ import numpy as np
 from simulator.config import SimConfig
 from simulator.geo import FloatArray
 from simulator.places import (
-    CONGESTED_ROAD,
     HOME_CLUSTERS,
-    ROADS,
     SCENIC_AREAS,
     SERVICE_HALF_SIZE_M,
     STADIUM,
@@ -26,8 +24,6 @@ from simulator.places import (
 
 DWELL_MEDIAN_S = np.array([75.0, 30.0, 40.0]) * 60
 """Median stay (s) at each of SCENIC_AREAS (log-normal, σ = 0.5, at most 4 h)."""
-CONGESTION = (0.30, 0.60, 60.0, 0.15)
-"""Congestion episode: (start, end) as fractions of the run, ramp in s, speed factor at its worst."""
 
 
 @dataclass
@@ -67,7 +63,9 @@ def _span(cfg: SimConfig) -> tuple[float, float]:
     return -(cfg.duration_s + 1e5), cfg.duration_s + 1e5
 
 
-def commuters(n: int, cfg: SimConfig, rng: np.random.Generator) -> Keyframes:
+def commuters(n: int, cfg: SimConfig, rng: np.random.Generator, travel_share: float) -> Keyframes:
+    """Residents and commuters: ``travel_share`` of them make one trip (walking, cycling or driving
+    local streets) during the run or just before it; the others stay at home or at work."""
     lo, hi = _span(cfg)
     homes = np.array(HOME_CLUSTERS)[rng.integers(0, len(HOME_CLUSTERS), n)]
     works = np.array(WORK_CLUSTERS)[rng.integers(0, len(WORK_CLUSTERS), n)]
@@ -76,8 +74,9 @@ def commuters(n: int, cfg: SimConfig, rng: np.random.Generator) -> Keyframes:
     to_work = rng.random(n) < 0.5
     a = np.where(to_work[:, None], home, work)
     b = np.where(to_work[:, None], work, home)
-    v = rng.choice([1.3, 4.5, 9.0], n, p=[0.3, 0.2, 0.5])
+    v = rng.choice([1.3, 4.5, 9.0], n, p=[0.45, 0.25, 0.3])
     depart = rng.uniform(-0.3 * cfg.duration_s, cfg.duration_s, n)
+    depart = np.where(rng.random(n) < travel_share, depart, hi + 1.0)
     leg1 = np.abs(b[:, 0] - a[:, 0]) / v
     leg2 = np.abs(b[:, 1] - a[:, 1]) / v
     t = np.column_stack([np.full(n, lo), depart, depart + leg1, depart + leg1 + leg2, np.full(n, hi)])
@@ -179,47 +178,3 @@ def regional(n: int, cfg: SimConfig, rng: np.random.Generator) -> Keyframes:
     return Keyframes(
         t, np.column_stack([pts[:, 0]] * 2), np.column_stack([pts[:, 1]] * 2), np.full((n, 1), 20.0)
     )
-
-
-def _congestion_integral(t: FloatArray, d: float) -> FloatArray:
-    """∫₀ᵗ g(u) du of the trapezoid g (0 → 1 → 0) of the congestion episode, in s."""
-    start, end, ramp, _ = CONGESTION
-    a, b = start * d, end * d
-
-    def ramp_up(t0: float) -> FloatArray:
-        u = np.clip(t - t0, 0.0, None)
-        out: FloatArray = np.where(u <= ramp, u * u / (2 * ramp), ramp / 2 + (u - ramp))
-        return out
-
-    return ramp_up(a) - ramp_up(b - ramp)
-
-
-class Vehicles:
-    """Cars bouncing up and down straight roads; the congested road slows down in the episode."""
-
-    def __init__(self, n: int, cfg: SimConfig, rng: np.random.Generator) -> None:
-        lengths = np.array([r.length_m for r in ROADS])
-        weights = lengths / lengths.sum() * 0.65
-        weights[CONGESTED_ROAD] += 0.35
-        self.road = rng.choice(len(ROADS), n, p=weights / weights.sum())
-        self.s0 = rng.uniform(0.0, 2.0, n) * lengths[self.road]
-        self.v0 = rng.uniform(9.0, 17.0, n)
-        self.lane = rng.choice([3.5, 7.0], n)
-        self.duration = cfg.duration_s
-        self.length = lengths[self.road]
-        self.a = np.array([r.a for r in ROADS])[self.road]
-        self.unit = (np.array([r.b for r in ROADS])[self.road] - self.a) / self.length[:, None]
-
-    def at(self, t: FloatArray) -> tuple[FloatArray, FloatArray]:
-        slow = 1.0 - CONGESTION[3]
-        jammed = (self.road == CONGESTED_ROAD)[:, None]
-        travelled = np.where(jammed, t - slow * _congestion_integral(t, self.duration), t)
-        s = (self.s0[:, None] + self.v0[:, None] * travelled) % (2 * self.length[:, None])
-        back = s > self.length[:, None]
-        along = np.where(back, 2 * self.length[:, None] - s, s)
-        # Drive on the right: the lateral offset flips with the direction of travel.
-        side = np.where(back, -1.0, 1.0) * self.lane[:, None]
-        ux, uy = self.unit[:, 0:1], self.unit[:, 1:2]
-        x = self.a[:, 0:1] + along * ux + side * uy
-        y = self.a[:, 1:2] + along * uy - side * ux
-        return x, y

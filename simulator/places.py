@@ -14,6 +14,7 @@ from typing import Any, Literal
 from shapely.geometry import Polygon
 
 from simulator.geo import LocalFrame
+from simulator.roads import Corridor, corridor_feature, corridors
 
 DEFAULT_CENTER = (23.13, 113.32)
 """(lat, lon) in degrees: Guangzhou, Tianhe district."""
@@ -81,28 +82,6 @@ STADIUM_SEAT_RADIUS_M = 170.0
 GNSS/Wi-Fi noise keeps their pings inside it."""
 
 
-@dataclass(frozen=True)
-class Road:
-    """A straight arterial road from ``a`` to ``b`` (metres)."""
-
-    name: str
-    a: tuple[float, float]
-    b: tuple[float, float]
-
-    @property
-    def length_m(self) -> float:
-        return math.hypot(self.b[0] - self.a[0], self.b[1] - self.a[1])
-
-
-ROADS: tuple[Road, ...] = (
-    Road("Huangpu Avenue", (-9000.0, -550.0), (9000.0, -550.0)),
-    Road("Tianhe Road", (-6000.0, 450.0), (4000.0, 450.0)),
-    Road("Guangzhou Avenue", (-900.0, -9000.0), (-900.0, 8000.0)),
-    Road("Guangyuan Expressway", (-8000.0, 4500.0), (8000.0, 5200.0)),
-)
-CONGESTED_ROAD = 0
-"""Index in ROADS of the road with the congestion episode."""
-
 # (x, y, spread in m) of residential and office clusters.
 HOME_CLUSTERS: tuple[tuple[float, float, float], ...] = (
     (-4500.0, 2500.0, 700.0),
@@ -129,7 +108,11 @@ DISTRICTS: tuple[NamedArea, ...] = tuple(
 the demo's ``district`` zone set."""
 
 ZONE_SETS: dict[str, tuple[NamedArea, ...]] = {"crowd": (STADIUM, *SCENIC_AREAS), "district": DISTRICTS}
-"""The simulated city's registered zones per zone set (crowd-safety and tourism areas; districts)."""
+"""The simulated city's registered zones per zone set (crowd-safety and tourism areas; districts);
+plus set ``corridor``: CORRIDORS."""
+
+CORRIDORS: tuple[Corridor, ...] = corridors()
+"""The road segments a control room watches (:mod:`.roads`): zone set ``corridor``, disjoint."""
 
 
 def zones_geojson(frame: LocalFrame) -> dict[str, Any]:
@@ -141,6 +124,10 @@ def zones_geojson(frame: LocalFrame) -> dict[str, Any]:
             feature = area.feature(frame)
             feature["properties"] = {"id": area.slug, "set": zone_set, "name": area.name}
             features.append(feature)
+    for c in CORRIDORS:
+        feature = corridor_feature(c, frame)
+        feature["properties"] = {"id": c.slug, "set": "corridor", "name": c.name}
+        features.append(feature)
     return {"type": "FeatureCollection", "features": features}
 
 

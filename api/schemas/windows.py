@@ -29,7 +29,10 @@ class EpsilonOut(BaseModel):
 class PlanRow(BaseModel):
     """One product of the budget plan (HEXPULSE_BUDGET_PLAN)."""
 
-    product: str = Field(description="cells (the live map) or zones.<set> (registered zones)")
+    product: str = Field(
+        description="cells (the live map), traffic (moving devices per speed bin and cell) or zones.<set> "
+        "(registered zones)"
+    )
     per: Literal["window", "day"] = Field(description="measured every window or once a day")
     share: float = Field(description="share of the device-day ρ")
     rho_per_device_day: float = Field(description="zCDP ρ this product costs one device-day")

@@ -8,9 +8,14 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 HP=.venv/bin/hexpulse
 RUN=${HEXPULSE_STATE_DIR:-.local}/demo
-DEVICES=${DEMO_DEVICES:-20000}
+# Empty DEMO_DEVICES = the city at real density (35 % of Tianhe's ~2.2 M people: ~770,000
+# devices, ~7,500 pings/s; docs/SIMULATOR.md); a number scales it down on a small machine.
+DEVICES=${DEMO_DEVICES:-}
 BACKFILL=${DEMO_BACKFILL:-15m}
-MINUTES=${DEMO_MINUTES:-30}
+MINUTES=${DEMO_MINUTES:-15}
+size=()
+[ -n "$DEVICES" ] && size=(--devices "$DEVICES")
+label=${DEVICES:-"the real-density"}
 mkdir -p "$RUN"
 pids=()
 
@@ -59,10 +64,11 @@ echo "demo: dashboard  http://$host:$port/#key=$key"
 echo "demo: API docs   http://$host:$port/docs   (Authorization: Bearer $key)"
 echo
 
-echo "demo: backfilling the last $BACKFILL of the simulated city ($DEVICES devices, full speed)"
-$HP simulate --devices "$DEVICES" --duration "$BACKFILL" --speed max --zones-out "$RUN/zones.geojson"
-# The city's crowd zones (stadium, scenic areas) and districts, registered as an admin would: each
+echo "demo: backfilling the last $BACKFILL of the simulated city ($label devices, full speed)"
+$HP simulate "${size[@]}" --duration "$BACKFILL" --speed max --zones-out "$RUN/zones.geojson"
+# The city's crowd zones (stadium, scenic areas), districts and road corridors, registered as an admin would: each
 # is measured from the next window on (the backfilled windows keep what they had).
 $HP zones load "$RUN/zones.geojson"
 echo "demo: the city now runs in real time for ${MINUTES} min (Ctrl-C to stop)"
-$HP simulate --devices "$DEVICES" --duration "${MINUTES}m" --start now --speed realtime --seed 2
+# `simulate` prints the devices and pings per second it runs before it starts producing.
+$HP simulate "${size[@]}" --duration "${MINUTES}m" --start now --speed realtime --seed 2

@@ -12,7 +12,12 @@ The one budget plan (``HEXPULSE_BUDGET_PLAN``) splits ρ_day between *products*:
 live map, split further by metric and resolution as above) and one ``zones.<set>`` per set of
 registered zones, each a window product that gets share·ρ_day / W per window. A zone set is one
 draw over its zones' totals; its zones are disjoint at the base resolution, so a device changes
-one zone's total by at most L (L2 and L1 sensitivity L). The shares add up to at most 1.
+one zone's total by at most L (L2 and L1 sensitivity L). The ``traffic`` product is one draw per
+window of the moving devices per speed bin and cell at ``traffic_resolution`` (cells × bins): a
+device-window has one speed, so it falls in one bin of each of its ≤ L base cells, and summed to
+the coarser resolution it moves the vector by at most L in total — all in one entry when its cells
+share a parent — so the draw takes sensitivity L (bound L over one entry; √L only if each entry
+moved by at most 1, which summing children does not ensure). The shares add up to at most 1.
 """
 
 from __future__ import annotations
@@ -27,7 +32,7 @@ from hexpulse.units import whole_kmh
 from privacy.release.accounting import eps_from_rho
 from privacy.release.exceptions import BudgetError
 from privacy.release.mechanisms import Mechanism, NoiseParams, params_for_rho
-from privacy.release.shares import CELLS, SLACK, ZONES_PREFIX, parse_plan, parse_shares
+from privacy.release.shares import CELLS, SLACK, TRAFFIC, ZONES_PREFIX, parse_plan, parse_shares
 
 METRICS = ("count", "moving", "speed")
 
@@ -73,11 +78,15 @@ class ReleasePlan:
     zone_draws: tuple[Draw, ...] = ()
     #: The budget plan: (product, share of ρ_day), in configuration order.
     shares: tuple[tuple[str, float], ...] = ()
+    #: The speed-bin draw (metric ``traffic``, res = the traffic resolution), None if unfunded.
+    traffic_draw: Draw | None = None
+    #: The speed bins' edges (whole km/h): [low, e1), …, [e_last, cap], low = moving threshold.
+    traffic_edges_kmh: tuple[float, ...] = ()
 
     @property
     def every_draw(self) -> tuple[Draw, ...]:
-        """The cells' draws, then every zone set's."""
-        return (*self.draws, *self.zone_draws)
+        """The cells' draws, then every zone set's, then the traffic draw."""
+        return (*self.draws, *self.zone_draws, *((self.traffic_draw,) if self.traffic_draw else ()))
 
     @property
     def rho_per_window(self) -> float:
@@ -94,11 +103,20 @@ class ReleasePlan:
         """The most one window charges each device-day (cells and every zone set)."""
         return sum(d.charge for d in self.every_draw)
 
-    def window_charge(self, zone_sets: Iterable[str]) -> float:
-        """What a window charges when it draws the cells and the zone sets ``zone_sets`` (names
-        without the ``zones.`` prefix): a set with no zones in the window draws nothing."""
+    def window_charge(self, zone_sets: Iterable[str], traffic: bool = True) -> float:
+        """What a window charges when it draws the cells, the zone sets ``zone_sets`` (names
+        without the ``zones.`` prefix: a set with no zones in the window draws nothing) and, if
+        ``traffic`` and the plan funds it, the speed bins."""
         drawn = {ZONES_PREFIX + s for s in zone_sets}
-        return sum(d.charge for d in self.draws) + sum(d.charge for d in self.zone_draws if d.metric in drawn)
+        bins = self.traffic_draw.charge if traffic and self.traffic_draw else 0.0
+        zones = sum(d.charge for d in self.zone_draws if d.metric in drawn)
+        return sum(d.charge for d in self.draws) + zones + bins
+
+    @property
+    def traffic_mids_kmh(self) -> tuple[float, ...]:
+        """Each speed bin's representative speed (km/h): the middle of its edges."""
+        e = self.traffic_edges_kmh
+        return tuple((a + b) / 2 for a, b in zip(e, e[1:], strict=False))
 
     def zone_draw(self, zone_set: str) -> Draw | None:
         """The draw of zone set ``zone_set`` (None: the plan gives the set no budget)."""
@@ -150,22 +168,39 @@ def plan_from_settings(settings: Settings) -> ReleasePlan:
     for metric in metrics:
         for res, share in sorted(res_shares.items(), reverse=True):
             target = rho_window * metric_shares[metric] * share
+            # At the base a device moves L entries by at most `bound` each (L2 √L·bound). A coarser
+            # level is a sum of base cells, and a device's L cells may share one parent: one entry
+            # then moves by L·bound, so its L2 sensitivity is L·bound, not √L·bound.
+            l_cells = settings.cells_per_window
+            bound, entries = (bounds[metric], l_cells) if res == base else (bounds[metric] * l_cells, 1)
             try:
-                params = params_for_rho(
-                    settings.noise_mechanism, bounds[metric], settings.cells_per_window, target
-                )
+                params = params_for_rho(settings.noise_mechanism, bound, entries, target)
             except ValueError as exc:
                 raise BudgetError(f"cannot derive noise for {metric} at resolution {res}: {exc}") from None
             rho = params.rho
             draws.append(Draw(metric, res, params, rho, rho * w / per_day))
     zone_draws: list[Draw] = []
     for product, share in products.items():
-        if product == CELLS or share <= 0:
+        if not product.startswith(ZONES_PREFIX) or share <= 0:
             continue
         target = settings.budget_rho_per_day / w * share
         # Disjoint zones: a device's L cells may all fall in one zone, so one entry moves by L.
         params = params_for_rho(settings.noise_mechanism, settings.cells_per_window, 1, target)
         zone_draws.append(Draw(product, base, params, params.rho, params.rho * w / per_day))
+    traffic: Draw | None = None
+    edges: tuple[float, ...] = ()
+    if products.get(TRAFFIC, 0.0) > 0:
+        if settings.traffic_resolution not in resolutions:
+            raise BudgetError(
+                f"HEXPULSE_TRAFFIC_RESOLUTION {settings.traffic_resolution} must be one of the released "
+                f"resolutions {list(resolutions)} when the budget plan funds 'traffic'"
+            )
+        target = settings.budget_rho_per_day / w * products[TRAFFIC]
+        params = params_for_rho(settings.noise_mechanism, settings.cells_per_window, 1, target)
+        traffic = Draw(TRAFFIC, settings.traffic_resolution, params, params.rho, params.rho * w / per_day)
+        low = round(settings.moving_speed_mps * 3.6, 3)
+        cap = float(speed_bound_kmh(settings.speed_clamp_mps))
+        edges = (low, *map(float, settings.traffic_speed_edges_kmh), cap)
     plan = ReleasePlan(
         mechanism=settings.noise_mechanism,
         rho_per_day=settings.budget_rho_per_day,
@@ -179,6 +214,8 @@ def plan_from_settings(settings: Settings) -> ReleasePlan:
         draws=tuple(draws),
         zone_draws=tuple(zone_draws),
         shares=tuple(products.items()),
+        traffic_draw=traffic,
+        traffic_edges_kmh=edges,
     )
     check_plan(plan)
     return plan
@@ -202,13 +239,16 @@ def fits_day(spent_charge: float, charge: float, rho_per_day: float) -> bool:
 _WHAT = {
     CELLS: "live map: devices per H3 cell every window at resolutions {res} ({metrics})",
     ZONES_PREFIX: "registered zones of set {set!r}: devices per zone every window, measured directly",
+    TRAFFIC: "traffic: moving devices per speed bin ({bins} km/h) and H3 cell every window at "
+    "resolution {res}",
 }
 
 
 def plan_rows(plan: ReleasePlan) -> list[dict[str, Any]]:
     """The budget plan as ``GET /v1/privacy`` publishes it: one row per product with its share, the
     ρ (zCDP) and ε (zCDP conversion at the plan's δ) per device-day it costs alone, and σ (devices)
-    of one released count: the base-resolution count for ``cells``, one zone for a zone set."""
+    of one released count: the base-resolution count for ``cells``, one zone for a zone set, one
+    (cell, bin) entry for ``traffic``."""
     rows: list[dict[str, Any]] = []
     w = plan.windows_per_device_day
     for product, share in plan.shares:
@@ -218,6 +258,13 @@ def plan_rows(plan: ReleasePlan) -> list[dict[str, Any]]:
             sigma = base.params.sigma if base else None
             res = ", ".join(map(str, plan.resolutions))
             what = _WHAT[CELLS].format(res=res, metrics=", ".join(plan.metrics))
+        elif product == TRAFFIC:
+            draws = (plan.traffic_draw,) if plan.traffic_draw else ()
+            sigma = plan.traffic_draw.params.sigma if plan.traffic_draw else None
+            e = plan.traffic_edges_kmh
+            bins = ", ".join(f"{a:g}–{b:g}" for a, b in zip(e, e[1:], strict=False))
+            res_t = plan.traffic_draw.res if plan.traffic_draw else "-"
+            what = _WHAT[TRAFFIC].format(bins=bins, res=res_t)
         else:
             zone = plan.zone_draw(product.removeprefix(ZONES_PREFIX))
             draws = (zone,) if zone else ()

@@ -52,9 +52,11 @@ def ledger_rows(
     releaser: str,
     recorded_at: datetime,
     zone_sets: Iterable[str] = (),
+    traffic: bool = False,
 ) -> list[tuple[object, ...]]:
     """The ledger rows of one window's release under ``plan`` (naive UTC datetimes): every cell
-    family, and one row per zone set drawn (``zone_sets``; a set without zones draws nothing)."""
+    family, one row per zone set drawn (``zone_sets``; a set without zones draws nothing) and,
+    if ``traffic``, the speed-bin draw."""
     rows: list[tuple[object, ...]] = []
     for metric in plan.metrics:
         measured = plan.measured(metric)
@@ -73,6 +75,13 @@ def ledger_rows(
         family = (plan.base_resolution, ZONES_PREFIX + zone_set)
         rows.append((window_start.date(), window_start, family[0], family[1], plan_hash, prints[family],
                      draw.params.mechanism, draw.params.sensitivity, draw.params.scale, draw.charge,
+                     releaser, recorded_at))  # fmt: skip
+    if traffic:
+        t = plan.traffic_draw
+        if t is None:
+            raise ValueError("the plan has no traffic draw")
+        rows.append((window_start.date(), window_start, t.res, t.metric, plan_hash, prints[(t.res, t.metric)],
+                     t.params.mechanism, t.params.sensitivity, t.params.scale, t.charge,
                      releaser, recorded_at))  # fmt: skip
     return rows
 

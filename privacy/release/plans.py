@@ -3,7 +3,8 @@
 A :class:`PlanRecord` is everything that decides a window's published numbers apart from the
 exact data and the noise key: the noise of every draw family (cells and zone sets), the cells of
 every released resolution (a digest of the service area's hierarchy), the speed cap of the mean
-speed, the registered zones the window measures (set, id, version and a digest of their cells;
+speed, the speed bins' edges and whether the window draws them, the registered zones the
+window measures (set, id, version and a digest of their cells;
 they differ from window to window, so the record is built per window), and the version of the
 sampler and of the row rules. Its ``hash`` (64 bits of SHA-256 over the canonical
 JSON) goes on every ``release_intents``, ``release_cells``, ``release_windows`` and
@@ -26,7 +27,7 @@ from privacy.release.budget import Draw, ReleasePlan
 from privacy.release.consistency import Hierarchy
 from privacy.release.exceptions import ReleaseError
 from privacy.release.mechanisms import NoiseParams
-from privacy.release.shares import ZONES_PREFIX
+from privacy.release.shares import TRAFFIC, ZONES_PREFIX
 
 #: Bumped whenever the sampler's use of the keystream or the rules turning estimates into rows
 #: change: the same plan must give the same numbers, so a new rule is a new plan.
@@ -55,6 +56,9 @@ class PlanRecord:
     area: str
     rules: str = RULES_VERSION
     zones: tuple[ZoneRef, ...] = ()  # sorted by (set, id)
+    #: False when the plan funds traffic but the window's partials predate the speed bins
+    #: (migration 0011): the window then draws no bins and is not charged for them.
+    traffic_drawn: bool = True
 
     @property
     def zone_sets(self) -> tuple[str, ...]:
@@ -64,7 +68,12 @@ class PlanRecord:
     @property
     def charge(self) -> float:
         """What this window charges each device-day: the cells and the zone sets it draws."""
-        return self.plan.window_charge(self.zone_sets)
+        return self.plan.window_charge(self.zone_sets, self.traffic_drawn)
+
+    @property
+    def draws_traffic(self) -> bool:
+        """Whether this window releases speed bins."""
+        return self.plan.traffic_draw is not None and self.traffic_drawn
 
     def document(self) -> dict[str, Any]:
         """The canonical form. ``shares`` and ``zones`` appear only when non-empty, so a plan stored
@@ -93,6 +102,10 @@ class PlanRecord:
             doc["shares"] = [[product, share] for product, share in p.shares]
         if self.zones:
             doc["zones"] = [z.document() for z in self.zones]
+        if p.traffic_draw is not None:
+            doc["traffic_edges_kmh"] = list(p.traffic_edges_kmh)
+            if not self.traffic_drawn:
+                doc["traffic_drawn"] = False
         return doc
 
     def to_json(self) -> str:
@@ -114,7 +127,8 @@ def record_from_json(text: str) -> PlanRecord:
                  float(d["rho"]), float(d["charge"]))
             for d in doc["draws"]
         )  # fmt: skip
-        cells = tuple(d for d in draws if not d.metric.startswith(ZONES_PREFIX))
+        cells = tuple(d for d in draws if not d.metric.startswith(ZONES_PREFIX) and d.metric != TRAFFIC)
+        traffic = next((d for d in draws if d.metric == TRAFFIC), None)
         zone_draws = tuple(d for d in draws if d.metric.startswith(ZONES_PREFIX))
         plan = ReleasePlan(
             mechanism=doc["mechanism"],
@@ -129,8 +143,11 @@ def record_from_json(text: str) -> PlanRecord:
             draws=cells,
             zone_draws=zone_draws,
             shares=tuple((str(p), float(s)) for p, s in doc.get("shares", ())),
+            traffic_draw=traffic,
+            traffic_edges_kmh=tuple(float(e) for e in doc.get("traffic_edges_kmh", ())),
         )
         zones = tuple(ZoneRef.of(z) for z in doc.get("zones", ()))
-        return PlanRecord(plan, int(doc["speed_cap_kmh"]), str(doc["area"]), str(doc["rules"]), zones)
+        return PlanRecord(plan, int(doc["speed_cap_kmh"]), str(doc["area"]), str(doc["rules"]), zones,
+                          bool(doc.get("traffic_drawn", True)))  # fmt: skip
     except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
         raise ReleaseError(f"a stored release plan cannot be read ({type(exc).__name__})") from None

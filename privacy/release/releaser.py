@@ -15,9 +15,12 @@ order, the releaser
    from the day's secret release-noise key, the plan and the exact input
    (:mod:`privacy.release.seeds`), and reconciles the resolutions (:mod:`privacy.release.consistency`);
 4. measures the registered zones in effect at the window's start (the ones its plan record names:
-   one keyed draw per zone set, :mod:`privacy.release.zones`);
+   one keyed draw per zone set, :mod:`privacy.release.zones`) and, if the plan funds ``traffic``,
+   the moving devices per speed bin at the traffic resolution (:mod:`privacy.release.traffic`;
+   a window whose partials predate the speed bins draws none and is not charged for them);
 5. records the draws in the append-only ``release_ledger``; if the ledger then holds no other draw
-   of the window, writes ``release_cells`` (one INSERT, one part: atomic) and ``release_zones``,
+   of the window, writes ``release_cells`` (one INSERT, one part: atomic), ``release_zones`` and
+   ``release_traffic``,
    then the ``release_windows`` row that makes it public.
 
 Crash safety and concurrency: every step may run again, in this process or another. The same
@@ -37,6 +40,8 @@ import time
 from dataclasses import replace
 from datetime import UTC, datetime
 
+import numpy as np
+import numpy.typing as npt
 from clickhouse_driver import Client
 from clickhouse_driver.errors import Error as DriverError
 
@@ -56,6 +61,16 @@ from privacy.release.ledger import check_one_draw, ledger_rows, spent_on, window
 from privacy.release.mechanisms import IntVector
 from privacy.release.plans import PlanRecord, area_digest
 from privacy.release.seeds import input_digest, window_keys
+from privacy.release.shares import TRAFFIC
+from privacy.release.traffic import (
+    BINS_SQL,
+    BINS_STATE_SQL,
+    TRAFFIC_COLUMNS,
+    exact_bins,
+    has_bins,
+    measure_traffic,
+    traffic_rows,
+)
 from privacy.release.values import CELL_COLUMNS, cell_rows, exact_totals, release_values
 from privacy.release.zones import (
     ZONE_COLUMNS,
@@ -146,13 +161,17 @@ class Releaser:
             start = floor
         return list(range(start, horizon, self.window_s))
 
+    def _counted(self, w: int) -> tuple[tuple[int, int], ...]:
+        """(partition, closing) of each partition's counted closing of window ``w`` (epoch s)."""
+        cov = self.coverage(w)
+        counted = ((p, cov.counted(p, w * 1000)) for p in range(self.settings.topic_partitions))
+        return tuple((p, c.closing) for p, c in counted if c is not None)
+
     def read_exact(self, w: int) -> dict[str, IntVector]:
         """The window's exact totals per base cell of the area (zeros for quiet cells), summed over
         partitions from each partition's counted closing only (a partition that has not closed the
         window yet adds nothing: only a complete window gives its whole total)."""
-        cov = self.coverage(w)
-        counted = ((p, cov.counted(p, w * 1000)) for p in range(self.settings.topic_partitions))
-        pairs = tuple((p, c.closing) for p, c in counted if c is not None)
+        pairs = self._counted(w)
         if not pairs:
             return exact_totals(self.tree.cells[0], [])[0]
         rows = self.client.execute(
@@ -165,6 +184,25 @@ class Releaser:
             log_event(log, "partials outside the service area ignored", logging.WARNING,
                       window_start=w, cells=outside)  # fmt: skip
         return out
+
+    def has_bins(self, w: int) -> bool:
+        """Whether window ``w``'s counted partials all hold speed bins (none predates migration 0011)."""
+        pairs = self._counted(w)
+        if not pairs:
+            return True
+        ((with_bins, without),) = self.client.execute(
+            BINS_STATE_SQL.format(exact=self.exact), {"w": _ts(w), "pairs": pairs}
+        )
+        return has_bins(int(with_bins), int(without))
+
+    def read_bins(self, w: int, k: int) -> npt.NDArray[np.int64]:
+        """(base cells × ``k`` bins) exact moving devices per speed bin of window ``w``, from the
+        counted closings like :meth:`read_exact`."""
+        pairs = self._counted(w)
+        if not pairs:
+            return exact_bins(self.tree.cells[0], [], k)
+        rows = self.client.execute(BINS_SQL.format(exact=self.exact), {"w": _ts(w), "pairs": pairs})
+        return exact_bins(self.tree.cells[0], rows, k)
 
     def _completed_at(self, w: int) -> int:
         rows = self.client.execute(
@@ -201,7 +239,11 @@ class Releaser:
         if self._is_public(start):
             return False
         measured = self._zones_at(start)
-        mine = replace(self.record, zones=tuple(z.ref for z in measured))
+        bins_ok = self.plan.traffic_draw is None or self.has_bins(w)
+        if not bins_ok:
+            self._report(w, "partials predate the speed bins (migration 0011): no traffic released "
+                         "for this window", logging.WARNING)  # fmt: skip
+        mine = replace(self.record, zones=tuple(z.ref for z in measured), traffic_drawn=bins_ok)
         record = claim_window(self.client, self.db, start, mine, self.releaser_id)
         if record.zones != mine.zones:
             measured = zones_of_record(self.client, record, start)  # begun by another releaser: its zones
@@ -213,14 +255,21 @@ class Releaser:
                 f"rho={self.plan.rho_per_day:g} (already spent {spent:.6g}); refusing to release it"
             )
         exact = self.read_exact(w)
-        keys = window_keys(self.ring, w, record.hash, input_digest(exact))
+        # The window's own plan fixes the bins (it may have been begun under another configuration).
+        base_bins = self.read_bins(w, len(plan.traffic_edges_kmh) - 1) if record.draws_traffic else None
+        # The bins join the digest only when drawn, so windows without traffic keep their keys.
+        digest_in = exact if base_bins is None else {**exact, TRAFFIC: base_bins.ravel()}
+        keys = window_keys(self.ring, w, record.hash, input_digest(digest_in))
         values = release_values(plan, self.tree, exact, keys)
         zones = measure_zones(plan, measured, self.tree.cells[0], exact["count"], keys)
+        traffic = None if base_bins is None else measure_traffic(plan, self.tree, base_bins, keys)
         prints = values.prints(self.tree) | zone_prints(zones, plan.base_resolution)
+        if traffic is not None:
+            prints |= traffic.prints()
         check_one_draw(window_prints(self.client, self.db, start), prints, start)
         now = time.time()
         ledger = ledger_rows(plan, record.hash, start, prints, self.releaser_id, _ts(int(now)),
-                             zone_sets=[v.zone_set for v in zones])  # fmt: skip
+                             zone_sets=[v.zone_set for v in zones], traffic=traffic is not None)  # fmt: skip
         write_ledger(self.client, self.db, ledger)
         # Recorded first, checked, then written: a releaser that read another input (a bug
         # upstream) drew independent noise, and of two such draws the one whose check reads last
@@ -231,6 +280,9 @@ class Releaser:
         if zones:
             self.client.execute(f"INSERT INTO {self.db}.release_zones ({ZONE_COLUMNS}) VALUES",
                                 zone_rows(start, zones, plan=record.hash))  # fmt: skip
+        if traffic is not None:
+            self.client.execute(f"INSERT INTO {self.db}.release_traffic ({TRAFFIC_COLUMNS}) VALUES",
+                                traffic_rows(start, traffic, plan=record.hash))  # fmt: skip
         lag = max(0.0, now - self._completed_at(w))
         self.client.execute(
             f"INSERT INTO {self.db}.release_windows "

@@ -127,9 +127,10 @@ def enforce_retention(
             )
             for part in old_months:
                 _drop(cl, "release_cells", part)
-        for part in _partitions(cl, db, "release_zones"):
-            if part < cutoff.strftime("%Y%m") and not dry_run:
-                _drop(cl, "release_zones", part)
+        for table in ("release_zones", "release_traffic"):
+            for part in _partitions(cl, db, table):
+                if part < cutoff.strftime("%Y%m") and not dry_run:
+                    _drop(cl, table, part)
         for part in _partitions(cl, db, "release_intents"):
             if part < cutoff.strftime("%Y%m") and not dry_run:
                 _drop(cl, "release_intents", part)

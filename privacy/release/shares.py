@@ -1,7 +1,8 @@
 """The budget settings parsed: the budget plan's products and the cells' resolution shares.
 
 ``HEXPULSE_BUDGET_PLAN`` names *products* with a share of the device-day ρ: ``cells`` (the live
-map) and ``zones.<set>`` (one set of registered zones). ``HEXPULSE_BUDGET_RESOLUTION_SHARES``
+map), ``traffic`` (moving devices per speed bin and cell) and ``zones.<set>`` (one set of
+registered zones). ``HEXPULSE_BUDGET_RESOLUTION_SHARES``
 splits the cells' share between the measured resolutions. Both are refused with one sentence
 (:class:`BudgetError`) when malformed or when they spend more than the whole. Pure: no store, so
 the API may use it to know the funded zone sets (:mod:`privacy.release.budget` derives the noise).
@@ -16,6 +17,7 @@ from collections.abc import Mapping
 from privacy.release.exceptions import BudgetError
 
 CELLS = "cells"
+TRAFFIC = "traffic"
 ZONES_PREFIX = "zones."
 _SET_NAME = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
 
@@ -56,8 +58,9 @@ def parse_shares(raw: tuple[str, ...], resolutions: tuple[int, ...], base: int) 
 def parse_plan(raw: tuple[str, ...]) -> dict[str, float]:
     """``("cells:0.7", "zones.crowd:0.25")`` → {product: share of ρ_day}, or BudgetError.
 
-    Products: ``cells`` (required, positive) and ``zones.<set>`` (``<set>``: lower case letters,
-    digits and ``_``, 32 at most). Shares are finite, ≥ 0 and add up to at most 1."""
+    Products: ``cells`` (required, positive), ``traffic`` (the speed bins) and ``zones.<set>``
+    (``<set>``: lower case letters, digits and ``_``, 32 at most). Shares are finite, ≥ 0 and add
+    up to at most 1."""
     shares: dict[str, float] = {}
     for item in raw:
         product, _, share_s = item.rpartition(":")
@@ -66,12 +69,12 @@ def parse_plan(raw: tuple[str, ...]) -> dict[str, float]:
             share = float(share_s)
         except ValueError:
             raise BudgetError(f"HEXPULSE_BUDGET_PLAN item {item!r} is not 'product:share'") from None
-        if product != CELLS and not (
+        if product not in (CELLS, TRAFFIC) and not (
             product.startswith(ZONES_PREFIX) and _SET_NAME.match(product.removeprefix(ZONES_PREFIX))
         ):
             raise BudgetError(
-                f"HEXPULSE_BUDGET_PLAN names an unknown product {product!r}; products are 'cells' and "
-                "'zones.<set>' (set: lower case letters, digits, '_')"
+                f"HEXPULSE_BUDGET_PLAN names an unknown product {product!r}; products are 'cells', "
+                "'traffic' and 'zones.<set>' (set: lower case letters, digits, '_')"
             )
         if product in shares:
             raise BudgetError(f"HEXPULSE_BUDGET_PLAN names {product!r} twice")
@@ -88,4 +91,5 @@ def parse_plan(raw: tuple[str, ...]) -> dict[str, float]:
 
 def funded_sets(raw: tuple[str, ...]) -> tuple[str, ...]:
     """The zone sets the budget plan ``raw`` gives a positive share (names without ``zones.``)."""
-    return tuple(p.removeprefix(ZONES_PREFIX) for p, s in parse_plan(raw).items() if p != CELLS and s > 0)
+    return tuple(p.removeprefix(ZONES_PREFIX) for p, s in parse_plan(raw).items()
+                 if p.startswith(ZONES_PREFIX) and s > 0)  # fmt: skip

@@ -142,4 +142,3 @@ def columns(pings: list[Ping]) -> tuple[PingColumns, I64]:
         cell=np.array([p.cell for p in pings], np.uint64),
     )
     return cols, np.array([p.record_ts for p in pings], np.int64)
-

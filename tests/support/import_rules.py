@@ -39,7 +39,14 @@ ALLOWED: dict[str, tuple[str, ...]] = {
         "privacy.release.exceptions",
         "privacy.release.shares",
         "alerts",
+        "opendata.dataset",
+        "opendata.index",
+        "tourism.areas",
     ),
+    # Open data is a product: it follows the release feed and reads released data only.
+    "opendata": ("hexpulse", "releases"),
+    # Tourism is a product like open data: released data only through releases/.
+    "tourism": ("hexpulse", "releases"),
 }
 """Layer → the module prefixes it may import besides its own layer."""
 
@@ -49,11 +56,11 @@ EXCEPTIONS: dict[tuple[str, str], str] = {
 }  # fmt: skip
 """(file, imported module) pairs allowed against the rules, each with its reason."""
 
-PRODUCTS = ("api", "alerts")
+PRODUCTS = ("api", "alerts", "opendata", "tourism")
 """Layers that serve released data; they read it only through ``releases``."""
 
 _TABLE_SQL = re.compile(
-    r"\b(?:FROM|JOIN|INTO|TABLE)\s+(release_windows|release_cells|release_zones|budget_ledger|release_ledger|release_intents|feed_cursors|partials|progress)\b",
+    r"\b(?:FROM|JOIN|INTO|TABLE)\s+(release_windows|release_cells|release_zones|release_traffic|budget_ledger|release_ledger|release_intents|feed_cursors|partials|progress)\b",
     re.IGNORECASE,
 )
 

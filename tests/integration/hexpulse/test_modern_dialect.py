@@ -19,7 +19,7 @@ chdb = pytest.importorskip("chdb", reason="chdb (pip install '.[modern]') is not
 
 _TABLES = (
     "partials|progress|release_windows|release_cells|budget_ledger|release_ledger|release_intents|"
-    "feed_cursors|api_keys|schema_migrations|release_zones|zones"
+    "feed_cursors|api_keys|schema_migrations|release_zones|release_traffic|zones"
 )
 _DB = re.compile(rf"\b([A-Za-z_][A-Za-z0-9_]*)\.(?:{_TABLES})\b")
 # Migrations (renames and ADD COLUMN included) run above as migrations; replaying one would fail

@@ -5,12 +5,15 @@ from __future__ import annotations
 import math
 from datetime import datetime
 
+import numpy as np
 import pytest
 
+from hexpulse.service_area import load_service_area
 from hexpulse.settings import load_settings
 from hexpulse.zones import ZoneRef
 from privacy.release.accounting import eps_from_rho
-from privacy.release.budget import fits_day, plan_from_settings, plan_rows, unallocated_share
+from privacy.release.budget import fits_day, plan_from_settings, plan_rows, speed_bound_kmh, unallocated_share
+from privacy.release.consistency import build_hierarchy, sum_by
 from privacy.release.exceptions import BudgetError
 from privacy.release.ledger import ledger_rows
 from privacy.release.plans import PlanRecord, record_from_json
@@ -82,7 +85,7 @@ def test_env_variable_is_a_comma_list(monkeypatch: pytest.MonkeyPatch) -> None:
     ("plan", "message"),
     [
         (("cells:0.8", "zones.crowd:0.3"), "add up to 1.1, more than the whole budget"),
-        (("cells:0.5", "traffic:0.1"), "unknown product 'traffic'"),
+        (("cells:0.5", "speed:0.1"), "unknown product 'speed'"),
         (("cells:0.5", "zones.Big Set:0.1"), "unknown product"),
         (("zones.crowd:0.5",), "positive share"),
         (("cells:0.5", "cells:0.1"), "twice"),
@@ -127,3 +130,25 @@ def test_the_record_pins_zones_and_round_trips() -> None:
     assert back.zone_sets == ("crowd",)
     assert back.charge == pytest.approx(plan.window_charge(("crowd",)))
     assert bare.charge == pytest.approx(plan.window_charge(()))
+
+
+@pytest.mark.parametrize("l_cells", [1, 3])
+def test_every_measured_level_is_noised_for_its_worst_neighbour(l_cells: int) -> None:
+    """One device in L base cells that share a res-8 parent (the worst case for the coarser
+    levels): the L2 change of every measured (metric, resolution) vector, aggregated the way
+    release_values aggregates it, is within the sensitivity its draw assumes. With L = 3 a
+    sensitivity of √L at res 8 (the bug this guards against) would be exceeded: the change is 3."""
+    settings = load_settings(cells_per_window=l_cells)
+    plan = plan_from_settings(settings)
+    tree = build_hierarchy(load_service_area(settings), plan.resolutions)
+    parent = tree.parent[0]
+    family = np.flatnonzero(parent == np.bincount(parent).argmax())[:l_cells]
+    bounds = {"count": 1, "moving": 1, "speed": speed_bound_kmh(settings.speed_clamp_mps)}
+    for draw in plan.draws:
+        diff = np.zeros(tree.sizes[0], dtype=np.int64)
+        diff[family] = bounds[draw.metric]
+        level = tree.resolutions.index(draw.res)
+        for k in range(level):
+            diff = sum_by(tree.parent[k], diff, tree.sizes[k + 1]).astype(np.int64)
+        change = float(np.sqrt((diff.astype(np.float64) ** 2).sum()))
+        assert change <= draw.params.sensitivity * (1 + 1e-12), (draw.metric, draw.res, change)
