@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 export PYTHONUNBUFFERED := 1
 
-.PHONY: venv services migrate topics demo test lint bench down browser
+.PHONY: venv services migrate topics demo test lint bench down browser faults fuzz
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV) 2>/dev/null \
@@ -40,6 +40,22 @@ browser:
 
 test: services browser
 	@$(PY) -m pytest $(PYTEST_ARGS)
+
+# Reliability proof (RELIABILITY.md): the full-size fault runs and the fuzzers, with the CI-sized
+# fault tests they extend. Figures go to .local/reliability-{faults,fuzz}.jsonl and are printed at the end.
+# Outages and broker kills use private ClickHouse/Kafka instances; the shared ones are never stopped.
+FAULT_TESTS := tests/faults tests/integration/aggregate/test_crash.py tests/integration/aggregate/test_outage.py \
+  tests/integration/aggregate/test_broker_restart.py tests/integration/aggregate/test_neighbour.py \
+  tests/integration/privacy/release/test_noise_once.py tests/integration/ingest/test_dlq.py
+FUZZ_TESTS := tests/fuzz tests/unit/ingest/test_properties.py tests/integration/api/test_schemathesis.py
+
+faults: services
+	@rm -f .local/reliability-faults.jsonl
+	@export RELIABILITY_FULL=1 RELIABILITY_FIGURES=.local/reliability-faults.jsonl; $(PY) -m pytest $(FAULT_TESTS) -q $(PYTEST_ARGS); rc=$$?; $(PY) -m tests.support.figures; exit $$rc
+
+fuzz: services
+	@rm -f .local/reliability-fuzz.jsonl
+	@export RELIABILITY_FULL=1 RELIABILITY_FIGURES=.local/reliability-fuzz.jsonl; $(PY) -m pytest $(FUZZ_TESTS) -q $(PYTEST_ARGS); rc=$$?; $(PY) -m tests.support.figures; exit $$rc
 
 lint: venv
 	$(VENV)/bin/ruff check .

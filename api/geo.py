@@ -104,7 +104,7 @@ def parse_cell(raw: str, allowed: tuple[int, ...]) -> int:
     """An H3 hex string → int, checking it is a valid cell at a released resolution."""
     try:
         valid = h3.is_valid_cell(raw)
-    except (ValueError, TypeError):
+    except (ValueError, TypeError, OverflowError):  # h3 overflows on hex longer than 64 bits
         valid = False
     if not valid:
         raise UnknownCellError(f"{raw[:32]!r} is not a valid H3 cell id")

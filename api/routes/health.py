@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 import anyio.to_thread
 from fastapi import APIRouter
@@ -12,6 +13,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from api.deps import AdminKey, StateDep
 from api.exceptions import NotReadyError
+from api.schemas.common import ERRORS
 from hexpulse.errors import HexpulseError
 from hexpulse.store import ping_clickhouse
 
@@ -41,6 +43,10 @@ async def readyz(state: StateDep) -> dict[str, object]:
     return {"status": "ready", "latest_window_end": latest.end.isoformat(), "age_s": round(age, 1)}
 
 
-@router.get("/metrics", summary="Prometheus metrics (admin scope)")
+# Documented refusals, so clients (and the schema fuzzer) know a 401/403/429 is part of the contract.
+_METRICS_ERRORS: dict[int | str, dict[str, Any]] = {code: ERRORS[code] for code in (401, 403, 429)}
+
+
+@router.get("/metrics", summary="Prometheus metrics (admin scope)", responses=_METRICS_ERRORS)
 async def metrics(key: AdminKey) -> Response:
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

@@ -11,7 +11,7 @@ RUN=${HEXPULSE_STATE_DIR:-.local}/demo
 # Empty DEMO_DEVICES = the city at real density (35 % of Tianhe's ~2.2 M people: ~770,000
 # devices, ~7,500 pings/s; docs/SIMULATOR.md); a number scales it down on a small machine.
 DEVICES=${DEMO_DEVICES:-}
-BACKFILL=${DEMO_BACKFILL:-15m}
+BACKFILL=${DEMO_BACKFILL:-5m}
 MINUTES=${DEMO_MINUTES:-15}
 size=()
 [ -n "$DEVICES" ] && size=(--devices "$DEVICES")
@@ -28,7 +28,7 @@ start() { # name, command...
 
 stop_all() {
   trap - EXIT INT TERM
-  echo "demo: stopping pipeline, releaser and API"
+  echo "demo: stopping pipeline, releaser, alerts and API"
   for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
   for pid in "${pids[@]}"; do
     for _ in $(seq 1 40); do kill -0 "$pid" 2>/dev/null || break; sleep 0.25; done
@@ -44,10 +44,9 @@ $HP keyring init
 # sets the config on the existing topics.
 export HEXPULSE_TOPIC_TIMESTAMP_TYPE=CreateTime
 $HP topics
-# Two consumers in one group share the partitions; each needs its own metrics port on one host.
-start consumer-1 env HEXPULSE_METRICS_PORT="${DEMO_METRICS_PORT:-9108}" "$HP" consume
-start consumer-2 env HEXPULSE_METRICS_PORT="$(( ${DEMO_METRICS_PORT:-9108} + 1 ))" "$HP" consume
 start releaser "$HP" release
+# The alert evaluator follows the release feed (its metrics port is HEXPULSE_ALERTS_METRICS_PORT).
+start alerts "$HP" alerts
 start api "$HP" api
 
 port=${HEXPULSE_API_PORT:-8000}
@@ -65,7 +64,21 @@ echo "demo: API docs   http://$host:$port/docs   (Authorization: Bearer $key)"
 echo
 
 echo "demo: backfilling the last $BACKFILL of the simulated city ($label devices, full speed)"
-$HP simulate "${size[@]}" --duration "$BACKFILL" --speed max --zones-out "$RUN/zones.geojson"
+# The consumers start only once the backfill is being produced: at real density generating it
+# takes a minute or more, and a consumer left idle that long closes windows on its idle timeout
+# (wall clock), which would make every backfilled ping late.
+: >"$RUN/backfill.log"
+"$HP" simulate "${size[@]}" --duration "$BACKFILL" --speed max --zones-out "$RUN/zones.geojson" \
+  2> >(tee "$RUN/backfill.log" >&2) &
+backfill=$!
+until grep -q "messages (" "$RUN/backfill.log" 2>/dev/null; do
+  kill -0 "$backfill" 2>/dev/null || break
+  sleep 1
+done
+# Two consumers in one group share the partitions; each needs its own metrics port on one host.
+start consumer-1 env HEXPULSE_METRICS_PORT="${DEMO_METRICS_PORT:-9108}" "$HP" consume
+start consumer-2 env HEXPULSE_METRICS_PORT="$(( ${DEMO_METRICS_PORT:-9108} + 1 ))" "$HP" consume
+wait "$backfill" || { echo "demo: ERROR: the backfill failed; see $RUN/backfill.log" >&2; exit 1; }
 # The city's crowd zones (stadium, scenic areas), districts and road corridors, registered as an admin would: each
 # is measured from the next window on (the backfilled windows keep what they had).
 $HP zones load "$RUN/zones.geojson"

@@ -51,7 +51,7 @@ def test_cell_parsing() -> None:
     assert parse_cell(cell, (9, 8, 7)) == h3.str_to_int(cell)
     with pytest.raises(UnknownCellError, match="resolution 10"):
         parse_cell(h3.latlng_to_cell(23.1, 113.3, 10), (9, 8, 7))
-    for bad in ("", "nothex", "ffffffffffffffff"):
+    for bad in ("", "nothex", "ffffffffffffffff", "1" + "0" * 20):  # the last: over 64 bits
         with pytest.raises(UnknownCellError):
             parse_cell(bad, (9,))
 
