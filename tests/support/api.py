@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import h3
 from clickhouse_driver import Client
+from fastapi.testclient import TestClient
 
+from api.app import create_app
 from api.keys import KeyStore
 from hexpulse.settings import Settings
 from hexpulse.store import connect
 from hexpulse.store.pool import ClickHousePool
-from hexpulse.store.scratch import create_database
+from hexpulse.store.scratch import create_database, drop_database
 from tests.support.clickhouse_users import allow_api
 
 CENTER = (23.13, 113.32)  # lat, lon inside the demo service area
@@ -28,6 +30,31 @@ def private_settings(migrated: Settings, suffix: str, **update: Any) -> Settings
     create_database(settings)
     allow_api(settings)
     return settings
+
+
+def api_settings(migrated: Settings, suffix: str, **update: Any) -> Settings:
+    """``private_settings`` for tests that call the API many times: keys are not cached (a revoked
+    key is refused at once) and the rate limit does not get in the way."""
+    defaults: dict[str, Any] = {"api_key_cache_s": 0.0, "rate_limit_per_min": 10_000}
+    return private_settings(migrated, suffix, **(defaults | update))
+
+
+def seeded(migrated: Settings, suffix: str, **update: Any) -> Iterator[dict[str, Any]]:
+    """The body of a module fixture: ``seed`` a private database, yield it, drop it afterwards."""
+    settings = api_settings(migrated, suffix, **update)
+    yield seed(settings)
+    drop_database(settings)
+
+
+def app_client(data: dict[str, Any]) -> Iterator[TestClient]:
+    """The body of an ``api`` fixture: a TestClient of the app over ``data["settings"]``."""
+    with TestClient(create_app(data["settings"])) as client:
+        yield client
+
+
+def bearer(data: dict[str, Any], name: str) -> dict[str, str]:
+    """The Authorization header of the seeded key ``name``."""
+    return {"Authorization": f"Bearer {data['tokens'][name]}"}
 
 
 def base_cells(k: int = 3, res: int = 9) -> list[int]:

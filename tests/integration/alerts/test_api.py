@@ -9,19 +9,18 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from api.app import create_app
 from api.keys import KeyStore
 from hexpulse.settings import Settings
 from hexpulse.store.pool import ClickHousePool
 from hexpulse.store.scratch import drop_database
-from tests.support.api import CENTER, private_settings, seed
+from tests.support.api import CENTER, api_settings, app_client, bearer, seed
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
 def data(migrated: Settings) -> Iterator[dict[str, Any]]:
-    settings = private_settings(migrated, "alertsapi", api_key_cache_s=0.0, rate_limit_per_min=10_000)
+    settings = api_settings(migrated, "alertsapi")
     doc = seed(settings)
     store = KeyStore(ClickHousePool(settings, size=1), cache_s=0.0)
     doc["tokens"].update({n: store.create(n, ["alerts:write"])[1] for n in ("police", "venue")})
@@ -31,12 +30,11 @@ def data(migrated: Settings) -> Iterator[dict[str, Any]]:
 
 @pytest.fixture(scope="module")
 def api(data: dict[str, Any]) -> Iterator[TestClient]:
-    with TestClient(create_app(data["settings"])) as client:
-        yield client
+    yield from app_client(data)
 
 
 def auth(data: dict[str, Any], name: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {data['tokens'][name]}"}
+    return bearer(data, name)
 
 
 def square(half: float = 0.003) -> dict[str, Any]:

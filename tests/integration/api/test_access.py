@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 from api.app import create_app
 from hexpulse.settings import Settings
 from hexpulse.store.scratch import drop_database
-from tests.support.api import CELLS9, bbox_of, private_settings, seed
+from tests.support.api import CELLS9, app_client, bbox_of, private_settings, seed
 
 pytestmark = pytest.mark.integration
 
@@ -30,8 +30,7 @@ def data(migrated: Settings) -> Iterator[dict[str, Any]]:
 @pytest.fixture()
 def api(data: dict[str, Any]) -> Iterator[TestClient]:
     """A fresh app per test, so each starts with full token buckets."""
-    with TestClient(create_app(data["settings"])) as client:
-        yield client
+    yield from app_client(data)
 
 
 def bearer(token: str) -> dict[str, str]:

@@ -14,28 +14,33 @@ from shapely.geometry import Polygon, shape
 
 from api.app import create_app
 from hexpulse.settings import Settings
-from hexpulse.store.scratch import drop_database
 from privacy.release.accounting import eps_from_rho, rdp_epsilon
-from tests.support.api import CELLS, CELLS9, N_WINDOWS, bbox_of, private_settings, seed, speed_at
+from tests.support.api import (
+    CELLS,
+    CELLS9,
+    N_WINDOWS,
+    app_client,
+    bbox_of,
+    bearer,
+    seeded,
+    speed_at,
+)
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
 def data(migrated: Settings) -> Iterator[dict[str, Any]]:
-    settings = private_settings(migrated, "apic", api_key_cache_s=0.0, rate_limit_per_min=10_000)
-    yield seed(settings)
-    drop_database(settings)
+    yield from seeded(migrated, "apic")
 
 
 @pytest.fixture(scope="module")
 def api(data: dict[str, Any]) -> Iterator[TestClient]:
-    with TestClient(create_app(data["settings"])) as client:
-        yield client
+    yield from app_client(data)
 
 
 def auth(data: dict[str, Any], name: str = "density") -> dict[str, str]:
-    return {"Authorization": f"Bearer {data['tokens'][name]}"}
+    return bearer(data, name)
 
 
 WIDE = bbox_of(CELLS9, 0.02)

@@ -11,11 +11,9 @@ import h3
 import pytest
 from fastapi.testclient import TestClient
 
-from api.app import create_app
 from api.density import ROW_COLUMNS, SMOOTHED_COLUMNS
 from hexpulse.settings import Settings
-from hexpulse.store.scratch import drop_database
-from tests.support.api import CELLS9, N_WINDOWS, bbox_of, private_settings, seed
+from tests.support.api import CELLS9, N_WINDOWS, app_client, bbox_of, seeded
 
 pytestmark = pytest.mark.integration
 
@@ -27,17 +25,13 @@ SPAN = 10
 def data(migrated: Settings) -> Iterator[dict[str, Any]]:
     # Without process noise the filter is the inverse-variance mean of the windows it reads: the
     # seed's σ is constant per cell, so that is the plain mean (checked by hand below).
-    settings = private_settings(migrated, "apism", api_key_cache_s=0.0, rate_limit_per_min=10_000,
-                                smoothing_windows=SPAN, smoothing_process_abs=0.0,
-                                smoothing_process_rel=0.0, smoothing_jump_z=math.inf)  # fmt: skip
-    yield seed(settings)
-    drop_database(settings)
+    yield from seeded(migrated, "apism", smoothing_windows=SPAN, smoothing_process_abs=0.0,
+                      smoothing_process_rel=0.0, smoothing_jump_z=math.inf)  # fmt: skip
 
 
 @pytest.fixture(scope="module")
 def api(data: dict[str, Any]) -> Iterator[TestClient]:
-    with TestClient(create_app(data["settings"])) as client:
-        yield client
+    yield from app_client(data)
 
 
 def get(api: TestClient, data: dict[str, Any], **params: Any) -> Any:

@@ -17,7 +17,6 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
-from api.app import create_app
 from api.keys import KeyStore
 from hexpulse.service_area import load_service_area
 from hexpulse.settings import Settings
@@ -30,7 +29,7 @@ from privacy.release.covariance import level_variances, selection_variance
 from privacy.release.plans import PlanRecord, area_digest
 from privacy.release.seeds import seeded_keys
 from privacy.release.values import CELL_COLUMNS, cell_rows, release_values
-from tests.support.api import CENTER, floor_window, naive, private_settings, publish
+from tests.support.api import CENTER, api_settings, app_client, floor_window, naive, publish
 
 pytestmark = pytest.mark.integration
 N = 3
@@ -38,7 +37,7 @@ N = 3
 
 @pytest.fixture(scope="module")
 def data(migrated: Settings) -> Iterator[dict[str, Any]]:
-    settings = private_settings(migrated, "apisum", api_key_cache_s=0.0, rate_limit_per_min=10_000)
+    settings = api_settings(migrated, "apisum")
     plan = plan_from_settings(settings)
     tree = build_hierarchy(load_service_area(settings), plan.resolutions)
     record = PlanRecord(plan, speed_bound_kmh(settings.speed_clamp_mps), area_digest(tree))
@@ -67,8 +66,7 @@ def data(migrated: Settings) -> Iterator[dict[str, Any]]:
 
 @pytest.fixture(scope="module")
 def api(data: dict[str, Any]) -> Iterator[TestClient]:
-    with TestClient(create_app(data["settings"])) as client:
-        yield client
+    yield from app_client(data)
 
 
 def _auth(data: dict[str, Any]) -> dict[str, str]:

@@ -12,12 +12,11 @@ import h3
 import pytest
 from fastapi.testclient import TestClient
 
-from api.app import create_app
 from hexpulse.settings import Settings
 from hexpulse.store import connect
 from hexpulse.store.scratch import drop_database
 from hexpulse.traffic_levels import level_of
-from tests.support.api import CELLS, CELLS9, bbox_of, naive, private_settings, seed
+from tests.support.api import CELLS, CELLS9, api_settings, app_client, bbox_of, naive, seed
 
 pytestmark = pytest.mark.integration
 
@@ -36,8 +35,7 @@ def traffic_rows(window: datetime, bins: tuple[float, ...]) -> list[tuple[Any, .
 @pytest.fixture(scope="module")
 def data(migrated: Settings) -> Iterator[dict[str, Any]]:
     # Every hour is a quiet hour here, so the seeded windows (minutes ago) pool into free flow.
-    settings = private_settings(migrated, "apitb", api_key_cache_s=0.0, rate_limit_per_min=10_000,
-                                traffic_free_flow_hours_utc=tuple(range(24)))  # fmt: skip
+    settings = api_settings(migrated, "apitb", traffic_free_flow_hours_utc=tuple(range(24)))
     seeded = seed(settings)
     bins = [NOW_BINS if k == 0 else QUIET_BINS for k in range(len(seeded["windows"]))]
     rows = [r for w, b in zip(seeded["windows"], bins, strict=True) for r in traffic_rows(w, b)]
@@ -55,8 +53,7 @@ def data(migrated: Settings) -> Iterator[dict[str, Any]]:
 
 @pytest.fixture(scope="module")
 def api(data: dict[str, Any]) -> Iterator[TestClient]:
-    with TestClient(create_app(data["settings"])) as client:
-        yield client
+    yield from app_client(data)
 
 
 def auth(data: dict[str, Any]) -> dict[str, str]:

@@ -10,28 +10,23 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from api.app import create_app
 from api.area_summary import area_summary
 from api.transparency import num
 from hexpulse.settings import Settings
-from hexpulse.store.scratch import drop_database
 from privacy.release.accounting import eps_from_rho, epsilon_report
-from tests.support.api import private_settings, seed
+from tests.support.api import app_client, seeded
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
 def data(migrated: Settings) -> Iterator[dict[str, Any]]:
-    settings = private_settings(migrated, "apit", api_key_cache_s=0.0, rate_limit_per_min=10_000)
-    yield seed(settings)
-    drop_database(settings)
+    yield from seeded(migrated, "apit")
 
 
 @pytest.fixture(scope="module")
 def api(data: dict[str, Any]) -> Iterator[TestClient]:
-    with TestClient(create_app(data["settings"])) as client:
-        yield client
+    yield from app_client(data)
 
 
 def test_the_page_is_open_and_states_the_configured_numbers(api: TestClient, data: dict[str, Any]) -> None:

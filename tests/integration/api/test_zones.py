@@ -15,29 +15,25 @@ from api.zones import ZoneStore
 from hexpulse.settings import Settings
 from hexpulse.store import connect
 from hexpulse.store.pool import ClickHousePool
-from hexpulse.store.scratch import drop_database
 from hexpulse.zones import next_boundary
 from privacy.release.budget import plan_from_settings, plan_rows
-from tests.support.api import CENTER, naive, private_settings, publish, seed
+from tests.support.api import CENTER, app_client, bearer, naive, publish, seeded
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
 def data(migrated: Settings) -> Iterator[dict[str, Any]]:
-    settings = private_settings(migrated, "zones", api_key_cache_s=0.0, rate_limit_per_min=10_000)
-    yield seed(settings)
-    drop_database(settings)
+    yield from seeded(migrated, "zones")
 
 
 @pytest.fixture(scope="module")
 def api(data: dict[str, Any]) -> Iterator[TestClient]:
-    with TestClient(create_app(data["settings"])) as client:
-        yield client
+    yield from app_client(data)
 
 
 def auth(data: dict[str, Any], name: str = "admin") -> dict[str, str]:
-    return {"Authorization": f"Bearer {data['tokens'][name]}"}
+    return bearer(data, name)
 
 
 def square(dlon: float, dlat: float, half: float = 0.003) -> dict[str, Any]:

@@ -15,15 +15,14 @@ from fastapi.testclient import TestClient
 from api.app import create_app
 from hexpulse.settings import Settings
 from hexpulse.store.scratch import drop_database
-from tests.support.api import CENTER, private_settings, seed
+from tests.support.api import CENTER, api_settings, app_client, bearer, seed
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
 def data(migrated: Settings) -> Iterator[dict[str, Any]]:
-    settings = private_settings(migrated, "tour" + uuid.uuid4().hex[:4], api_key_cache_s=0.0,
-                                rate_limit_per_min=10_000)  # fmt: skip
+    settings = api_settings(migrated, "tour" + uuid.uuid4().hex[:4])
     seeded = seed(settings)
     seeded["tokens"]["tourism"] = seeded["store"].create("bureau", ["tourism:read"])[1]
     yield seeded
@@ -32,12 +31,11 @@ def data(migrated: Settings) -> Iterator[dict[str, Any]]:
 
 @pytest.fixture(scope="module")
 def api(data: dict[str, Any]) -> Iterator[TestClient]:
-    with TestClient(create_app(data["settings"])) as client:
-        yield client
+    yield from app_client(data)
 
 
 def auth(data: dict[str, Any], name: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {data['tokens'][name]}"}
+    return bearer(data, name)
 
 
 def square(dlon: float, dlat: float, half: float = 0.003) -> dict[str, Any]:
