@@ -56,7 +56,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.api = state
     app.state.keys = keys
     app.state.limiter = limiter
-    app.state.zones = state.zones
     errors.install(app)
     for module in (
         density,

@@ -16,6 +16,7 @@ from api.exceptions import BadRequestError
 from api.geo import BBox, check_area, parse_bbox
 from api.keys import ApiKey
 from api.state import ApiState
+from api.zones import ZoneStore
 from hexpulse.settings import Settings
 from hexpulse.times import utc
 from releases.reader import ReleaseReader
@@ -24,6 +25,12 @@ from releases.reader import ReleaseReader
 async def get_state(request: Request) -> ApiState:
     state: ApiState = request.app.state.api
     return state
+
+
+def zone_store(request: Request) -> ZoneStore:
+    """The process's registered-zone store (a plain function: routes call it from worker threads)."""
+    store: ZoneStore = request.app.state.api.zones
+    return store
 
 
 async def get_settings_dep(request: Request) -> Settings:

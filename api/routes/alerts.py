@@ -18,12 +18,11 @@ from alerts import events as alert_events
 from alerts.levels import DEFAULT_DENSITY_LEVELS, Level, Rule
 from alerts.subscriptions import Subscription, SubscriptionStore, check
 from api.auth import require
-from api.deps import SettingsDep, StateDep, check_range, parse_time
+from api.deps import SettingsDep, StateDep, check_range, parse_time, zone_store
 from api.exceptions import BadRequestError, NotFoundError
 from api.keys import ApiKey
 from api.schemas.alerts import DeliveryList, EventList, SubscriptionIn, SubscriptionList, SubscriptionOut
 from api.schemas.common import ERRORS
-from api.zones import ZoneStore
 
 router = APIRouter(prefix="/v1/alerts", tags=["alerts"])
 AlertsKey = Annotated[ApiKey, Depends(require("alerts:write"))]
@@ -59,7 +58,7 @@ def _rule(body: SubscriptionIn) -> Rule:
 
 
 def _create(request: Request, key: ApiKey, body: SubscriptionIn, zone_set: str) -> SubscriptionOut:
-    zones: ZoneStore = request.app.state.zones
+    zones = zone_store(request)
     if (body.zone_id is None) == (body.geometry is None):
         raise BadRequestError("give exactly one of zone_id (a registered zone) or geometry (a GeoJSON "
                               "polygon)")  # fmt: skip

@@ -17,7 +17,7 @@ import orjson
 from fastapi import APIRouter, Body, Depends, Path, Request
 
 from api.auth import require
-from api.deps import AdminKey, StateDep
+from api.deps import AdminKey, StateDep, zone_store
 from api.exceptions import BadRequestError, ConflictError, NotFoundError
 from api.keys import ApiKey
 from api.schemas.common import ERRORS, ErrorBody
@@ -41,11 +41,6 @@ _WRITE_ERRORS = {**ERRORS, 409: {"model": ErrorBody, "description": "id taken; z
 #: Scenic-area rules flag occupancy at 80% of the published capacity.
 WARNING_SHARE = 0.8
 T = TypeVar("T")
-
-
-def _zones(request: Request) -> ZoneStore:
-    store: ZoneStore = request.app.state.zones
-    return store
 
 
 async def _run(call: Callable[[], T]) -> T:
@@ -78,7 +73,7 @@ def _with_zone(zones: ZoneStore, area: Area) -> AreaOut:
 async def create_area(
     request: Request, key: AdminKey, state: StateDep, body: Annotated[AreaIn, Body()]
 ) -> AreaOut:
-    store, zones = AreaStore(state.pool), _zones(request)
+    store, zones = AreaStore(state.pool), zone_store(request)
 
     def create() -> AreaOut:
         name, capacity, timezone = check_fields(body.name, body.capacity, body.timezone)
@@ -102,13 +97,13 @@ async def create_area(
 
 @router.get("/areas", summary="Tourism areas", responses=ERRORS)
 async def list_areas(request: Request, key: TourismKey, state: StateDep) -> AreaList:
-    store, zones = AreaStore(state.pool), _zones(request)
+    store, zones = AreaStore(state.pool), zone_store(request)
     return await _run(lambda: AreaList(areas=[_with_zone(zones, a) for a in store.all()]))
 
 
 @router.get("/areas/{area_id}", summary="One tourism area", responses=ERRORS)
 async def get_area(request: Request, key: TourismKey, state: StateDep, area_id: AreaId) -> AreaOut:
-    store, zones = AreaStore(state.pool), _zones(request)
+    store, zones = AreaStore(state.pool), zone_store(request)
     return await _run(lambda: _with_zone(zones, store.get(area_id)))
 
 
@@ -116,7 +111,7 @@ async def get_area(request: Request, key: TourismKey, state: StateDep, area_id: 
 async def update_area(
     request: Request, key: AdminKey, state: StateDep, area_id: AreaId, body: Annotated[AreaUpdate, Body()]
 ) -> AreaOut:
-    store, zones = AreaStore(state.pool), _zones(request)
+    store, zones = AreaStore(state.pool), zone_store(request)
 
     def update() -> AreaOut:
         name, capacity, timezone = check_fields(body.name, body.capacity, body.timezone)
@@ -129,5 +124,5 @@ async def update_area(
 
 @router.delete("/areas/{area_id}", summary="Delete an area (its zone stays registered)", responses=ERRORS)
 async def delete_area(request: Request, key: AdminKey, state: StateDep, area_id: AreaId) -> AreaOut:
-    store, zones = AreaStore(state.pool), _zones(request)
+    store, zones = AreaStore(state.pool), zone_store(request)
     return await _run(lambda: _with_zone(zones, store.delete(area_id)))

@@ -14,21 +14,15 @@ import orjson
 from fastapi import APIRouter, Body, Path, Query, Request
 
 from api import density
-from api.deps import AdminKey, DensityKey, SettingsDep, StateDep, check_range, parse_time
+from api.deps import AdminKey, DensityKey, SettingsDep, StateDep, check_range, parse_time, zone_store
 from api.schemas.common import ERRORS, ErrorBody
 from api.schemas.zones import ZoneDetail, ZoneIn, ZoneList, ZoneOut, ZoneSeries
-from api.zones import ZoneStore
 from hexpulse.zones import OPEN_END, Zone
 from releases.zones import zone_series
 
 router = APIRouter(prefix="/v1/zones", tags=["zones"])
 _WRITE_ERRORS = {**ERRORS, 409: {"model": ErrorBody, "description": "overlaps a zone of its set; id taken"}}
 ZoneId = Annotated[str, Path(max_length=64, description="zone id")]
-
-
-def _store(request: Request) -> ZoneStore:
-    store: ZoneStore = request.app.state.zones
-    return store
 
 
 def zone_json(z: Zone) -> dict[str, Any]:
@@ -43,7 +37,7 @@ def zone_json(z: Zone) -> dict[str, Any]:
              responses=_WRITE_ERRORS)  # fmt: skip
 async def create_zone(request: Request, key: AdminKey, body: Annotated[ZoneIn, Body()]) -> ZoneOut:
     zone = await anyio.to_thread.run_sync(
-        lambda: _store(request).create(body.zone_set, body.name, body.geometry, body.id)
+        lambda: zone_store(request).create(body.zone_set, body.name, body.geometry, body.id)
     )
     return ZoneOut.model_validate(zone_json(zone))
 
@@ -53,14 +47,14 @@ async def list_zones(
     request: Request, key: DensityKey,
     zone_set: Annotated[str | None, Query(alias="set", max_length=64, description="only this set")] = None,
 ) -> ZoneList:  # fmt: skip
-    zones = await anyio.to_thread.run_sync(_store(request).current)
+    zones = await anyio.to_thread.run_sync(zone_store(request).current)
     return ZoneList(zones=[ZoneOut.model_validate(zone_json(z)) for z in zones
                            if zone_set is None or z.zone_set == zone_set])  # fmt: skip
 
 
 @router.get("/{zone_id}", summary="One zone: its newest version and every version", responses=ERRORS)
 async def get_zone(request: Request, key: DensityKey, zone_id: ZoneId) -> ZoneDetail:
-    versions = await anyio.to_thread.run_sync(_store(request).history, zone_id)
+    versions = await anyio.to_thread.run_sync(zone_store(request).history, zone_id)
     doc = {**zone_json(versions[-1]), "versions": [zone_json(v) for v in versions]}
     return ZoneDetail.model_validate(doc)
 
@@ -71,7 +65,7 @@ async def replace_zone(
     request: Request, key: AdminKey, zone_id: ZoneId, body: Annotated[ZoneIn, Body()]
 ) -> ZoneOut:
     zone = await anyio.to_thread.run_sync(
-        lambda: _store(request).replace(zone_id, body.zone_set, body.name, body.geometry)
+        lambda: zone_store(request).replace(zone_id, body.zone_set, body.name, body.geometry)
     )
     return ZoneOut.model_validate(zone_json(zone))
 
@@ -79,7 +73,7 @@ async def replace_zone(
 @router.delete("/{zone_id}", summary="End a zone at the next window (released windows keep it)",
                responses=ERRORS)  # fmt: skip
 async def end_zone(request: Request, key: AdminKey, zone_id: ZoneId) -> ZoneOut:
-    zone = await anyio.to_thread.run_sync(_store(request).end, zone_id)
+    zone = await anyio.to_thread.run_sync(zone_store(request).end, zone_id)
     return ZoneOut.model_validate(zone_json(zone))
 
 
@@ -89,7 +83,7 @@ async def get_zone_series(
     start: Annotated[str | None, Query(alias="from", max_length=64, description="ISO 8601; to−1h")] = None,
     end: Annotated[str | None, Query(alias="to", max_length=64, description="ISO 8601; default now")] = None,
 ) -> ZoneSeries:  # fmt: skip
-    versions = await anyio.to_thread.run_sync(_store(request).history, zone_id)
+    versions = await anyio.to_thread.run_sync(zone_store(request).history, zone_id)
     t1 = parse_time(end, "to") if end else datetime.now(UTC)
     t0 = parse_time(start, "from") if start else t1 - timedelta(hours=1)
     check_range(t0, t1, settings)
