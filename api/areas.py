@@ -27,10 +27,13 @@ from releases.reader import ReleaseReader
 from releases.zones import zone_series
 
 
-def compact_cover(geom: BaseGeometry, res: int, released: tuple[int, ...]) -> dict[int, frozenset[int]]:
-    """The cells at ``res`` whose centres lie in ``geom``, merged into the coarsest released
-    ancestors that they fill completely; ``{resolution: cells}``."""
-    fine = [h3.int_to_str(c) for c in cover(geom, res)]
+def compact_cover(
+    geom: BaseGeometry, res: int, released: tuple[int, ...], fine_cells: frozenset[int] | None = None
+) -> dict[int, frozenset[int]]:
+    """The cells at ``res`` whose centres lie in ``geom`` (``fine_cells`` when the caller has
+    them already), merged into the coarsest released ancestors that they fill completely;
+    ``{resolution: cells}``."""
+    fine = [h3.int_to_str(c) for c in (cover(geom, res) if fine_cells is None else fine_cells)]
     allowed = sorted(r for r in released if r <= res)
     out: dict[int, set[int]] = {}
     for cell in h3.compact_cells(fine):
@@ -89,10 +92,11 @@ async def sum_series(
 
 async def cell_sum_answer(
     reader: ReleaseReader, sums: SumVariance, geom: BaseGeometry, res: int, released_res: tuple[int, ...],
-    start: datetime, end: datetime,
+    start: datetime, end: datetime, fine_cells: frozenset[int] | None = None,
 ) -> dict[str, Any] | None:  # fmt: skip
-    """The area answer from released cells (None when the polygon holds no cell centre at ``res``)."""
-    selection = compact_cover(geom, res, released_res)
+    """The area answer from released cells (None when the polygon holds no cell centre at ``res``);
+    ``fine_cells``: the polygon's cover at ``res`` if already computed."""
+    selection = compact_cover(geom, res, released_res, fine_cells)
     if not selection:
         return None
     series, released = await sum_series(reader, sums, selection, start, end)

@@ -118,12 +118,16 @@ async def answer_area(
     cover, and, when the polygon is a registered zone in effect at the range's end (the same base
     cells), the zone's own measurement for the windows it was measured in."""
     settings = state.settings
+    # The base cover decides whether the polygon is a zone; at the base resolution it is also the
+    # cover to sum, so the polygon is filled once (off the event loop: it is CPU work).
+    base_res = settings.base_resolution
+    base = await anyio.to_thread.run_sync(cover, geom, base_res)
     answer = await cell_sum_answer(
-        state.reader, state.sums, geom, res, tuple(settings.release_resolutions), start, end
-    )
+        state.reader, state.sums, geom, res, tuple(settings.release_resolutions), start, end,
+        base if res == base_res else None,
+    )  # fmt: skip
     if answer is None:
         return None
-    base = cover(geom, settings.base_resolution)
     zone = await anyio.to_thread.run_sync(state.zones.matching, base, end - timedelta(seconds=1))
     return answer if zone is None else await with_zone(state.pool, zone, answer)
 
