@@ -96,5 +96,10 @@ def test_json_schema_agrees_with_ingest(doc: Any) -> None:
     dev = doc.get("device") if isinstance(doc, dict) else None
     key = dev.encode() if isinstance(dev, str) else None
     out, _ = check_accounting([record(encoded(doc), key=key)], [doc])
-    ingest_valid = set(out.counts) <= {"accepted"} | CONTEXT_REASONS
+    reasons = set(out.counts) - {"accepted"}
+    if reasons and reasons <= CONTEXT_REASONS:
+        # Ingest gives a ping one reason: a time or area rejection can come before a schema
+        # problem it would also have found, so such a ping says nothing about the schema.
+        return
+    ingest_valid = not reasons
     assert ingest_valid == schema_valid(doc), (out.counts, doc)
