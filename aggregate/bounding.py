@@ -50,6 +50,19 @@ class Bounds:
 
 
 @dataclass(frozen=True)
+class Contributions:
+    """Who the per-cell sums count: one row per contributed (device-window, cell), sorted like the
+    partials (window start ms, base cell, pseudonym). Tourism presence is derived from these."""
+
+    window_start_ms: I64
+    cell: U64
+    device: U64
+
+    def __len__(self) -> int:
+        return int(self.cell.size)
+
+
+@dataclass(frozen=True)
 class Partials:
     """Per (window, cell) exact sums, sorted by (window, cell). ``speed_sum`` in whole km/h;
     ``speed_bins`` (rows × bins) the moving devices per speed bin (Bounds.speed_edges_kmh)."""
@@ -61,6 +74,7 @@ class Partials:
     speed_sum: I64
     duplicates: int
     speed_bins: npt.NDArray[np.int64]
+    contributions: Contributions | None = None
 
     def __len__(self) -> int:
         return int(self.cell.size)
@@ -178,6 +192,7 @@ def compute_partials(pings: PingColumns, bounds: Bounds) -> Partials:
     o4 = np.lexsort((cc, cw))
     cw, cc, cg = cw[o4], cc[o4], cg[o4]
     ostart = np.flatnonzero(_starts(cw, cc))
+    gdev = dev[gstart]
     mov = gmoving[cg].astype(np.int64)
     kmh = gkmh[cg]
     # 5b. A moving device-window falls in one speed bin (its whole km/h, clamped as above).
@@ -194,6 +209,7 @@ def compute_partials(pings: PingColumns, bounds: Bounds) -> Partials:
         speed_sum=np.add.reduceat(kmh, ostart),
         duplicates=duplicates,
         speed_bins=bins.astype(np.int64),
+        contributions=Contributions(cw, cc, gdev[cg]),
     )
 
 

@@ -1,7 +1,8 @@
 """ClickHouse writes of aggregate: exact partials, then the progress row that vouches for them.
 
 Both tables live in the restricted exact database (``Settings.exact_database``), which only the
-pipeline user can read.
+pipeline user can read, with ``tourism_presence`` (aggregate/presence.py), the tourism areas'
+pseudonyms per window, written in the same unit: after the partials, before the progress row.
 
 Order matters: a progress row says "every window in ``[from_horizon, horizon)`` is written, as
 the partial rows carrying this closing id", so it goes in after the partials. A crash between the
@@ -22,6 +23,7 @@ from clickhouse_driver import Client
 
 from aggregate.bounding import Partials
 from aggregate.exceptions import ProgressError, SinkUnavailableError
+from aggregate.presence import Presence, TourismZones, tourism_cells_query, zone_cells
 from aggregate.windows import NO_TIME, Closing
 from hexpulse.errors import HexpulseError
 from hexpulse.settings import Settings
@@ -73,10 +75,22 @@ def progress_row(c: Closing) -> ProgressRow:
 class PartialsSink:
     """One ClickHouse connection, reconnected lazily after any failure."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, tourism: TourismZones | None = None) -> None:
         self._settings = settings
         self._exact = settings.exact_database
         self._client: Client | None = None
+        self.tourism = tourism or TourismZones(self._load_tourism)
+
+    def _load_tourism(self, window_s: int) -> dict[int, tuple[str, ...]]:
+        sql, params = tourism_cells_query(self._settings.clickhouse_database, window_s)
+        return zone_cells(self._execute("read tourism zones", sql, params))
+
+    def presence(self, closing: Closing) -> Presence:
+        """The tourism presence rows of ``closing`` (none for a claim or an empty closing)."""
+        c = closing.partials.contributions
+        if c is None or not len(c):
+            return Presence(np.empty(0, np.int64), [], np.empty(0, np.uint64))
+        return self.tourism.presence(c.window_start_ms, c.cell, c.device)
 
     def _conn(self) -> Client:
         if self._client is None:
@@ -121,6 +135,7 @@ class PartialsSink:
                 columns,
                 columnar=True,
             )
+            self._write_presence(parts)
         now_s = int(time.time())
         self._execute(
             "insert into progress",
@@ -142,6 +157,29 @@ class PartialsSink:
                 for c in closings
             ],
         )
+
+    def _write_presence(self, closings: list[Closing]) -> None:
+        """Insert the tourism presence rows of ``closings`` (one columnar insert, if any)."""
+        wins: list[int] = []
+        zones: list[str] = []
+        parts: list[int] = []
+        ids: list[int] = []
+        devs: list[int] = []
+        for c in closings:
+            pres = self.presence(c)
+            wins += (pres.window_start_ms // 1000).tolist()
+            zones += pres.zone_id
+            parts += [c.partition] * len(pres)
+            ids += [c.closing_id] * len(pres)
+            devs += pres.device.tolist()
+        if zones:
+            self._execute(
+                "insert into tourism_presence",
+                f"INSERT INTO {self._exact}.tourism_presence (window_start, zone_id, partition, closing, "
+                "device) VALUES",
+                [wins, zones, parts, ids, devs],
+                columnar=True,
+            )
 
     def load_resume(self, topic: str, partition: int) -> Resume:
         """Where a new owner of ``partition`` starts: the highest horizon no later claim has cut

@@ -114,6 +114,10 @@ class Settings(BaseSettings):
     partials_grace_h: int = Field(24, ge=1)
     release_retention_days: int = Field(400, ge=1)
 
+    # Tourism daily (privacy/release/tourism_daily.py): a device-day counts in at most K
+    # (area, local day) pairs, its first K (PRIVACY.md "Tourism daily")
+    tourism_max_areas: int = Field(3, ge=1, le=32)
+
     # Open data (opendata/): exported days, kept for the release retention
     opendata_dir: Path | None = None  # default: <state_dir>/open-data
     opendata_follower: str = "opendata"

@@ -1,4 +1,5 @@
-"""Retention: drop exact partials once released + grace, and release data past its retention.
+"""Retention: drop exact partials (and the day's tourism presence rows) once released + grace,
+and release data past its retention.
 
 Everything is removed with ``ALTER TABLE … DROP PARTITION`` (ClickHouse 18.16 has no TTL), except
 ``release_windows``, which has no partition key and is small: its rows older than the release
@@ -116,6 +117,12 @@ def enforce_retention(
             if not dry_run:
                 _drop(cl, f"{exact}.partials", part)
             dropped.append(part)
+        # The day's tourism pseudonyms go with its partials: the local days that touch a UTC day
+        # have all ended within 14 h of its end, before the grace (≥ 1 h, default 24 h) is over.
+        for part in _partitions(cl, exact, "tourism_presence"):
+            day = dt.datetime.strptime(part, "%Y%m%d").replace(tzinfo=_UTC)
+            if day + dt.timedelta(days=1) <= grace_edge and part not in kept and not dry_run:
+                _drop(cl, f"{exact}.tourism_presence", part)
 
         cutoff = release_cutoff(settings, now)
         old_months = [p for p in _partitions(cl, db, "release_cells") if p < cutoff.strftime("%Y%m")]
@@ -127,7 +134,7 @@ def enforce_retention(
             )
             for part in old_months:
                 _drop(cl, "release_cells", part)
-        for table in ("release_zones", "release_traffic"):
+        for table in ("release_zones", "release_traffic", "release_tourism_daily"):
             for part in _partitions(cl, db, table):
                 if part < cutoff.strftime("%Y%m") and not dry_run:
                     _drop(cl, table, part)

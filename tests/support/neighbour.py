@@ -26,6 +26,7 @@ import numpy as np
 import orjson
 from kafka.partitioner.default import murmur2
 
+from aggregate.presence import NO_TOURISM, TourismZones
 from aggregate.sink import PartialsSink, progress_row
 from aggregate.state import Aggregator
 from aggregate.windows import Closing
@@ -96,10 +97,13 @@ def message(device: str, pings: list[dict[str, object]]) -> bytes:
 
 
 class MemorySink(PartialsSink):
-    """``partials`` and ``progress`` in memory; resume and claim are the real sink's code."""
+    """``partials``, ``tourism_presence`` and ``progress`` in memory; resume, claim and the
+    presence rows are the real sink's code."""
 
-    def __init__(self, settings: Settings) -> None:
-        super().__init__(settings)
+    def __init__(self, settings: Settings, tourism: TourismZones = NO_TOURISM) -> None:
+        super().__init__(settings, tourism)
+        # (window ms, zone, partition, closing, pseudonym)
+        self.presence_rows: set[tuple[int, str, int, int, int]] = set()
         self.progress: list[ProgressRow] = []
         self.partials: dict[tuple[int, int, int, int], tuple[int, int, int]] = {}
         self.bins: dict[tuple[int, int, int, int], tuple[int, ...]] = {}
@@ -115,6 +119,10 @@ class MemorySink(PartialsSink):
             for (w, cell, d, m, sp), bins in rows:
                 self.partials[(w, cell, c.partition, c.closing_id)] = (d, m, sp)
                 self.bins[(w, cell, c.partition, c.closing_id)] = tuple(bins)
+            pres = self.presence(c)
+            wins, devs = pres.window_start_ms.tolist(), pres.device.tolist()
+            for w, zone, dev in zip(wins, pres.zone_id, devs, strict=True):
+                self.presence_rows.add((w, zone, c.partition, c.closing_id, dev))
 
     def _progress(self, topic: str, partition: int) -> list[ProgressRow]:
         return [r for r in self.progress if r.partition == partition]
@@ -133,6 +141,16 @@ class MemorySink(PartialsSink):
                 for i, v in enumerate(vals):
                     row[i] += v
         return {k: (v[0], v[1], v[2]) for k, v in out.items()}
+
+    def counted_presence(self) -> set[tuple[int, str, int]]:
+        """The presence rows the daily releaser counts: (window start s, zone, pseudonym)."""
+        cov = Coverage(self.progress)
+        out = set()
+        for w, zone, p, closing, dev in self.presence_rows:
+            c = cov.counted(p, w)
+            if c is not None and c.closing == closing:
+                out.add((w // 1000, zone, dev))
+        return out
 
     def counted_bins(self) -> Bins:
         """Per (window, cell), the speed bins summed over partitions' counted closings."""
@@ -175,10 +193,16 @@ class Schedule:
     crashes: tuple[tuple[int, Crash], ...] = field(default=())
 
 
-def consume(records: list[Record], settings: Settings, ingestor: Ingestor, schedule: Schedule) -> MemorySink:
+def consume(
+    records: list[Record],
+    settings: Settings,
+    ingestor: Ingestor,
+    schedule: Schedule,
+    sink: MemorySink | None = None,
+) -> MemorySink:
     """Play the consume loop over the log until every window is closed (see the module docstring)."""
     parts = settings.topic_partitions
-    sink = MemorySink(settings)
+    sink = sink or MemorySink(settings)
     logs = {p: [r for r in records if r.partition == p] for p in range(parts)}
     committed = dict.fromkeys(range(parts), 0)
     first = min((r.timestamp for r in records), default=0)
