@@ -18,6 +18,13 @@ device-window has one speed, so it falls in one bin of each of its ≤ L base ce
 the coarser resolution it moves the vector by at most L in total — all in one entry when its cells
 share a parent — so the draw takes sensitivity L (bound L over one entry; √L only if each entry
 moved by at most 1, which summing children does not ensure). The shares add up to at most 1.
+
+The daily products ``tourism.visitors`` and ``tourism.dwell`` are measured once per UTC day, not
+per window: a device-UTC-day keeps at most K (area, local day) pairs
+(privacy/release/tourism_daily.py), and every release of a local day it touches is a piece of one
+Gaussian measurement in which it moves ≤ K visitor entries by 1 (L2 √K), and ≤ K dwell bins by 1
+(one bin per pair, L2 √K). Each costs its share·ρ_day per device-day, however many local days the
+UTC day is split over.
 """
 
 from __future__ import annotations
@@ -32,7 +39,15 @@ from hexpulse.units import whole_kmh
 from privacy.release.accounting import eps_from_rho
 from privacy.release.exceptions import BudgetError
 from privacy.release.mechanisms import Mechanism, NoiseParams, params_for_rho
-from privacy.release.shares import CELLS, SLACK, TRAFFIC, ZONES_PREFIX, parse_plan, parse_shares
+from privacy.release.shares import (
+    CELLS,
+    DAILY_PRODUCTS,
+    SLACK,
+    TRAFFIC,
+    ZONES_PREFIX,
+    parse_plan,
+    parse_shares,
+)
 
 METRICS = ("count", "moving", "speed")
 
@@ -82,6 +97,15 @@ class ReleasePlan:
     traffic_draw: Draw | None = None
     #: The speed bins' edges (whole km/h): [low, e1), …, [e_last, cap], low = moving threshold.
     traffic_edges_kmh: tuple[float, ...] = ()
+    #: The daily draws (metric ``tourism.visitors`` / ``tourism.dwell``, res 0): ρ and charge are
+    #: per device-UTC-day; not part of any window's draws.
+    daily_draws: tuple[Draw, ...] = ()
+    #: K: the (area, local day) pairs one device-UTC-day counts in.
+    tourism_max_areas: int = 1
+
+    def daily_draw(self, product: str) -> Draw | None:
+        """The daily draw of ``product`` (None: unfunded)."""
+        return next((d for d in self.daily_draws if d.metric == product), None)
 
     @property
     def every_draw(self) -> tuple[Draw, ...]:
@@ -128,8 +152,8 @@ class ReleasePlan:
 
     @property
     def rho_per_device_day(self) -> float:
-        """Worst-case spend of one device-day: W windows × ρ per window."""
-        return self.windows_per_device_day * self.rho_per_window
+        """Worst-case spend of one device-day: W windows × ρ per window, plus the daily draws."""
+        return self.windows_per_device_day * self.rho_per_window + sum(d.rho for d in self.daily_draws)
 
     @property
     def eps_per_device_day(self) -> float:
@@ -201,6 +225,15 @@ def plan_from_settings(settings: Settings) -> ReleasePlan:
         low = round(settings.moving_speed_mps * 3.6, 3)
         cap = float(speed_bound_kmh(settings.speed_clamp_mps))
         edges = (low, *map(float, settings.traffic_speed_edges_kmh), cap)
+    daily: list[Draw] = []
+    for product in DAILY_PRODUCTS:
+        share = products.get(product, 0.0)
+        if share > 0:
+            if settings.noise_mechanism != "gaussian":
+                raise BudgetError(f"{product} is measured with the Gaussian mechanism only (zCDP)")
+            target = settings.budget_rho_per_day * share
+            params = params_for_rho("gaussian", 1, settings.tourism_max_areas, target)
+            daily.append(Draw(product, 0, params, params.rho, params.rho))
     plan = ReleasePlan(
         mechanism=settings.noise_mechanism,
         rho_per_day=settings.budget_rho_per_day,
@@ -216,6 +249,8 @@ def plan_from_settings(settings: Settings) -> ReleasePlan:
         shares=tuple(products.items()),
         traffic_draw=traffic,
         traffic_edges_kmh=edges,
+        daily_draws=tuple(daily),
+        tourism_max_areas=settings.tourism_max_areas,
     )
     check_plan(plan)
     return plan
@@ -241,6 +276,10 @@ _WHAT = {
     ZONES_PREFIX: "registered zones of set {set!r}: devices per zone every window, measured directly",
     TRAFFIC: "traffic: moving devices per speed bin ({bins} km/h) and H3 cell every window at "
     "resolution {res}",
+    "tourism.visitors": "tourism: distinct visitors per tourism area and local day (a device-day in "
+    "at most {k} area-days)",
+    "tourism.dwell": "tourism: visitors per dwell bin (<15 min, 15-60 min, 1-3 h, >=3 h) per tourism "
+    "area and local day (a device-day in at most {k} area-days)",
 }
 
 
@@ -252,6 +291,16 @@ def plan_rows(plan: ReleasePlan) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     w = plan.windows_per_device_day
     for product, share in plan.shares:
+        if product in DAILY_PRODUCTS:
+            daily = plan.daily_draw(product)
+            rho_d = daily.rho if daily else 0.0
+            rows.append({
+                "product": product, "per": "day", "share": share, "rho_per_device_day": rho_d,
+                "epsilon_per_device_day": eps_from_rho(rho_d, plan.delta),
+                "sigma": daily.params.sigma if daily else None,
+                "what": _WHAT[product].format(k=plan.tourism_max_areas),
+            })  # fmt: skip
+            continue
         if product == CELLS:
             draws: tuple[Draw, ...] = plan.draws
             base = plan.measured("count").get(plan.base_resolution)

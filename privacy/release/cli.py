@@ -29,6 +29,7 @@ def release(
     from privacy.release.exceptions import ReleaseError
     from privacy.release.releaser import Releaser
     from privacy.release.retention import RetentionSchedule
+    from privacy.release.tourism_release import TourismReleaser
 
     settings = get_settings()
     ping_clickhouse(settings)
@@ -46,10 +47,13 @@ def release(
         budget_plan=dict(plan.shares),
     )
     retention = RetentionSchedule(settings)
+    # Tourism days are released by the same process, after the windows they wait for.
+    tourism = TourismReleaser(settings, releaser.client, releaser.ring, plan)
     if once:
         n = releaser.run_once()
+        days = tourism.run_once() if tourism.funded else 0
         retention.maybe_run(releaser.client)
-        typer.echo(f"released {n} window(s)")
+        typer.echo(f"released {n} window(s), {days} tourism day(s)")
         return
 
     stop = False
@@ -61,9 +65,13 @@ def release(
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
     interval = poll_s if poll_s is not None else settings.release_poll_s
+    next_tourism = 0.0
     while not stop:
         try:
             releaser.run_once()
+            if tourism.funded and time.monotonic() >= next_tourism:
+                tourism.run_once()  # a few cheap reads when nothing is due; days end once a day
+                next_tourism = time.monotonic() + 30.0
             retention.maybe_run(releaser.client)
         except (ReleaseError, StoreError) as exc:
             # ClickHouse hiccups are retried on the next poll: nothing was published for a window

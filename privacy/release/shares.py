@@ -2,7 +2,9 @@
 
 ``HEXPULSE_BUDGET_PLAN`` names *products* with a share of the device-day ρ: ``cells`` (the live
 map), ``traffic`` (moving devices per speed bin and cell) and ``zones.<set>`` (one set of
-registered zones). ``HEXPULSE_BUDGET_RESOLUTION_SHARES``
+registered zones), all per window, and the daily ``tourism.visitors`` and ``tourism.dwell``
+(distinct visitors and the dwell histogram per tourism area and local day).
+``HEXPULSE_BUDGET_RESOLUTION_SHARES``
 splits the cells' share between the measured resolutions. Both are refused with one sentence
 (:class:`BudgetError`) when malformed or when they spend more than the whole. Pure: no store, so
 the API may use it to know the funded zone sets (:mod:`privacy.release.budget` derives the noise).
@@ -19,6 +21,9 @@ from privacy.release.exceptions import BudgetError
 CELLS = "cells"
 TRAFFIC = "traffic"
 ZONES_PREFIX = "zones."
+TOURISM_VISITORS = "tourism.visitors"
+TOURISM_DWELL = "tourism.dwell"
+DAILY_PRODUCTS = (TOURISM_VISITORS, TOURISM_DWELL)
 _SET_NAME = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
 
 #: Measured default (benchmarks/bench_utility.py, PRIVACY.md "Where the budget goes"): the base
@@ -58,9 +63,9 @@ def parse_shares(raw: tuple[str, ...], resolutions: tuple[int, ...], base: int) 
 def parse_plan(raw: tuple[str, ...]) -> dict[str, float]:
     """``("cells:0.7", "zones.crowd:0.25")`` → {product: share of ρ_day}, or BudgetError.
 
-    Products: ``cells`` (required, positive), ``traffic`` (the speed bins) and ``zones.<set>``
-    (``<set>``: lower case letters, digits and ``_``, 32 at most). Shares are finite, ≥ 0 and add
-    up to at most 1."""
+    Products: ``cells`` (required, positive), ``traffic`` (the speed bins), ``zones.<set>``
+    (``<set>``: lower case letters, digits and ``_``, 32 at most) and the daily
+    ``tourism.visitors`` and ``tourism.dwell``. Shares are finite, ≥ 0 and add up to at most 1."""
     shares: dict[str, float] = {}
     for item in raw:
         product, _, share_s = item.rpartition(":")
@@ -69,12 +74,13 @@ def parse_plan(raw: tuple[str, ...]) -> dict[str, float]:
             share = float(share_s)
         except ValueError:
             raise BudgetError(f"HEXPULSE_BUDGET_PLAN item {item!r} is not 'product:share'") from None
-        if product not in (CELLS, TRAFFIC) and not (
+        if product not in (CELLS, TRAFFIC, *DAILY_PRODUCTS) and not (
             product.startswith(ZONES_PREFIX) and _SET_NAME.match(product.removeprefix(ZONES_PREFIX))
         ):
             raise BudgetError(
                 f"HEXPULSE_BUDGET_PLAN names an unknown product {product!r}; products are 'cells', "
-                "'traffic' and 'zones.<set>' (set: lower case letters, digits, '_')"
+                "'traffic', 'zones.<set>' (set: lower case letters, digits, '_'), 'tourism.visitors' "
+                "and 'tourism.dwell'"
             )
         if product in shares:
             raise BudgetError(f"HEXPULSE_BUDGET_PLAN names {product!r} twice")

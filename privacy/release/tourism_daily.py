@@ -19,7 +19,7 @@ metric, charged once per UTC day however many local days it is split over.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
@@ -40,6 +40,8 @@ PresenceRow = tuple[int, str, int]
 """(window start epoch s, zone id, pseudonym) of one counted presence row."""
 PairKey = tuple[str, date]
 """(area id, local date)."""
+AreasOf = Callable[[int], Sequence["AreaRef"]]
+"""UTC day number → the areas a pseudonym-day of that day is ranked over."""
 
 
 @dataclass(frozen=True)
@@ -103,16 +105,28 @@ def dwell_bin(minutes: float) -> int:
     return sum(minutes >= e for e in DWELL_EDGES_MIN)
 
 
-def visits(rows: Iterable[PresenceRow], areas: list[AreaRef], k: int) -> dict[PairKey, list[Visit]]:
+def visits(
+    rows: Iterable[PresenceRow], areas: Sequence[AreaRef] | AreasOf, k: int
+) -> dict[PairKey, list[Visit]]:
     """Every kept visit per (area, local day): each pseudonym-day's first ``k`` pairs (see the
-    module docstring). Rows may repeat (a window is present once however often it is listed)."""
-    by_zone: dict[str, list[AreaRef]] = defaultdict(list)
-    for a in areas:
-        by_zone[a.zone_id].append(a)
+    module docstring). Rows may repeat (a window is present once however often it is listed).
+
+    ``areas``: the areas every pseudonym-day is ranked over, or a function of the UTC day giving
+    them (the releaser passes the areas as registered at that day's 00:00 UTC, so every release
+    that touches the day ranks its pseudonyms alike)."""
+    areas_of = areas if callable(areas) else (lambda _day: areas)
+    zone_maps: dict[int, dict[str, list[AreaRef]]] = {}
     seen: dict[tuple[int, int], dict[PairKey, set[int]]] = defaultdict(lambda: defaultdict(set))
     for w, zone, device in rows:
+        day = w // S_PER_DAY
+        by_zone = zone_maps.get(day)
+        if by_zone is None:
+            by_zone = defaultdict(list)
+            for a in areas_of(day):
+                by_zone[a.zone_id].append(a)
+            zone_maps[day] = by_zone
         for a in by_zone.get(zone, ()):
-            seen[(w // S_PER_DAY, device)][(a.area_id, local_date_of(w, a.timezone))].add(w)
+            seen[(day, device)][(a.area_id, local_date_of(w, a.timezone))].add(w)
     out: dict[PairKey, list[Visit]] = defaultdict(list)
     for (day, device), pairs in seen.items():
         ranked = sorted(pairs.items(), key=lambda kv: (min(kv[1]), kv[0][0], kv[0][1]))
@@ -169,16 +183,21 @@ class PresenceReader:
 
 
 def daily_partials(
-    reader: PresenceReader, areas: list[AreaRef], local_date: date, tz: str, k: int
+    reader: PresenceReader,
+    areas: Sequence[AreaRef] | AreasOf,
+    local_date: date,
+    tz: str,
+    k: int,
+    released: Sequence[str] | None = None,
 ) -> dict[str, DayCounts]:
-    """Exact daily partials of ``local_date`` for every area of zone ``tz`` in ``areas`` (ranking
-    over all of ``areas``, so a pseudonym's pairs elsewhere count against its K)."""
+    """Exact daily partials of ``local_date`` in zone ``tz``: for the area ids ``released``
+    (default: every area of ``areas`` in ``tz``), ranking each pseudonym-day over ``areas`` (so its
+    pairs elsewhere count against its K)."""
     start, end = read_span(local_date, tz)
-    rows = reader.rows(start, end, sorted({a.zone_id for a in areas}))
+    days = range(start // S_PER_DAY, (end - 1) // S_PER_DAY + 1)
+    every = [a for d in days for a in (areas(d) if callable(areas) else areas)]
+    rows = reader.rows(start, end, sorted({a.zone_id for a in every}))
     found = visits(rows, areas, k)
     window_s = reader.settings.window_s
-    return {
-        a.area_id: day_counts(found.get((a.area_id, local_date), []), window_s)
-        for a in areas
-        if a.timezone == tz
-    }
+    ids = released if released is not None else sorted({a.area_id for a in every if a.timezone == tz})
+    return {i: day_counts(found.get((i, local_date), []), window_s) for i in ids}
