@@ -104,7 +104,9 @@ class Settings(BaseSettings):
     budget_count_share: float = Field(0.5, gt=0, le=1)
     budget_resolution_shares: StrList = ()
     # Shares of the device-day ρ per product (privacy/release/budget.py, PRIVACY.md "Where the budget goes").
-    budget_plan: StrList = ("cells:0.70", "zones.crowd:0.25", "zones.district:0.05")
+    budget_plan: StrList = (
+        "cells:0.65", "zones.crowd:0.25", "zones.district:0.05", "tourism.visitors:0.03", "tourism.dwell:0.02"
+    )
     release_poll_s: float = Field(1.0, gt=0)
     master_key: SecretStr | None = None
     master_key_file: Path | None = None

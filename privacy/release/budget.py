@@ -30,7 +30,7 @@ UTC day is split over.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from hexpulse.settings import Settings
@@ -98,10 +98,10 @@ class ReleasePlan:
     #: The speed bins' edges (whole km/h): [low, e1), …, [e_last, cap], low = moving threshold.
     traffic_edges_kmh: tuple[float, ...] = ()
     #: The daily draws (metric ``tourism.visitors`` / ``tourism.dwell``, res 0): ρ and charge are
-    #: per device-UTC-day; not part of any window's draws.
-    daily_draws: tuple[Draw, ...] = ()
+    #: per device-UTC-day. Not part of a window's draws nor of its plan record (so not compared).
+    daily_draws: tuple[Draw, ...] = field(default=(), compare=False)
     #: K: the (area, local day) pairs one device-UTC-day counts in.
-    tourism_max_areas: int = 1
+    tourism_max_areas: int = field(default=1, compare=False)
 
     def daily_draw(self, product: str) -> Draw | None:
         """The daily draw of ``product`` (None: unfunded)."""
@@ -229,10 +229,8 @@ def plan_from_settings(settings: Settings) -> ReleasePlan:
     for product in DAILY_PRODUCTS:
         share = products.get(product, 0.0)
         if share > 0:
-            if settings.noise_mechanism != "gaussian":
-                raise BudgetError(f"{product} is measured with the Gaussian mechanism only (zCDP)")
             target = settings.budget_rho_per_day * share
-            params = params_for_rho("gaussian", 1, settings.tourism_max_areas, target)
+            params = params_for_rho(settings.noise_mechanism, 1, settings.tourism_max_areas, target)
             daily.append(Draw(product, 0, params, params.rho, params.rho))
     plan = ReleasePlan(
         mechanism=settings.noise_mechanism,

@@ -77,7 +77,7 @@ def honest_device(draw: st.DrawFn, name: str) -> list[Upload]:
     """A visitor walking through one or two areas around 00:00 UTC, an upload every ~30 s."""
     t = MIDNIGHT + draw(st.integers(-30, 10)) * 60_000
     stay = draw(st.integers(1, 25))
-    cells = draw(st.lists(st.integers(0, 6), min_size=1, max_size=2))
+    cells = draw(st.lists(st.integers(0, 5), min_size=1, max_size=2))  # cells 0–5 are all zones
     out = []
     for i in range(stay * 2):
         k = cells[min(i * len(cells) // (stay * 2), len(cells) - 1)]
@@ -151,7 +151,7 @@ def test_one_device_moves_daily_partials_by_at_most_k_per_pseudonym_day(
     assert assert_within_bound(base, plus) == 2 * K
     gone = honest[0][0].device
     minus = partials(run([u for u in d if u.device != gone], s, schedule))
-    assert assert_within_bound(base, minus) >= 1
+    assert assert_within_bound(base, minus) >= 1  # it visited an area: its own visits go
 
 
 @pytest.mark.parametrize("k", [1, 2, 6, 9])

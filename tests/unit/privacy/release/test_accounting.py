@@ -24,7 +24,8 @@ def test_published_figures_for_the_default_budget() -> None:
 
 
 def test_rdp_figure_is_that_of_the_deployed_draws() -> None:
-    """Composing the plan's actual draws (each Gaussian, W windows a day, 7 days a week) in the
+    """Composing the plan's actual draws (each Gaussian, W windows a day and the daily ones once a
+    day, 7 days a week) in the
     RDP accountant gives the figure published from ρ alone: zCDP's RDP curve is ρ·α exactly."""
     plan = plan_from_settings(load_settings())
     for days in (1, DAYS_PER_WEEK):
@@ -34,6 +35,9 @@ def test_rdp_figure_is_that_of_the_deployed_draws() -> None:
                 dp_accounting.GaussianDpEvent(draw.params.sigma / draw.params.sensitivity),
                 plan.windows_per_device_day * days,
             )
+        for draw in plan.daily_draws:  # the tourism measurements: once per device-day
+            noise = draw.params.sigma / draw.params.sensitivity
+            accountant.compose(dp_accounting.GaussianDpEvent(noise), days)
         assert rdp_epsilon(days * plan.rho_per_device_day, plan.delta) == pytest.approx(
             accountant.get_epsilon(plan.delta), rel=1e-4
         )

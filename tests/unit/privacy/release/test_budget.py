@@ -14,16 +14,21 @@ from privacy.release.budget import eps_from_rho, fits_day, plan_from_settings, s
 from privacy.release.exceptions import BudgetError
 from privacy.release.ledger import ledger_rows
 
+#: The default plan without its daily (tourism) products: the window products spend the whole day.
+WINDOWS_ONLY = ("cells:0.70", "zones.crowd:0.25", "zones.district:0.05")
+
 
 def test_default_plan_spends_exactly_the_daily_budget() -> None:
     plan = plan_from_settings(load_settings())
     assert plan.windows_per_day == plan.windows_per_device_day == 1440
     assert plan.rho_per_device_day <= 1.0
     assert plan.rho_per_device_day == pytest.approx(1.0, rel=1e-6)
-    assert plan.charge_per_window * plan.windows_per_day == pytest.approx(1.0, rel=1e-6)
-    # Cells get 0.70 of the plan; count half of that, split 0.6/0.4 between res 9 and res 8.
+    # The window products get 0.95 of it, the daily tourism products 0.05 (once per device-day).
+    assert plan.charge_per_window * plan.windows_per_day == pytest.approx(0.95, rel=1e-6)
+    assert sum(d.rho for d in plan.daily_draws) == pytest.approx(0.05, rel=1e-6)
+    # Cells get 0.65 of the plan; count half of that, split 0.6/0.4 between res 9 and res 8.
     sigma9 = plan.measured("count")[9].params.sigma
-    assert sigma9 == pytest.approx(1 / math.sqrt(2 * (1 / 1440) * 0.7 * 0.5 * 0.6), rel=1e-6)
+    assert sigma9 == pytest.approx(1 / math.sqrt(2 * (1 / 1440) * 0.65 * 0.5 * 0.6), rel=1e-6)
     assert 7 not in plan.measured("count")  # res 7 is derived by summing: free
     assert plan.measured("speed")[9].params.bound == speed_bound_kmh(50.0) == 180
 
@@ -38,6 +43,8 @@ def test_eps_conversion_matches_dp_accounting() -> None:
             dp_accounting.GaussianDpEvent(draw.params.sigma / draw.params.sensitivity),
             plan.windows_per_device_day,
         )
+    for draw in plan.daily_draws:
+        accountant.compose(dp_accounting.GaussianDpEvent(draw.params.sigma / draw.params.sensitivity), 1)
     eps_google = accountant.get_epsilon(plan.delta)
     ours = plan.eps_per_device_day
     assert ours == pytest.approx(eps_from_rho(1.0, 1e-6), rel=1e-6)
@@ -54,8 +61,8 @@ def test_laplace_plan_accounts_pure_epsilon() -> None:
 
 
 def test_fewer_windows_per_device_day_buys_less_noise() -> None:
-    many = plan_from_settings(load_settings())
-    few = plan_from_settings(load_settings(windows_per_device_day=144))
+    many = plan_from_settings(load_settings(budget_plan=WINDOWS_ONLY))
+    few = plan_from_settings(load_settings(budget_plan=WINDOWS_ONLY, windows_per_device_day=144))
     assert few.measured("count")[9].params.sigma == pytest.approx(
         many.measured("count")[9].params.sigma / math.sqrt(10), rel=1e-6
     )
@@ -82,7 +89,7 @@ def test_refusals_are_one_sentence(overrides: dict[str, object], message: str) -
 
 
 def test_day_is_full_after_its_windows() -> None:
-    plan = plan_from_settings(load_settings())
+    plan = plan_from_settings(load_settings(budget_plan=WINDOWS_ONLY))
     spent = 0.0
     for _ in range(plan.windows_per_day):
         assert fits_day(spent, plan.charge_per_window, plan.rho_per_day)
@@ -91,7 +98,7 @@ def test_day_is_full_after_its_windows() -> None:
 
 
 def test_ledger_rows_cover_every_family() -> None:
-    plan = plan_from_settings(load_settings())
+    plan = plan_from_settings(load_settings(budget_plan=WINDOWS_ONLY))
     w = datetime(2030, 1, 1, 12, 0)
     prints = {(res, m): 100 * res + i for res in plan.resolutions for i, m in enumerate(plan.metrics)}
     rows = ledger_rows(plan, 42, w, prints, "test", w)

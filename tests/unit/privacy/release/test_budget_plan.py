@@ -18,14 +18,23 @@ from privacy.release.exceptions import BudgetError
 from privacy.release.ledger import ledger_rows
 from privacy.release.plans import PlanRecord, record_from_json
 
+#: The default plan without its daily (tourism) products: the window products spend the whole day.
+WINDOWS_ONLY = ("cells:0.70", "zones.crowd:0.25", "zones.district:0.05")
+
 
 def test_default_plan_splits_the_device_day() -> None:
     plan = plan_from_settings(load_settings())
-    assert dict(plan.shares) == {"cells": 0.70, "zones.crowd": 0.25, "zones.district": 0.05}
+    assert dict(plan.shares) == {"cells": 0.65, "zones.crowd": 0.25, "zones.district": 0.05,
+                                 "tourism.visitors": 0.03, "tourism.dwell": 0.02}  # fmt: skip
     assert plan.zone_sets == ("crowd", "district")
     assert plan.rho_per_device_day == pytest.approx(1.0, rel=1e-6)
     cells = sum(d.rho for d in plan.draws) * plan.windows_per_device_day
-    assert cells == pytest.approx(0.70, rel=1e-6)
+    assert cells == pytest.approx(0.65, rel=1e-6)
+    # The daily products: one draw per device-day each, sensitivity √K (K = 3 area-days).
+    visitors, dwell = plan.daily_draw("tourism.visitors"), plan.daily_draw("tourism.dwell")
+    assert visitors is not None and dwell is not None and plan.tourism_max_areas == 3
+    assert visitors.params.sigma == pytest.approx(math.sqrt(3) / math.sqrt(2 * 0.03), rel=1e-9)
+    assert dwell.params.sigma == pytest.approx(math.sqrt(3) / math.sqrt(2 * 0.02), rel=1e-9)
     crowd = plan.zone_draw("crowd")
     assert crowd is not None and crowd.res == 9
     # σ of one zone = L / √(2 ρ_zone_window), ρ_zone_window = share·ρ_day / W: ≈ 27/√share.
@@ -43,7 +52,7 @@ def test_zone_bound_is_cells_per_window() -> None:
 
 
 def test_window_charge_is_what_the_window_draws() -> None:
-    plan = plan_from_settings(load_settings())
+    plan = plan_from_settings(load_settings(budget_plan=WINDOWS_ONLY))
     per_day = plan.windows_per_day
     assert plan.window_charge(()) * per_day == pytest.approx(0.70, rel=1e-6)
     assert plan.window_charge(("crowd",)) * per_day == pytest.approx(0.95, rel=1e-6)
@@ -58,7 +67,7 @@ def test_window_charge_is_what_the_window_draws() -> None:
 
 
 def test_a_day_of_windows_with_every_zone_set_fits_the_budget() -> None:
-    plan = plan_from_settings(load_settings())
+    plan = plan_from_settings(load_settings(budget_plan=WINDOWS_ONLY))
     zones = (ZoneRef("crowd", "a", 1, "0"), ZoneRef("district", "b", 1, "0"))
     record = PlanRecord(plan, 180, "0" * 32, zones=zones)
     spent = 0.0
@@ -99,8 +108,15 @@ def test_refusals_are_one_sentence(plan: tuple[str, ...], message: str) -> None:
     assert "\n" not in str(info.value)
 
 
+def test_daily_rows_say_per_day() -> None:
+    rows = plan_rows(plan_from_settings(load_settings()))[3:]
+    assert [(r["product"], r["per"]) for r in rows] == [("tourism.visitors", "day"), ("tourism.dwell", "day")]
+    assert [round(r["sigma"], 3) for r in rows] == [7.071, 8.66]
+    assert all(r["rho_per_device_day"] == pytest.approx(r["share"], rel=1e-6) for r in rows)
+
+
 def test_rows_follow_the_contract() -> None:
-    plan = plan_from_settings(load_settings())
+    plan = plan_from_settings(load_settings(budget_plan=WINDOWS_ONLY))
     rows = plan_rows(plan)
     assert [r["product"] for r in rows] == ["cells", "zones.crowd", "zones.district"]
     for row in rows:
