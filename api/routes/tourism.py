@@ -8,22 +8,41 @@ its zone registered.
 
 from __future__ import annotations
 
+import csv
+import io
 import math
 from collections.abc import Callable
+from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any, TypeVar
+from zoneinfo import ZoneInfo
 
 import anyio.to_thread
 import orjson
-from fastapi import APIRouter, Body, Depends, Path, Request
+from fastapi import APIRouter, Body, Depends, Path, Query, Request, Response
+from fastapi.responses import HTMLResponse
 
 from api.auth import require
 from api.deps import AdminKey, StateDep, zone_store
 from api.exceptions import BadRequestError, ConflictError, NotFoundError
 from api.keys import ApiKey
 from api.schemas.common import ERRORS, ErrorBody
-from api.schemas.tourism import AreaIn, AreaList, AreaOut, AreaUpdate
+from api.schemas.tourism import (
+    AreaIn,
+    AreaList,
+    AreaOut,
+    AreaUpdate,
+    DailyResponse,
+    DailyValueOut,
+    HourlyResponse,
+    HourOut,
+    TourismDayOut,
+)
+from api.state import ApiState
 from api.zones import ZoneStore
+from hexpulse.settings import Settings
 from hexpulse.zones import Zone
+from releases.tourism import DWELL_BINS, VISITORS, DailyValue, TourismDay, area_days
+from releases.zones import zone_series
 from tourism.areas import (
     Area,
     AreaError,
@@ -33,13 +52,23 @@ from tourism.areas import (
     check_fields,
     check_id,
 )
+from tourism.hourly import (
+    MAX_EXPANSION,
+    WARNING_SHARE,
+    Curve,
+    ExpansionError,
+    Hour,
+    check_expansion,
+    hourly_curve,
+    local_day_bounds,
+    unit_label,
+)
+from tourism.report import load_report, render_report
 
 router = APIRouter(prefix="/v1/tourism", tags=["tourism"])
 TourismKey = Annotated[ApiKey, Depends(require("tourism:read"))]
 AreaId = Annotated[str, Path(max_length=64, description="area id")]
 _WRITE_ERRORS = {**ERRORS, 409: {"model": ErrorBody, "description": "id taken; zone overlaps its set"}}
-#: Scenic-area rules flag occupancy at 80% of the published capacity.
-WARNING_SHARE = 0.8
 T = TypeVar("T")
 
 
@@ -126,3 +155,141 @@ async def update_area(
 async def delete_area(request: Request, key: AdminKey, state: StateDep, area_id: AreaId) -> AreaOut:
     store, zones = AreaStore(state.pool), zone_store(request)
     return await _run(lambda: _with_zone(zones, store.delete(area_id)))
+
+
+#: Longest range of one daily query (days); a year of days is ~400 rows per area.
+MAX_RANGE_DAYS = 366
+DateQuery = Annotated[date, Query(description="the area's local date, YYYY-MM-DD")]
+Expansion = Annotated[
+    float | None,
+    Query(description=f"visitors per device seen (1–{MAX_EXPANSION:g}); values are labelled visitors"),
+]
+
+
+def _check_dates(settings: Settings, first: date, last: date) -> None:
+    """Refuse ranges the release tables cannot answer, each with its reason."""
+    oldest = datetime.now(UTC).date() - timedelta(days=settings.release_retention_days)
+    if first > last:
+        raise BadRequestError(f"'from' ({first}) is after 'to' ({last})")
+    if (last - first).days + 1 > MAX_RANGE_DAYS:
+        raise BadRequestError(f"a range covers at most {MAX_RANGE_DAYS} days; split it")
+    if first < oldest:
+        raise BadRequestError(
+            f"{first} is beyond the release retention of {settings.release_retention_days} days"
+            f" (the oldest kept day is {oldest})"
+        )
+
+
+def _expansion(expansion: float | None) -> float | None:
+    try:
+        return check_expansion(expansion)
+    except ExpansionError as exc:
+        raise BadRequestError(str(exc)) from None
+
+
+def _value(v: DailyValue, scale: float) -> DailyValueOut:
+    return DailyValueOut(estimate=v.estimate * scale, sigma=v.sigma * scale, lo=v.lo * scale,
+                         hi=v.hi * scale, display=max(0, round(v.estimate * scale)))  # fmt: skip
+
+
+def _day_out(day: TourismDay, scale: float) -> TourismDayOut:
+    return TourismDayOut(
+        local_date=day.local_date, day_start=day.day_start, day_end=day.day_end,
+        released_at=day.released_at, lag_s=day.lag_s, k_areas=day.k_areas,
+        visitors=_value(day.values[VISITORS], scale),
+        dwell={m: _value(day.values[m], scale) for m in DWELL_BINS if m in day.values},
+    )  # fmt: skip
+
+
+_CSV_VALUES = ("estimate", "sigma", "lo", "hi", "display")
+
+
+def _daily_csv(doc: DailyResponse) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    metrics = (VISITORS, *DWELL_BINS)
+    writer.writerow(["area", "local_date", "timezone", "unit", "released_at", "k_areas",
+                     *[f"{m}_{v}" for m in metrics for v in _CSV_VALUES]])  # fmt: skip
+    for day in doc.days:
+        values = [day.visitors, *[day.dwell[m] for m in DWELL_BINS]]
+        writer.writerow([doc.area, day.local_date.isoformat(), doc.timezone, doc.unit,
+                         day.released_at.strftime("%Y-%m-%dT%H:%M:%SZ"), day.k_areas,
+                         *[round(getattr(v, f), 6) for v in values for f in _CSV_VALUES]])  # fmt: skip
+    return out.getvalue()
+
+
+@router.get(
+    "/areas/{area_id}/daily", summary="Released daily visitors and dwell of an area", responses=ERRORS,
+    response_model=DailyResponse,
+    openapi_extra={"responses": {"200": {"content": {"text/csv": {"schema": {"type": "string"}}}}}},
+)  # fmt: skip
+async def area_daily(
+    request: Request, key: TourismKey, state: StateDep, area_id: AreaId,
+    first: Annotated[date | None, Query(alias="from", description="first date (default: to - 29)")] = None,
+    last: Annotated[date | None, Query(alias="to", description="last local date (default: today)")] = None,
+    expansion: Expansion = None,
+) -> Response:  # fmt: skip
+    """Distinct visitors and the dwell histogram per released local day (only days the daily
+    release published; a day not yet released is absent). ``Accept: text/csv`` gives CSV."""
+    scale_by = _expansion(expansion)
+    area = await _run(lambda: AreaStore(state.pool).get(area_id))
+    last = last or datetime.now(ZoneInfo(area.timezone)).date()
+    first = first or last - timedelta(days=29)
+    _check_dates(state.settings, first, last)
+    days = await area_days(state.pool, area_id, first, last)
+    scale = scale_by or 1.0
+    doc = DailyResponse(area=area_id, timezone=area.timezone, unit=unit_label(scale_by), expansion=scale_by,
+                        days=[_day_out(d, scale) for d in days if VISITORS in d.values])  # fmt: skip
+    if "text/csv" in request.headers.get("accept", ""):
+        filename = f"{area_id}-{first}-{last}.csv"
+        return Response(_daily_csv(doc), media_type="text/csv; charset=utf-8",
+                        headers={"Content-Disposition": f'attachment; filename="{filename}"'})  # fmt: skip
+    return Response(doc.model_dump_json(), media_type="application/json")
+
+
+async def _curve(state: ApiState, area: Area, local_date: date, expansion: float | None) -> Curve:
+    start, end = local_day_bounds(local_date, area.timezone)
+    points = await zone_series(state.pool, area.zone_id, start, end)
+    return hourly_curve(points, local_date, area.timezone, area.capacity, expansion)
+
+
+def _hour_out(h: Hour) -> HourOut:
+    return HourOut(start=h.start, estimate=h.estimate, sigma=h.sigma, lo=h.lo, hi=h.hi, display=h.display,
+                   windows=h.windows)  # fmt: skip
+
+
+@router.get("/areas/{area_id}/hourly", summary="Hourly occupancy of an area's local day", responses=ERRORS)
+async def area_hourly(
+    key: TourismKey, state: StateDep, area_id: AreaId, local_date: Annotated[date, Query(alias="date")],
+    expansion: Expansion = None,
+) -> HourlyResponse:  # fmt: skip
+    """Mean occupancy per local hour from the zone's minute releases, the peak hour and the peak
+    against capacity (warning at 80%). Hours of the day not yet released are absent."""
+    scale_by = _expansion(expansion)
+    area = await _run(lambda: AreaStore(state.pool).get(area_id))
+    _check_dates(state.settings, local_date, local_date)
+    c = await _curve(state, area, local_date, scale_by)
+    return HourlyResponse(
+        area=area_id, local_date=local_date, timezone=area.timezone, unit=c.unit, expansion=c.expansion,
+        capacity=c.capacity, capacity_warning_at=c.warning_at, hours=[_hour_out(h) for h in c.hours],
+        peak=None if c.peak is None else _hour_out(c.peak),
+        peak_vs_capacity=None if c.peak_share is None else list(c.peak_share), warning=c.warning,
+    )  # fmt: skip
+
+
+@router.get(
+    "/areas/{area_id}/report", summary="Printable daily report of an area (HTML)", responses=ERRORS,
+    response_class=HTMLResponse,
+)  # fmt: skip
+async def area_report(
+    key: TourismKey, state: StateDep, area_id: AreaId, local_date: Annotated[date, Query(alias="date")],
+    expansion: Expansion = None,
+) -> HTMLResponse:  # fmt: skip
+    """Occupancy vs capacity, dwell histogram, visitors of the last 30 days and the privacy note, as
+    one static page (inline SVG, no script) that prints or saves as PDF; ``hexpulse report`` prints
+    the same page."""
+    scale_by = _expansion(expansion)
+    area = await _run(lambda: AreaStore(state.pool).get(area_id))
+    _check_dates(state.settings, local_date, local_date)
+    data = await load_report(state.pool, state.settings, area, local_date, scale_by)
+    return HTMLResponse(render_report(data))

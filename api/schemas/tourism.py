@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -47,3 +47,59 @@ class AreaOut(BaseModel):
 
 class AreaList(BaseModel):
     areas: list[AreaOut]
+
+
+class DailyValueOut(BaseModel):
+    estimate: float = Field(description="unbiased estimate (may be < 0; add these for sums), in `unit`")
+    sigma: float = Field(description="standard error of the estimate, in `unit`")
+    lo: float = Field(description="lower bound of the 95% interval")
+    hi: float = Field(description="upper bound of the 95% interval")
+    display: int = Field(description="the estimate rounded and clipped to >= 0 (never sum it)")
+
+
+class TourismDayOut(BaseModel):
+    local_date: date = Field(description="the area's local calendar day")
+    day_start: datetime = Field(description="the local day's start, UTC")
+    day_end: datetime = Field(description="the local day's end (local midnight), UTC")
+    released_at: datetime
+    lag_s: float = Field(description="seconds from local midnight to the release")
+    k_areas: int = Field(description="a device-day counts in at most this many areas")
+    visitors: DailyValueOut = Field(description="distinct devices present in the area that local day")
+    dwell: dict[str, DailyValueOut] = Field(
+        description="visitors by minutes present: dwell_lt_15m, dwell_15_60m, dwell_1_3h, dwell_ge_3h"
+    )
+
+
+class DailyResponse(BaseModel):
+    area: str
+    timezone: str
+    unit: str = Field(description="what the values count: devices, or visitors with an expansion factor")
+    expansion: float | None = Field(description="visitors per device given by the caller (null: devices)")
+    days: list[TourismDayOut] = Field(description="released days of the range only, oldest first")
+
+
+class HourOut(BaseModel):
+    start: datetime = Field(description="start of the local hour, with the area's UTC offset")
+    estimate: float = Field(description="mean occupancy of the hour's minute releases, in `unit`")
+    sigma: float = Field(description="standard error: sqrt(sum of the minutes' variances) / windows")
+    lo: float
+    hi: float
+    display: int = Field(description="estimate rounded and clipped to >= 0")
+    windows: int = Field(description="minute releases averaged (60 for a whole released hour)")
+
+
+class HourlyResponse(BaseModel):
+    area: str
+    local_date: date
+    timezone: str
+    unit: str = Field(description="occupancy counts devices present at once, or visitors with expansion")
+    expansion: float | None
+    capacity: int | None = Field(description="visitors at once (null: not stated)")
+    capacity_warning_at: float | None = Field(description="80% of capacity")
+    hours: list[HourOut]
+    peak: HourOut | None = Field(description="the hour with the largest mean occupancy")
+    peak_vs_capacity: list[float] | None = Field(
+        description="peak / capacity: [estimate, lo, hi] of the 95% interval; compare devices with a "
+        "capacity in visitors only with an expansion factor (devices alone understate visitors)"
+    )
+    warning: bool = Field(description="the peak estimate reaches 80% of capacity")

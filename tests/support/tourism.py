@@ -1,0 +1,68 @@
+"""Released tourism rows written the way the daily releaser writes them (migration 0016: metric rows,
+then the day's ``release_tourism_days`` row), and an area's zone released minute by minute, for the
+tests of the tourism read side (the daily releaser lands separately)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from clickhouse_driver import Client
+
+from releases.tourism import DWELL_BINS, VISITORS
+from tests.support.api import naive
+from tourism.hourly import Z95, local_day_bounds
+
+#: Dwell shares of a released day's visitors, shortest stay first (they add up to 1).
+DWELL_SHARES = (0.4, 0.3, 0.2, 0.1)
+
+
+def day_rows(area_id: str, local_date: date, visitors: float, sigma: float = 25.0,
+             plan: int = 7) -> list[Any]:  # fmt: skip
+    """The metric rows of one area-day: visitors and a dwell histogram adding up to them."""
+    values = {VISITORS: visitors} | {m: visitors * s for m, s in zip(DWELL_BINS, DWELL_SHARES, strict=True)}
+    return [(area_id, local_date, metric, est, sigma, est - Z95 * sigma, est + Z95 * sigma,
+             max(0, round(est)), plan) for metric, est in values.items()]  # fmt: skip
+
+
+def release_days(client: Client, area_id: str, timezone: str, days: Iterable[tuple[date, float]],
+                 lag_s: float = 1800.0, k_areas: int = 3, publish_day: bool = True) -> None:  # fmt: skip
+    """Write each (local date, visitors) day's metric rows, then (``publish_day``) its day row."""
+    days = list(days)
+    client.execute(
+        "INSERT INTO release_tourism_daily (area_id, local_date, metric, estimate, sigma, lo, hi, display,"
+        " plan) VALUES",
+        [r for d, v in days for r in day_rows(area_id, d, v)],
+    )
+    if not publish_day:
+        return
+    rows = []
+    for d, _ in days:
+        start, end = local_day_bounds(d, timezone)
+        rows.append((area_id, d, timezone, naive(start), naive(end), k_areas, 7,
+                     naive(end + timedelta(seconds=lag_s))))  # fmt: skip
+    client.execute(
+        "INSERT INTO release_tourism_days (area_id, local_date, timezone, day_start, day_end, k_areas, plan,"
+        " released_at) VALUES",
+        rows,
+    )
+
+
+def release_zone_minutes(client: Client, zone_id: str, minutes: Iterable[tuple[datetime, float, float]],
+                         zone_set: str = "crowd") -> None:  # fmt: skip
+    """Release the zone's value in each (window start, estimate, σ) minute and publish the window."""
+    minutes = list(minutes)
+    client.execute(
+        "INSERT INTO release_zones (window_start, zone_set, zone_id, version, count, count_est, count_sigma,"
+        " count_lo, count_hi, cells, plan) VALUES",
+        [(naive(w), zone_set, zone_id, 1, max(0, round(est)), est, sigma, est - Z95 * sigma,
+          est + Z95 * sigma, 7, 7) for w, est, sigma in minutes],
+    )  # fmt: skip
+    # The rows publish() writes, in one insert (a day is 1,440 windows).
+    client.execute(
+        "INSERT INTO release_windows (window_start, window_end, released_at, base_cells, rho, mechanism,"
+        " lag_s) VALUES",
+        [(naive(w), naive(w + timedelta(seconds=60)), naive(w + timedelta(seconds=61)), 0, 0.001, "gaussian",
+          1.0) for w, _, _ in minutes],
+    )  # fmt: skip
