@@ -156,7 +156,8 @@ def render_report(data: ReportData) -> str:
     capacity = f"capacity {a.capacity:,} visitors at once" if a.capacity else "capacity not stated"
     return (
         f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{escape(a.name)} — '
-        f"{data.local_date.isoformat()}</title><style>{_CSS}</style></head><body>"
+        f'{data.local_date.isoformat()}</title><link rel="icon" href="data:,"><style>{_CSS}</style>'
+        "</head><body>"
         f"<h1>{escape(a.name)}: daily report, {data.local_date.isoformat()}</h1>"
         f'<p class="meta">Area {escape(a.area_id)} · local day in {escape(a.timezone)} · {capacity} · '
         f"values in {escape(c.unit)} · generated {data.generated_at:%Y-%m-%d %H:%M} UTC</p>"

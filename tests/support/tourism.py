@@ -7,12 +7,41 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import date, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from clickhouse_driver import Client
+from fastapi.testclient import TestClient
 
+from hexpulse.store import connect
 from releases.tourism import DWELL_BINS, VISITORS
-from tests.support.api import naive
+from tests.support.api import CENTER, bearer, naive
 from tourism.hourly import Z95, local_day_bounds
+
+# The scene of the read-side tests: one area in Asia/Shanghai, six released days.
+TZ = "Asia/Shanghai"
+DAY = datetime.now(ZoneInfo(TZ)).date() - timedelta(days=2)
+RELEASED = [DAY - timedelta(days=k) for k in range(5, -1, -1)]  # six released days, DAY last
+UNPUBLISHED = DAY + timedelta(days=1)  # metric rows written, no day row: never served
+CAPACITY = 5000
+SIGMA = 30.0
+RETENTION = 60
+
+
+def occupancy(local_hour: int, minute: int) -> float:
+    """Devices in the zone: 1,000 + 100 per local hour, 4,100 at 10:00, ± a minute's wiggle."""
+    return (4100.0 if local_hour == 10 else 1000.0 + 100 * local_hour) + (minute % 5) - 2
+
+
+def visitors(d: date) -> float:
+    return 6000.0 + 100 * (d - RELEASED[0]).days
+
+
+def square(half: float = 0.003) -> dict[str, Any]:
+    lat, lon = CENTER
+    ring = [[lon - half, lat - half], [lon + half, lat - half], [lon + half, lat + half],
+            [lon - half, lat + half], [lon - half, lat - half]]  # fmt: skip
+    return {"type": "Polygon", "coordinates": [ring]}
+
 
 #: Dwell shares of a released day's visitors, shortest stay first (they add up to 1).
 DWELL_SHARES = (0.4, 0.3, 0.2, 0.1)
@@ -66,3 +95,32 @@ def release_zone_minutes(client: Client, zone_id: str, minutes: Iterable[tuple[d
         [(naive(w), naive(w + timedelta(seconds=60)), naive(w + timedelta(seconds=61)), 0, 0.001, "gaussian",
           1.0) for w, _, _ in minutes],
     )  # fmt: skip
+
+
+def release_baiyun(api: TestClient, data: dict[str, Any]) -> dict[str, Any]:
+    """Register area ``baiyun`` through the API and release its days and its zone's minutes of DAY
+    (14:30–15:00 local not released; one unpublished zone row)."""
+    body = {"id": "baiyun", "name": "Baiyun Mountain", "geometry": square(), "capacity": CAPACITY}
+    resp = api.post("/v1/tourism/areas", json=body, headers=bearer(data, "admin"))
+    assert resp.status_code == 201, resp.text
+    created: dict[str, Any] = resp.json()
+    client = connect(data["settings"])
+    release_days(client, "baiyun", TZ, [(d, visitors(d)) for d in RELEASED])
+    release_days(client, "baiyun", TZ, [(UNPUBLISHED, 99.0)], publish_day=False)
+    start, end = local_day_bounds(DAY, TZ)
+    minutes = []
+    t = start
+    while t < end:
+        local = t.astimezone(ZoneInfo(TZ))
+        if local.hour != 14 or local.minute < 30:  # half of 14:00 not released
+            minutes.append((t, occupancy(local.hour, local.minute), SIGMA))
+        t += timedelta(minutes=1)
+    release_zone_minutes(client, created["zone"], minutes)
+    # A zone row of a window that was never published: not read.
+    client.execute(
+        "INSERT INTO release_zones (window_start, zone_set, zone_id, version, count, count_est, count_sigma,"
+        " count_lo, count_hi, cells, plan) VALUES",
+        [(naive(end) - timedelta(seconds=30), "crowd", created["zone"], 1, 1, 1e6, 1.0, 1e6, 1e6, 7, 7)],
+    )  # fmt: skip
+    client.disconnect()
+    return created

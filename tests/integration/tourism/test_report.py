@@ -1,0 +1,156 @@
+"""The printable tourism report: rendered in headless Chromium with no console error and no script
+(screenshot artifacts/tourism-report.png); ``hexpulse report`` writes a PDF whose pages have the
+charts (pdftoppm: the chart regions are not blank); bad input and a missing browser end with exit
+code 2 and one sentence.
+
+Needs /usr/bin/chromium (or $CHROMIUM), node and `npm ci` in frontend/ (playwright-core) for the
+page, and pdftoppm (poppler-utils; `make browser` installs both) for the PDF; skips otherwise."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+
+from api.app import create_app
+from hexpulse.settings import Settings
+from hexpulse.store.scratch import drop_database
+from tests.support.aggregate import HEXPULSE
+from tests.support.api import api_settings, app_client, seed
+from tests.support.api_server import serving
+from tests.support.paths import REPO
+from tests.support.tourism import DAY, release_baiyun
+
+pytestmark = pytest.mark.integration
+
+FRONTEND = REPO / "frontend"
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+
+
+def _no_browser() -> str | None:
+    if not Path(CHROMIUM).exists():
+        return f"no Chromium at {CHROMIUM} (apt-get install -y chromium)"
+    return None
+
+
+@pytest.fixture(scope="module")
+def data(migrated: Settings) -> Iterator[dict[str, Any]]:
+    settings = api_settings(migrated, "trep" + uuid.uuid4().hex[:4])
+    seeded = seed(settings)
+    seeded["tokens"]["tourism"] = seeded["store"].create("bureau", ["tourism:read"])[1]
+    yield seeded
+    drop_database(settings)
+
+
+@pytest.fixture(scope="module")
+def api(data: dict[str, Any]) -> Iterator[TestClient]:
+    yield from app_client(data)
+
+
+@pytest.fixture(scope="module")
+def area(api: TestClient, data: dict[str, Any]) -> dict[str, Any]:
+    return release_baiyun(api, data)
+
+
+def report_env(s: Settings, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HEXPULSE_") and k != "CHROMIUM"}
+    env.update(
+        HEXPULSE_CLICKHOUSE_DATABASE=s.clickhouse_database, HEXPULSE_CLICKHOUSE_HOST=s.clickhouse_host,
+        HEXPULSE_CLICKHOUSE_PORT=str(s.clickhouse_port), HEXPULSE_API_CLICKHOUSE_USER=s.api_clickhouse_user,
+        HEXPULSE_API_CLICKHOUSE_PASSWORD=s.api_clickhouse_password.get_secret_value(),
+        HEXPULSE_LOG_LEVEL="WARNING", **extra,
+    )  # fmt: skip
+    return env
+
+
+def report(s: Settings, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([HEXPULSE, "report", *args], env=report_env(s, **env), capture_output=True,
+                          text=True, timeout=180, check=False)  # fmt: skip
+
+
+def test_report_in_chromium(area: dict[str, Any], data: dict[str, Any]) -> None:
+    reason = _no_browser() or (None if shutil.which("node") else "node is not installed")
+    if reason is None and not (FRONTEND / "node_modules" / "playwright-core").exists():
+        reason = "playwright-core is not installed (run 'npm ci' in frontend/)"
+    if reason:
+        pytest.skip(reason)
+    artifacts = REPO / "artifacts"
+    artifacts.mkdir(exist_ok=True)
+    shot = artifacts / "tourism-report.png"
+    with serving(create_app(data["settings"])) as base:
+        url = f"{base}/v1/tourism/areas/baiyun/report?date={DAY.isoformat()}"
+        out = subprocess.run(["node", str(FRONTEND / "e2e" / "tourism-report.mjs"), url,
+                              data["tokens"]["tourism"], str(shot)],
+                             capture_output=True, text=True, cwd=FRONTEND, timeout=120)  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    msg = json.loads(out.stdout.splitlines()[-1])
+    assert msg["step"] == "report", msg
+    assert msg["status"] == 200 and msg["errors"] == [], msg["errors"]
+    assert msg["scripts"] == 0 and msg["svgs"] == 3 and msg["bars"] == 4 + 6  # dwell bins + released days
+    assert msg["curve"] > 300 and shot.exists()
+
+
+def _ink_rows(pgm: Path) -> np.ndarray:
+    """Per pixel row of a binary PGM page (pdftoppm -gray), the share of pixels darker than near-white."""
+    raw = pgm.read_bytes()
+    fields = raw.split(maxsplit=4)  # P5, width, height, maxval, pixels
+    assert fields[0] == b"P5", fields[0]
+    width, height = int(fields[1]), int(fields[2])
+    gray = np.frombuffer(fields[4][: width * height], dtype=np.uint8).reshape(height, width)
+    return np.asarray((gray < 200).mean(axis=1))
+
+
+def test_hexpulse_report_writes_a_pdf_with_the_charts(
+    area: dict[str, Any], data: dict[str, Any], tmp_path: Path
+) -> None:
+    if _no_browser():
+        pytest.skip(_no_browser())
+    if shutil.which("pdftoppm") is None:
+        pytest.skip("pdftoppm is not installed (apt-get install -y poppler-utils; `make browser`)")
+    pdf = tmp_path / "out" / "baiyun.pdf"
+    done = report(data["settings"], "--area", "baiyun", "--date", DAY.isoformat(), "--pdf", str(pdf))
+    assert done.returncode == 0, done.stderr
+    assert pdf.read_bytes().startswith(b"%PDF") and "written to" in done.stdout
+    subprocess.run(["pdftoppm", "-r", "50", "-gray", str(pdf), str(tmp_path / "page")], check=True,
+                   timeout=60)  # fmt: skip
+    pages = sorted(tmp_path.glob("page*.pgm"))
+    assert pages, "pdftoppm rendered no page"
+    (REPO / "artifacts").mkdir(exist_ok=True)
+    subprocess.run(["pdftoppm", "-r", "60", "-png", "-f", "1", "-l", "1", str(pdf),
+                    str(REPO / "artifacts" / "tourism-report-pdf")], check=True, timeout=60)  # fmt: skip
+    ink = np.concatenate([_ink_rows(p) for p in pages])
+    # A chart is a band of rows with ink across its width (bars, the band, grid lines): text rows
+    # alone have little ink. Count runs of rows over 8% dark.
+    dense = ink > 0.08
+    runs = int(np.count_nonzero(dense[1:] & ~dense[:-1]) + dense[0])
+    assert dense.sum() > 40 and runs >= 3, (dense.sum(), runs)
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "sentence"),
+    [
+        (["--area", "baiyun", "--date", "30/11/2026"], {}, "is not a date of the form YYYY-MM-DD"),
+        (["--area", "nowhere", "--date", "2026-11-30"], {}, "no tourism area with id 'nowhere'"),
+        (["--area", "baiyun", "--date", "2026-11-30", "--expansion", "0"], {}, "expansion must be a factor"),
+        (["--area", "baiyun", "--date", "2026-11-30"], {"CHROMIUM": "/nonexistent/chromium"},
+         "is not an executable file"),
+        (["--area", "baiyun", "--date", "2026-11-30"], {"PATH": "/nonexistent"}, "none was found"),
+    ],
+)  # fmt: skip
+def test_bad_input_is_exit_2_and_one_sentence(
+    area: dict[str, Any], data: dict[str, Any], tmp_path: Path, args: list[str], env: dict[str, str],
+    sentence: str,
+) -> None:  # fmt: skip
+    done = report(data["settings"], *args, "--pdf", str(tmp_path / "x.pdf"), **env)
+    assert done.returncode == 2, (done.stdout, done.stderr)
+    assert sentence in done.stderr and len(done.stderr.strip().splitlines()) == 1, done.stderr
+    assert not (tmp_path / "x.pdf").exists()
