@@ -32,6 +32,23 @@ class ExpansionError(HexpulseError, ValueError):
     """The expansion factor is outside (0, MAX_EXPANSION] (HTTP 400)."""
 
 
+class DateError(HexpulseError, ValueError):
+    """A local date no release can hold (HTTP 400)."""
+
+
+def check_local_date(day: date, retention_days: int, name: str = "date") -> date:
+    """``day`` if the release tables can hold it: not older than the release retention and not
+    after tomorrow (UTC; an area's local date may be a day ahead), else :class:`DateError`."""
+    today = datetime.now(UTC).date()
+    oldest = today - timedelta(days=retention_days)
+    if day < oldest:
+        raise DateError(f"{name} {day} is beyond the release retention of {retention_days} days"
+                        f" (the oldest kept day is {oldest})")  # fmt: skip
+    if day > today + timedelta(days=1):
+        raise DateError(f"{name} {day} is in the future: nothing is released for it yet")
+    return day
+
+
 def check_expansion(expansion: float | None) -> float | None:
     """``expansion`` if it is a finite factor in [1, MAX_EXPANSION], else :class:`ExpansionError`."""
     if expansion is None:

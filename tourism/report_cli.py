@@ -23,7 +23,7 @@ from hexpulse.settings import get_settings
 from hexpulse.store import ping_clickhouse
 from hexpulse.store.pool import ClickHousePool
 from tourism.areas import AreaStore
-from tourism.hourly import check_expansion
+from tourism.hourly import check_expansion, check_local_date
 from tourism.report import load_report, render_report
 
 #: Where Chromium is looked for: $CHROMIUM, then these names on PATH (``make browser`` installs it).
@@ -87,12 +87,13 @@ def report(
     if pdf.is_dir():
         raise ReportError(f"--pdf {pdf} is a folder; give a file name")
     factor = check_expansion(expansion)
-    chromium = find_chromium()
     settings = get_settings()
+    check_local_date(local_date, settings.release_retention_days, "--date")
     ping_clickhouse(settings, role="api")
     pool = ClickHousePool(settings, size=1)
     try:
         found = AreaStore(pool).get(area)
+        chromium = find_chromium()  # after the input checks: a bad request says so with or without it
         html = render_report(asyncio.run(load_report(pool, settings, found, local_date, factor)))
     finally:
         pool.close()

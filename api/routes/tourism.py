@@ -56,9 +56,11 @@ from tourism.hourly import (
     MAX_EXPANSION,
     WARNING_SHARE,
     Curve,
+    DateError,
     ExpansionError,
     Hour,
     check_expansion,
+    check_local_date,
     hourly_curve,
     local_day_bounds,
     unit_label,
@@ -166,18 +168,20 @@ Expansion = Annotated[
 ]
 
 
-def _check_dates(settings: Settings, first: date, last: date) -> None:
-    """Refuse ranges the release tables cannot answer, each with its reason."""
-    oldest = datetime.now(UTC).date() - timedelta(days=settings.release_retention_days)
+def _check_date(settings: Settings, day: date, name: str) -> date:
+    try:
+        return check_local_date(day, settings.release_retention_days, name)
+    except DateError as exc:
+        raise BadRequestError(str(exc)) from None
+
+
+def _check_range(settings: Settings, first: date, last: date) -> None:
     if first > last:
         raise BadRequestError(f"'from' ({first}) is after 'to' ({last})")
     if (last - first).days + 1 > MAX_RANGE_DAYS:
         raise BadRequestError(f"a range covers at most {MAX_RANGE_DAYS} days; split it")
-    if first < oldest:
-        raise BadRequestError(
-            f"{first} is beyond the release retention of {settings.release_retention_days} days"
-            f" (the oldest kept day is {oldest})"
-        )
+    _check_date(settings, first, "from")
+    _check_date(settings, last, "to")
 
 
 def _expansion(expansion: float | None) -> float | None:
@@ -234,8 +238,10 @@ async def area_daily(
     scale_by = _expansion(expansion)
     area = await _run(lambda: AreaStore(state.pool).get(area_id))
     last = last or datetime.now(ZoneInfo(area.timezone)).date()
-    first = first or last - timedelta(days=29)
-    _check_dates(state.settings, first, last)
+    if first is None:  # the 30 days up to 'to', cut at the retention
+        oldest = datetime.now(UTC).date() - timedelta(days=state.settings.release_retention_days)
+        first = max(_check_date(state.settings, last, "to") - timedelta(days=29), oldest)
+    _check_range(state.settings, first, last)
     days = await area_days(state.pool, area_id, first, last)
     scale = scale_by or 1.0
     doc = DailyResponse(area=area_id, timezone=area.timezone, unit=unit_label(scale_by), expansion=scale_by,
@@ -267,7 +273,7 @@ async def area_hourly(
     against capacity (warning at 80%). Hours of the day not yet released are absent."""
     scale_by = _expansion(expansion)
     area = await _run(lambda: AreaStore(state.pool).get(area_id))
-    _check_dates(state.settings, local_date, local_date)
+    _check_date(state.settings, local_date, "date")
     c = await _curve(state, area, local_date, scale_by)
     return HourlyResponse(
         area=area_id, local_date=local_date, timezone=area.timezone, unit=c.unit, expansion=c.expansion,
@@ -290,6 +296,6 @@ async def area_report(
     the same page."""
     scale_by = _expansion(expansion)
     area = await _run(lambda: AreaStore(state.pool).get(area_id))
-    _check_dates(state.settings, local_date, local_date)
+    _check_date(state.settings, local_date, "date")
     data = await load_report(state.pool, state.settings, area, local_date, scale_by)
     return HTMLResponse(render_report(data))

@@ -139,11 +139,13 @@ def test_hexpulse_report_writes_a_pdf_with_the_charts(
     ("args", "env", "sentence"),
     [
         (["--area", "baiyun", "--date", "30/11/2026"], {}, "is not a date of the form YYYY-MM-DD"),
-        (["--area", "nowhere", "--date", "2026-11-30"], {}, "no tourism area with id 'nowhere'"),
-        (["--area", "baiyun", "--date", "2026-11-30", "--expansion", "0"], {}, "expansion must be a factor"),
-        (["--area", "baiyun", "--date", "2026-11-30"], {"CHROMIUM": "/nonexistent/chromium"},
+        (["--area", "nowhere", "--date", DAY.isoformat()], {}, "no tourism area with id 'nowhere'"),
+        (["--area", "baiyun", "--date", DAY.isoformat(), "--expansion", "0"], {},
+         "expansion must be a factor"),
+        (["--area", "baiyun", "--date", "9999-12-31"], {}, "is in the future"),
+        (["--area", "baiyun", "--date", DAY.isoformat()], {"CHROMIUM": "/nonexistent/chromium"},
          "is not an executable file"),
-        (["--area", "baiyun", "--date", "2026-11-30"], {"PATH": "/nonexistent"}, "none was found"),
+        (["--area", "baiyun", "--date", DAY.isoformat()], {"PATH": "/nonexistent"}, "none was found"),
     ],
 )  # fmt: skip
 def test_bad_input_is_exit_2_and_one_sentence(

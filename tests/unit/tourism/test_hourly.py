@@ -14,8 +14,10 @@ from releases.zones import ZonePoint
 from tourism.hourly import (
     MAX_EXPANSION,
     Z95,
+    DateError,
     ExpansionError,
     check_expansion,
+    check_local_date,
     hourly_curve,
     local_day_bounds,
     unit_label,
@@ -115,3 +117,13 @@ def test_local_day_bounds_are_utc_and_span_the_day() -> None:
     start, end = local_day_bounds(date(2026, 12, 1), "Asia/Shanghai")
     assert start == datetime(2026, 11, 30, 16, tzinfo=UTC) and end == datetime(2026, 12, 1, 16, tzinfo=UTC)
     assert hourly_curve([], date(2026, 12, 1), "UTC", 100).peak is None
+
+
+def test_local_dates_are_bounded_by_the_retention_and_tomorrow() -> None:
+    today = datetime.now(UTC).date()
+    assert check_local_date(today + timedelta(days=1), 30) == today + timedelta(days=1)
+    assert check_local_date(today - timedelta(days=30), 30) == today - timedelta(days=30)
+    with pytest.raises(DateError, match="beyond the release retention of 30 days"):
+        check_local_date(today - timedelta(days=31), 30)
+    with pytest.raises(DateError, match="in the future"):
+        check_local_date(date.max, 30)
