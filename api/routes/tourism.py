@@ -161,7 +161,7 @@ async def delete_area(request: Request, key: AdminKey, state: StateDep, area_id:
 
 #: Longest range of one daily query (days); a year of days is ~400 rows per area.
 MAX_RANGE_DAYS = 366
-DateQuery = Annotated[date, Query(description="the area's local date, YYYY-MM-DD")]
+DateQuery = Annotated[date, Query(alias="date", description="the area's local date, YYYY-MM-DD")]
 Expansion = Annotated[
     float | None,
     Query(description=f"visitors per device seen (1–{MAX_EXPANSION:g}); values are labelled visitors"),
@@ -192,8 +192,9 @@ def _expansion(expansion: float | None) -> float | None:
 
 
 def _value(v: DailyValue, scale: float) -> DailyValueOut:
+    display = v.display if scale == 1.0 else max(0, round(v.estimate * scale))
     return DailyValueOut(estimate=v.estimate * scale, sigma=v.sigma * scale, lo=v.lo * scale,
-                         hi=v.hi * scale, display=max(0, round(v.estimate * scale)))  # fmt: skip
+                         hi=v.hi * scale, display=display)  # fmt: skip
 
 
 def _day_out(day: TourismDay, scale: float) -> TourismDayOut:
@@ -266,7 +267,7 @@ def _hour_out(h: Hour) -> HourOut:
 
 @router.get("/areas/{area_id}/hourly", summary="Hourly occupancy of an area's local day", responses=ERRORS)
 async def area_hourly(
-    key: TourismKey, state: StateDep, area_id: AreaId, local_date: Annotated[date, Query(alias="date")],
+    key: TourismKey, state: StateDep, area_id: AreaId, local_date: DateQuery,
     expansion: Expansion = None,
 ) -> HourlyResponse:  # fmt: skip
     """Mean occupancy per local hour from the zone's minute releases, the peak hour and the peak
@@ -288,7 +289,7 @@ async def area_hourly(
     response_class=HTMLResponse,
 )  # fmt: skip
 async def area_report(
-    key: TourismKey, state: StateDep, area_id: AreaId, local_date: Annotated[date, Query(alias="date")],
+    key: TourismKey, state: StateDep, area_id: AreaId, local_date: DateQuery,
     expansion: Expansion = None,
 ) -> HTMLResponse:  # fmt: skip
     """Occupancy vs capacity, dwell histogram, visitors of the last 30 days and the privacy note, as
