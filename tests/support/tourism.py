@@ -4,7 +4,8 @@ tests of the tourism read side (the daily releaser lands separately)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import uuid
+from collections.abc import Iterable, Iterator
 from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -12,9 +13,11 @@ from zoneinfo import ZoneInfo
 from clickhouse_driver import Client
 from fastapi.testclient import TestClient
 
+from hexpulse.settings import Settings
 from hexpulse.store import connect
+from hexpulse.store.scratch import drop_database
 from releases.tourism import DWELL_BINS, VISITORS
-from tests.support.api import CENTER, bearer, naive
+from tests.support.api import CENTER, api_settings, bearer, naive, seed
 from tourism.hourly import Z95, local_day_bounds
 
 # The scene of the read-side tests: one area in Asia/Shanghai, six released days.
@@ -95,6 +98,16 @@ def release_zone_minutes(client: Client, zone_id: str, minutes: Iterable[tuple[d
         [(naive(w), naive(w + timedelta(seconds=60)), naive(w + timedelta(seconds=61)), 0, 0.001, "gaussian",
           1.0) for w, _, _ in minutes],
     )  # fmt: skip
+
+
+def read_side(migrated: Settings, suffix: str, **update: Any) -> Iterator[dict[str, Any]]:
+    """The body of the read-side tests' module fixture: a seeded private database with a
+    ``tourism:read`` key ``tourism``; dropped afterwards."""
+    settings = api_settings(migrated, suffix + uuid.uuid4().hex[:4], **update)
+    seeded = seed(settings)
+    seeded["tokens"]["tourism"] = seeded["store"].create("bureau", ["tourism:read"])[1]
+    yield seeded
+    drop_database(settings)
 
 
 def release_baiyun(api: TestClient, data: dict[str, Any]) -> dict[str, Any]:

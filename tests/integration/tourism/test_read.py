@@ -9,7 +9,6 @@ from __future__ import annotations
 import csv
 import io
 import math
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -19,9 +18,8 @@ from fastapi.testclient import TestClient
 
 from hexpulse.settings import Settings
 from hexpulse.store.pool import ClickHousePool
-from hexpulse.store.scratch import drop_database
 from releases.tourism import DWELL_BINS, area_days_sync, days_of_local_date
-from tests.support.api import api_settings, app_client, bearer, seed
+from tests.support.api import app_client, bearer
 from tests.support.tourism import (
     CAPACITY,
     DAY,
@@ -30,6 +28,7 @@ from tests.support.tourism import (
     SIGMA,
     TZ,
     UNPUBLISHED,
+    read_side,
     release_baiyun,
     visitors,
 )
@@ -39,11 +38,7 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture(scope="module")
 def data(migrated: Settings) -> Iterator[dict[str, Any]]:
-    settings = api_settings(migrated, "tread" + uuid.uuid4().hex[:4], release_retention_days=RETENTION)
-    seeded = seed(settings)
-    seeded["tokens"]["tourism"] = seeded["store"].create("bureau", ["tourism:read"])[1]
-    yield seeded
-    drop_database(settings)
+    yield from read_side(migrated, "tread", release_retention_days=RETENTION)
 
 
 @pytest.fixture(scope="module")

@@ -12,8 +12,8 @@ import json
 import os
 import shutil
 import subprocess
-import uuid
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -23,12 +23,11 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from hexpulse.settings import Settings
-from hexpulse.store.scratch import drop_database
 from tests.support.aggregate import HEXPULSE
-from tests.support.api import api_settings, app_client, seed
+from tests.support.api import app_client
 from tests.support.api_server import serving
 from tests.support.paths import REPO
-from tests.support.tourism import DAY, release_baiyun
+from tests.support.tourism import DAY, read_side, release_baiyun
 
 pytestmark = pytest.mark.integration
 
@@ -44,11 +43,7 @@ def _no_browser() -> str | None:
 
 @pytest.fixture(scope="module")
 def data(migrated: Settings) -> Iterator[dict[str, Any]]:
-    settings = api_settings(migrated, "trep" + uuid.uuid4().hex[:4])
-    seeded = seed(settings)
-    seeded["tokens"]["tourism"] = seeded["store"].create("bureau", ["tourism:read"])[1]
-    yield seeded
-    drop_database(settings)
+    yield from read_side(migrated, "trep")
 
 
 @pytest.fixture(scope="module")
@@ -99,14 +94,35 @@ def test_report_in_chromium(area: dict[str, Any], data: dict[str, Any]) -> None:
     assert msg["curve"] > 300 and shot.exists()
 
 
-def _ink_rows(pgm: Path) -> np.ndarray:
-    """Per pixel row of a binary PGM page (pdftoppm -gray), the share of pixels darker than near-white."""
-    raw = pgm.read_bytes()
-    fields = raw.split(maxsplit=4)  # P5, width, height, maxval, pixels
-    assert fields[0] == b"P5", fields[0]
-    width, height = int(fields[1]), int(fields[2])
-    gray = np.frombuffer(fields[4][: width * height], dtype=np.uint8).reshape(height, width)
-    return np.asarray((gray < 200).mean(axis=1))
+def _pages(pdf: Path, tmp: Path) -> list[np.ndarray]:
+    """The PDF's pages as gray images at 100 dpi (pdftoppm -gray writes binary PGM)."""
+    subprocess.run(["pdftoppm", "-r", "100", "-gray", str(pdf), str(tmp / pdf.stem)], check=True, timeout=60)
+    pages = []
+    for pgm in sorted(tmp.glob(f"{pdf.stem}*.pgm")):
+        fields = pgm.read_bytes().split(maxsplit=4)  # P5, width, height, maxval, pixels
+        assert fields[0] == b"P5", fields[0]
+        width, height = int(fields[1]), int(fields[2])
+        pages.append(np.frombuffer(fields[4][: width * height], dtype=np.uint8).reshape(height, width))
+    return pages
+
+
+def chart_marks(page: np.ndarray) -> tuple[int, int]:
+    """(rows holding a dark line across more than half the page, bands of rows holding solid dark
+    blocks of 8 × 8 px or more). Text makes neither: glyphs are thin and words are spaced, while a
+    chart has axis, capacity and curve lines spanning its width and bars of solid ink."""
+    dark = page < 128
+    longest = np.zeros(dark.shape[0], dtype=np.int64)
+    for y, row in enumerate(dark):
+        edges = np.flatnonzero(np.diff(np.concatenate(([0], row.astype(np.int8), [0]))))
+        if edges.size:
+            longest[y] = int((edges[1::2] - edges[::2]).max())
+    lines = int(np.count_nonzero(longest > dark.shape[1] // 2))
+    k = 8
+    ii = np.pad(dark.astype(np.int64).cumsum(0).cumsum(1), ((1, 0), (1, 0)))
+    block = ii[k:, k:] - ii[:-k, k:] - ii[k:, :-k] + ii[:-k, :-k]  # dark pixels of each k × k block
+    solid_rows = (block == k * k).any(axis=1)
+    bands = int(np.count_nonzero(solid_rows[1:] & ~solid_rows[:-1]) + solid_rows[0])
+    return lines, bands
 
 
 def test_hexpulse_report_writes_a_pdf_with_the_charts(
@@ -120,19 +136,18 @@ def test_hexpulse_report_writes_a_pdf_with_the_charts(
     done = report(data["settings"], "--area", "baiyun", "--date", DAY.isoformat(), "--pdf", str(pdf))
     assert done.returncode == 0, done.stderr
     assert pdf.read_bytes().startswith(b"%PDF") and "written to" in done.stdout
-    subprocess.run(["pdftoppm", "-r", "50", "-gray", str(pdf), str(tmp_path / "page")], check=True,
-                   timeout=60)  # fmt: skip
-    pages = sorted(tmp_path.glob("page*.pgm"))
-    assert pages, "pdftoppm rendered no page"
+    marks = [chart_marks(p) for p in _pages(pdf, tmp_path)]
+    # Three charts: three axis lines and the capacity line; the dwell bars and the daily bars.
+    assert sum(m[0] for m in marks) >= 4 and sum(m[1] for m in marks) >= 2, marks
     (REPO / "artifacts").mkdir(exist_ok=True)
     subprocess.run(["pdftoppm", "-r", "60", "-png", "-f", "1", "-l", "1", str(pdf),
                     str(REPO / "artifacts" / "tourism-report-pdf")], check=True, timeout=60)  # fmt: skip
-    ink = np.concatenate([_ink_rows(p) for p in pages])
-    # A chart is a band of rows with ink across its width (bars, the band, grid lines): text rows
-    # alone have little ink. Count runs of rows over 8% dark.
-    dense = ink > 0.08
-    runs = int(np.count_nonzero(dense[1:] & ~dense[:-1]) + dense[0])
-    assert dense.sum() > 40 and runs >= 3, (dense.sum(), runs)
+    # The control: a day with nothing released (no chart drawn) shows neither mark.
+    empty = tmp_path / "empty.pdf"
+    quiet_day = (DAY - timedelta(days=40)).isoformat()
+    done = report(data["settings"], "--area", "baiyun", "--date", quiet_day, "--pdf", str(empty))
+    assert done.returncode == 0, done.stderr
+    assert [chart_marks(p) for p in _pages(empty, tmp_path)] == [(0, 0)]
 
 
 @pytest.mark.parametrize(
