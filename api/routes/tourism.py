@@ -8,8 +8,6 @@ its zone registered.
 
 from __future__ import annotations
 
-import csv
-import io
 import math
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
@@ -32,7 +30,6 @@ from api.schemas.tourism import (
     AreaOut,
     AreaUpdate,
     DailyResponse,
-    DailyValueOut,
     HourlyResponse,
     HourOut,
     TourismDayOut,
@@ -41,7 +38,7 @@ from api.state import ApiState
 from api.zones import ZoneStore
 from hexpulse.settings import Settings
 from hexpulse.zones import Zone
-from releases.tourism import DWELL_BINS, VISITORS, DailyValue, TourismDay, area_days
+from releases.tourism import VISITORS, area_days
 from releases.zones import zone_series
 from tourism.areas import (
     Area,
@@ -58,7 +55,6 @@ from tourism.hourly import (
     Curve,
     DateError,
     ExpansionError,
-    Hour,
     check_expansion,
     check_local_date,
     hourly_curve,
@@ -191,38 +187,6 @@ def _expansion(expansion: float | None) -> float | None:
         raise BadRequestError(str(exc)) from None
 
 
-def _value(v: DailyValue, scale: float) -> DailyValueOut:
-    display = v.display if scale == 1.0 else max(0, round(v.estimate * scale))
-    return DailyValueOut(estimate=v.estimate * scale, sigma=v.sigma * scale, lo=v.lo * scale,
-                         hi=v.hi * scale, display=display)  # fmt: skip
-
-
-def _day_out(day: TourismDay, scale: float) -> TourismDayOut:
-    return TourismDayOut(
-        local_date=day.local_date, day_start=day.day_start, day_end=day.day_end,
-        released_at=day.released_at, lag_s=day.lag_s, k_areas=day.k_areas,
-        visitors=_value(day.values[VISITORS], scale),
-        dwell={m: _value(day.values[m], scale) for m in DWELL_BINS if m in day.values},
-    )  # fmt: skip
-
-
-_CSV_VALUES = ("estimate", "sigma", "lo", "hi", "display")
-
-
-def _daily_csv(doc: DailyResponse) -> str:
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    metrics = (VISITORS, *DWELL_BINS)
-    writer.writerow(["area", "local_date", "timezone", "unit", "released_at", "k_areas",
-                     *[f"{m}_{v}" for m in metrics for v in _CSV_VALUES]])  # fmt: skip
-    for day in doc.days:
-        values = [day.visitors, *[day.dwell[m] for m in DWELL_BINS]]
-        writer.writerow([doc.area, day.local_date.isoformat(), doc.timezone, doc.unit,
-                         day.released_at.strftime("%Y-%m-%dT%H:%M:%SZ"), day.k_areas,
-                         *[round(getattr(v, f), 6) for v in values for f in _CSV_VALUES]])  # fmt: skip
-    return out.getvalue()
-
-
 @router.get(
     "/areas/{area_id}/daily", summary="Released daily visitors and dwell of an area", responses=ERRORS,
     response_model=DailyResponse,
@@ -246,10 +210,10 @@ async def area_daily(
     days = await area_days(state.pool, area_id, first, last)
     scale = scale_by or 1.0
     doc = DailyResponse(area=area_id, timezone=area.timezone, unit=unit_label(scale_by), expansion=scale_by,
-                        days=[_day_out(d, scale) for d in days if VISITORS in d.values])  # fmt: skip
+                        days=[TourismDayOut.of(d, scale) for d in days if VISITORS in d.values])  # fmt: skip
     if "text/csv" in request.headers.get("accept", ""):
         filename = f"{area_id}-{first}-{last}.csv"
-        return Response(_daily_csv(doc), media_type="text/csv; charset=utf-8",
+        return Response(doc.to_csv(), media_type="text/csv; charset=utf-8",
                         headers={"Content-Disposition": f'attachment; filename="{filename}"'})  # fmt: skip
     return Response(doc.model_dump_json(), media_type="application/json")
 
@@ -258,11 +222,6 @@ async def _curve(state: ApiState, area: Area, local_date: date, expansion: float
     start, end = local_day_bounds(local_date, area.timezone)
     points = await zone_series(state.pool, area.zone_id, start, end)
     return hourly_curve(points, local_date, area.timezone, area.capacity, expansion)
-
-
-def _hour_out(h: Hour) -> HourOut:
-    return HourOut(start=h.start, estimate=h.estimate, sigma=h.sigma, lo=h.lo, hi=h.hi, display=h.display,
-                   windows=h.windows)  # fmt: skip
 
 
 @router.get("/areas/{area_id}/hourly", summary="Hourly occupancy of an area's local day", responses=ERRORS)
@@ -278,8 +237,8 @@ async def area_hourly(
     c = await _curve(state, area, local_date, scale_by)
     return HourlyResponse(
         area=area_id, local_date=local_date, timezone=area.timezone, unit=c.unit, expansion=c.expansion,
-        capacity=c.capacity, capacity_warning_at=c.warning_at, hours=[_hour_out(h) for h in c.hours],
-        peak=None if c.peak is None else _hour_out(c.peak),
+        capacity=c.capacity, capacity_warning_at=c.warning_at, hours=[HourOut.of(h) for h in c.hours],
+        peak=None if c.peak is None else HourOut.of(c.peak),
         peak_vs_capacity=None if c.peak_share is None else list(c.peak_share), warning=c.warning,
     )  # fmt: skip
 
