@@ -96,7 +96,7 @@ def _summary(data: ReportData, scale: float) -> str:
     if c.peak_share is not None:
         est, lo, hi = c.peak_share
         flag = ' <span class="warn">at or above the 80% warning</span>' if c.warning else ""
-        rows.append(f"<tr><td>Peak vs capacity{flag}</td><td>{est:.0%}</td><td>{lo:.0%} – {hi:.0%}</td></tr>")
+        rows.append(f"<tr><td>Peak vs capacity{flag}</td><td>{est:.1%}</td><td>{lo:.1%} – {hi:.1%}</td></tr>")
     if not rows:
         return '<p class="note">Nothing released for this day yet.</p>'
     return ("<table><tr><th></th><th>estimate</th><th>95% interval</th></tr>" + "".join(rows) + "</table>")
@@ -129,9 +129,11 @@ def _privacy(data: ReportData, scale: float, unit: str) -> str:
         sigma = (f" The noise of this day's visitor count has a standard error σ = {_n(s)} {escape(unit)}"
                  f" (95% interval ± {_n(1.96 * s)}).")  # fmt: skip
     k = f" in at most {data.day.k_areas} areas" if data.day is not None else ""
-    share = (f"The daily tourism release spends {data.share:.0%} of each device-day's privacy budget "
-             f"(ρ = {data.share * data.rho_per_day:.3g} of {data.rho_per_day:g}, zCDP)"
-             if data.share > 0 else "The budget plan in force funds no daily tourism release")  # fmt: skip
+    share = (f"The budget plan now in force gives the daily tourism release {data.share:.0%} of each "
+             f"device-day's privacy budget (ρ = {data.share * data.rho_per_day:.3g} of {data.rho_per_day:g}, "
+             "zCDP)" if data.share > 0 else "The budget plan now in force funds no daily tourism release")
+    if data.day is not None:
+        share += f" (this day was released under plan {data.day.plan:x})"
     return (
         '<p class="note"><b>What is counted.</b> Devices (phones seen by the data sources), not people: '
         f"a visitor is a device present in the area's zone during the local day, counted once{k}; "

@@ -52,7 +52,8 @@ def test_the_page_has_three_charts_with_intervals_and_no_script() -> None:
 def test_the_privacy_note_states_sigma_k_and_the_budget_share() -> None:
     html = render_report(data())
     assert "σ = 30 devices" in html and "in at most 3 areas" in html
-    assert "spends 20% of each device-day" in html and "ρ = 0.2 of 1" in html
+    assert "gives the daily tourism release 20% of each device-day" in html and "ρ = 0.2 of 1" in html
+    assert "released under plan 7" in html
     unfunded = render_report(data(share=0.0))
     assert "funds no daily tourism release" in unfunded
 
