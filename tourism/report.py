@@ -28,10 +28,12 @@ HISTORY_DAYS = 30
 TOURISM_PREFIX = "tourism"
 
 
-def tourism_share(settings: Settings) -> float:
-    """The share of the device-day budget the plan gives the daily tourism products (0: unfunded)."""
+def tourism_shares(settings: Settings) -> dict[str, float]:
+    """The daily tourism products of the budget plan and their shares of the device-day budget
+    (``tourism.visitors``, ``tourism.dwell``; empty when unfunded)."""
     plan = parse_plan(tuple(settings.budget_plan))
-    return sum(s for p, s in plan.items() if p == TOURISM_PREFIX or p.startswith(TOURISM_PREFIX + "."))
+    ours = [p for p in plan if p == TOURISM_PREFIX or p.startswith(TOURISM_PREFIX + ".")]
+    return {p: plan[p] for p in ours if plan[p] > 0}
 
 
 @dataclass(frozen=True)
@@ -43,7 +45,7 @@ class ReportData:
     curve: Curve
     day: TourismDay | None
     history: list[TourismDay]
-    share: float
+    shares: dict[str, float]
     rho_per_day: float
     generated_at: datetime
 
@@ -58,7 +60,7 @@ async def load_report(
     history = [d for d in await area_days(pool, area.area_id, local_date - timedelta(days=HISTORY_DAYS - 1),
                                           local_date) if VISITORS in d.values]  # fmt: skip
     day = next((d for d in history if d.local_date == local_date), None)
-    return ReportData(area, local_date, curve, day, history, tourism_share(settings),
+    return ReportData(area, local_date, curve, day, history, tourism_shares(settings),
                       settings.budget_rho_per_day, datetime.now(UTC).replace(microsecond=0))  # fmt: skip
 
 
@@ -129,9 +131,13 @@ def _privacy(data: ReportData, scale: float, unit: str) -> str:
         sigma = (f" The noise of this day's visitor count has a standard error σ = {_n(s)} {escape(unit)}"
                  f" (95% interval ± {_n(1.96 * s)}).")  # fmt: skip
     k = f" in at most {data.day.k_areas} areas" if data.day is not None else ""
-    share = (f"The budget plan now in force gives the daily tourism release {data.share:.0%} of each "
-             f"device-day's privacy budget (ρ = {data.share * data.rho_per_day:.3g} of {data.rho_per_day:g}, "
-             "zCDP)" if data.share > 0 else "The budget plan now in force funds no daily tourism release")
+    total = sum(data.shares.values())
+    named = sorted((p.removeprefix(TOURISM_PREFIX + "."), s) for p, s in data.shares.items())
+    parts = ", ".join(f"{p} {s:.0%}" for p, s in named)
+    share = (f"The budget plan now in force gives the daily tourism release {total:.0%} of each "
+             f"device-day's privacy budget ({escape(parts)}; ρ = {total * data.rho_per_day:.3g} of "
+             f"{data.rho_per_day:g}, zCDP)" if total > 0
+             else "The budget plan now in force funds no daily tourism release")  # fmt: skip
     if data.day is not None:
         share += f" (this day was released under plan {data.day.plan:x})"
     return (

@@ -12,7 +12,7 @@ from releases.tourism import DWELL_BINS, VISITORS, DailyValue, TourismDay
 from tests.unit.tourism.test_hourly import day_points
 from tourism.areas import Area
 from tourism.hourly import hourly_curve, local_day_bounds
-from tourism.report import ReportData, render_report, tourism_share
+from tourism.report import ReportData, render_report, tourism_shares
 
 DAY = date(2026, 11, 30)
 AREA = Area("baiyun", "Baiyun <Mountain>", "z1", 5000, "Asia/Shanghai", datetime(2026, 1, 1, tzinfo=UTC))
@@ -27,13 +27,15 @@ def released(d: date, visitors: float) -> TourismDay:
     return TourismDay(AREA.area_id, d, AREA.timezone, start, end, 3, 7, end + timedelta(minutes=20), values)
 
 
-def data(expansion: float | None = None, with_day: bool = True, share: float = 0.2) -> ReportData:
+def data(expansion: float | None = None, with_day: bool = True,
+         shares: dict[str, float] | None = None) -> ReportData:  # fmt: skip
     curve = hourly_curve(day_points(DAY, AREA.timezone, 3500.0, 40.0), DAY, AREA.timezone, AREA.capacity,
                          expansion)  # fmt: skip
     ks = range(29, -1 if with_day else 0, -1)
     history = [released(DAY - timedelta(days=k), 4000.0 + 10 * k) for k in ks]
     day = history[-1] if with_day else None
-    return ReportData(AREA, DAY, curve, day, history, share, 1.0, datetime(2026, 12, 1, tzinfo=UTC))
+    shares = {"tourism.visitors": 0.15, "tourism.dwell": 0.05} if shares is None else shares
+    return ReportData(AREA, DAY, curve, day, history, shares, 1.0, datetime(2026, 12, 1, tzinfo=UTC))
 
 
 def test_the_page_has_three_charts_with_intervals_and_no_script() -> None:
@@ -53,8 +55,9 @@ def test_the_privacy_note_states_sigma_k_and_the_budget_share() -> None:
     html = render_report(data())
     assert "σ = 30 devices" in html and "in at most 3 areas" in html
     assert "gives the daily tourism release 20% of each device-day" in html and "ρ = 0.2 of 1" in html
+    assert "(dwell 5%, visitors 15%;" in html
     assert "released under plan 7" in html
-    unfunded = render_report(data(share=0.0))
+    unfunded = render_report(data(shares={}))
     assert "funds no daily tourism release" in unfunded
 
 
@@ -70,5 +73,5 @@ def test_a_day_not_yet_released_says_so() -> None:
     assert "not published yet" in html and html.count("<svg") == 2
 
 
-def test_tourism_share_reads_the_plan() -> None:
-    assert tourism_share(Settings(budget_plan=("cells:0.7", "zones.crowd:0.25"))) == 0.0
+def test_tourism_shares_read_the_plan() -> None:
+    assert tourism_shares(Settings(budget_plan=("cells:0.7", "zones.crowd:0.25"))) == {}
