@@ -59,7 +59,9 @@ def print_pdf(html: str, pdf: Path, chromium: str) -> None:
         out = Path(tmp) / "report.pdf"
         cmd = [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                "--disable-component-update", "--no-first-run", f"--user-data-dir={tmp}/profile",
-               "--no-pdf-header-footer", f"--print-to-pdf={out}", page.as_uri()]  # fmt: skip
+               # Both spellings of "no header and footer" (older builds know only the second).
+               "--no-pdf-header-footer", "--print-to-pdf-no-header", f"--print-to-pdf={out}",
+               page.as_uri()]  # fmt: skip
         try:
             # The browser path is the operator's ($CHROMIUM or PATH); the page is our own file.
             done = subprocess.run(cmd, capture_output=True, text=True, timeout=PRINT_TIMEOUT_S,  # noqa: S603
