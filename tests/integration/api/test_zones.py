@@ -198,9 +198,10 @@ def test_zone_matching_exact_cells(data: dict[str, Any]) -> None:
 def test_privacy_publishes_the_budget_plan(api: TestClient, data: dict[str, Any]) -> None:
     priv = api.get("/v1/privacy", headers=auth(data, "density")).json()
     expected = plan_rows(plan_from_settings(data["settings"]))
-    assert [r["product"] for r in priv["budget_plan"]] == [
-        "cells", "zones.crowd", "zones.district", "tourism.visitors", "tourism.dwell"]  # fmt: skip
-    assert [r["per"] for r in priv["budget_plan"]] == ["window"] * 3 + ["day"] * 2
+    products = [r["product"] for r in priv["budget_plan"]]
+    assert products == ["cells", "traffic", "zones.crowd", "zones.district",
+                        "tourism.visitors", "tourism.dwell"]  # fmt: skip
+    assert [r["per"] for r in priv["budget_plan"]] == ["window"] * 4 + ["day"] * 2
     for got, want in zip(priv["budget_plan"], expected, strict=True):
         assert got == pytest.approx(want)
     assert priv["unallocated_share"] == pytest.approx(0.0, abs=1e-9)

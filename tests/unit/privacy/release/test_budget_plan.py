@@ -18,18 +18,21 @@ from privacy.release.exceptions import BudgetError
 from privacy.release.ledger import ledger_rows
 from privacy.release.plans import PlanRecord, record_from_json
 
-#: The default plan without its daily (tourism) products: the window products spend the whole day.
-WINDOWS_ONLY = ("cells:0.70", "zones.crowd:0.25", "zones.district:0.05")
+#: The default plan's window products alone (no daily products).
+WINDOWS_ONLY = ("cells:0.50", "traffic:0.20", "zones.crowd:0.20", "zones.district:0.05")
 
 
 def test_default_plan_splits_the_device_day() -> None:
     plan = plan_from_settings(load_settings())
-    assert dict(plan.shares) == {"cells": 0.65, "zones.crowd": 0.25, "zones.district": 0.05,
+    assert dict(plan.shares) == {"cells": 0.50, "traffic": 0.20, "zones.crowd": 0.20, "zones.district": 0.05,
                                  "tourism.visitors": 0.03, "tourism.dwell": 0.02}  # fmt: skip
     assert plan.zone_sets == ("crowd", "district")
+    # The window products take 0.95 of the device-day, the daily ones 0.05.
     assert plan.rho_per_device_day == pytest.approx(1.0, rel=1e-6)
     cells = sum(d.rho for d in plan.draws) * plan.windows_per_device_day
-    assert cells == pytest.approx(0.65, rel=1e-6)
+    assert cells == pytest.approx(0.50, rel=1e-6)
+    assert plan.traffic_draw is not None and plan.traffic_draw.res == 8
+    assert plan.traffic_draw.rho * plan.windows_per_device_day == pytest.approx(0.20, rel=1e-6)
     # The daily products: one draw per device-day each, sensitivity √K (K = 3 area-days).
     visitors, dwell = plan.daily_draw("tourism.visitors"), plan.daily_draw("tourism.dwell")
     assert visitors is not None and dwell is not None and plan.tourism_max_areas == 3
@@ -39,8 +42,8 @@ def test_default_plan_splits_the_device_day() -> None:
     assert crowd is not None and crowd.res == 9
     # σ of one zone = L / √(2 ρ_zone_window), ρ_zone_window = share·ρ_day / W: ≈ 27/√share.
     assert crowd.params.bound == 1 and crowd.params.entries == 1
-    assert crowd.params.sigma == pytest.approx(1 / math.sqrt(2 * 0.25 / 1440), rel=1e-9)
-    assert crowd.params.sigma == pytest.approx(math.sqrt(720) / math.sqrt(0.25), rel=1e-9)
+    assert crowd.params.sigma == pytest.approx(1 / math.sqrt(2 * 0.20 / 1440), rel=1e-9)
+    assert crowd.params.sigma == pytest.approx(math.sqrt(720) / math.sqrt(0.20), rel=1e-9)
     assert plan.zone_draw("nowhere") is None
 
 
@@ -48,21 +51,23 @@ def test_zone_bound_is_cells_per_window() -> None:
     plan = plan_from_settings(load_settings(cells_per_window=3))
     crowd = plan.zone_draw("crowd")
     assert crowd is not None and crowd.params.bound == 3 and crowd.params.entries == 1
-    assert crowd.params.sigma == pytest.approx(3 / math.sqrt(2 * 0.25 / 1440), rel=1e-9)
+    assert crowd.params.sigma == pytest.approx(3 / math.sqrt(2 * 0.20 / 1440), rel=1e-9)
 
 
 def test_window_charge_is_what_the_window_draws() -> None:
     plan = plan_from_settings(load_settings(budget_plan=WINDOWS_ONLY))
     per_day = plan.windows_per_day
+    assert plan.window_charge((), traffic=False) * per_day == pytest.approx(0.50, rel=1e-6)
     assert plan.window_charge(()) * per_day == pytest.approx(0.70, rel=1e-6)
-    assert plan.window_charge(("crowd",)) * per_day == pytest.approx(0.95, rel=1e-6)
+    assert plan.window_charge(("crowd",)) * per_day == pytest.approx(0.90, rel=1e-6)
     assert plan.window_charge(("crowd", "district")) == pytest.approx(plan.charge_per_window)
     w = datetime(2030, 1, 1, 12, 0)
     families = [(r, m) for r in plan.resolutions for m in plan.metrics]
     prints = {family: i for i, family in enumerate(families)}
     prints[(9, "zones.crowd")] = 77
     rows = ledger_rows(plan, 1, w, prints, "t", w, zone_sets=["crowd"])
-    assert sum(float(r[9]) for r in rows) == pytest.approx(plan.window_charge(("crowd",)))  # type: ignore[misc,arg-type]
+    # No speed bins in these prints: the rows charge the cells and the crowd set only.
+    assert sum(float(r[9]) for r in rows) == pytest.approx(plan.window_charge(("crowd",), traffic=False))  # type: ignore[misc,arg-type]
     assert [(r[2], r[3], r[5]) for r in rows if r[3] == "zones.crowd"] == [(9, "zones.crowd", 77)]
 
 
@@ -74,8 +79,10 @@ def test_a_day_of_windows_with_every_zone_set_fits_the_budget() -> None:
     for _ in range(plan.windows_per_day):
         assert fits_day(spent, record.charge, plan.rho_per_day)
         spent += record.charge
-    assert spent <= plan.rho_per_day * (1 + 1e-9)
-    assert not fits_day(spent, record.charge, plan.rho_per_day)  # one more window would not fit
+    # The window products spend 0.95 of the day: exactly the 0.05 of the daily products is left.
+    assert spent == pytest.approx(0.95 * plan.rho_per_day, rel=1e-6)
+    assert fits_day(spent, 0.05 * plan.rho_per_day, plan.rho_per_day)
+    assert not fits_day(spent, 0.05 * plan.rho_per_day + record.charge, plan.rho_per_day)
 
 
 def test_a_plan_may_leave_budget_unspent() -> None:
@@ -109,7 +116,7 @@ def test_refusals_are_one_sentence(plan: tuple[str, ...], message: str) -> None:
 
 
 def test_daily_rows_say_per_day() -> None:
-    rows = plan_rows(plan_from_settings(load_settings()))[3:]
+    rows = plan_rows(plan_from_settings(load_settings()))[4:]
     assert [(r["product"], r["per"]) for r in rows] == [("tourism.visitors", "day"), ("tourism.dwell", "day")]
     assert [round(r["sigma"], 3) for r in rows] == [7.071, 8.66]
     assert all(r["rho_per_device_day"] == pytest.approx(r["share"], rel=1e-6) for r in rows)
@@ -118,7 +125,7 @@ def test_daily_rows_say_per_day() -> None:
 def test_rows_follow_the_contract() -> None:
     plan = plan_from_settings(load_settings(budget_plan=WINDOWS_ONLY))
     rows = plan_rows(plan)
-    assert [r["product"] for r in rows] == ["cells", "zones.crowd", "zones.district"]
+    assert [r["product"] for r in rows] == ["cells", "traffic", "zones.crowd", "zones.district"]
     for row in rows:
         assert set(row) == {"product", "per", "share", "rho_per_device_day", "epsilon_per_device_day",
                             "sigma", "what"}  # fmt: skip
@@ -126,11 +133,12 @@ def test_rows_follow_the_contract() -> None:
         assert row["rho_per_device_day"] == pytest.approx(row["share"], rel=1e-6)
         assert row["epsilon_per_device_day"] == pytest.approx(eps_from_rho(row["rho_per_device_day"], 1e-6))
         assert isinstance(row["what"], str) and row["what"]
-    cells, crowd, district = rows
+    cells, traffic, crowd, district = rows
     assert cells["sigma"] == pytest.approx(plan.measured("count")[9].params.sigma)
-    assert crowd["sigma"] == pytest.approx(53.665631, rel=1e-6)  # √720/√0.25
+    assert traffic["sigma"] == pytest.approx(60.0, rel=1e-6)  # one (res-8 cell, bin): √720/√0.20
+    assert crowd["sigma"] == pytest.approx(60.0, rel=1e-6)  # √720/√0.20
     assert district["sigma"] == pytest.approx(math.sqrt(720 / 0.05), rel=1e-6)
-    assert unallocated_share(plan) == pytest.approx(0.0, abs=1e-12)
+    assert unallocated_share(plan) == pytest.approx(0.05, abs=1e-12)  # the daily products' share
     zero = plan_rows(plan_from_settings(load_settings(budget_plan=("cells:0.9", "zones.crowd:0"))))
     assert zero[1]["sigma"] is None and zero[1]["rho_per_device_day"] == 0.0
 
