@@ -44,6 +44,7 @@ def release(
         eps_per_device_day=round(plan.eps_per_device_day, 4),
         delta=plan.delta,
         draws=[(d.metric, d.res, round(d.params.sigma, 3)) for d in plan.every_draw],
+        daily_draws=[(d.metric, round(d.params.sigma, 3)) for d in plan.daily_draws],
         budget_plan=dict(plan.shares),
     )
     retention = RetentionSchedule(settings)
