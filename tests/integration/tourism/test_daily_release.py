@@ -70,10 +70,11 @@ def seed(client: Client, s: Settings, public_until: int) -> list[tuple[int, str,
     client.execute(
         f"INSERT INTO {s.exact_database}.progress (topic, partition, horizon, from_horizon, watermark_ms, "
         "close_offset, closed_by, closing, epoch, generation, written_at) VALUES",
-        [(s.topic_pings, p, naive_utc(end + 3600), naive_utc(0), 0, 0, "watermark", 77, 1, 1, naive_utc(NOW))
+        [(s.topic_pings, p, naive_utc(NOW + 3600), naive_utc(0), 0, 0, "watermark", 77, 1, 1, naive_utc(NOW))
          for p in range(3)],
     )  # fmt: skip
-    publish(client, s, local_day_bounds(SH_DAY, "Asia/Shanghai")[0], public_until)
+    earliest = min(local_day_bounds(SH_DAY, "Asia/Shanghai")[0], local_day_bounds(UTC_DAY, "UTC")[0])
+    publish(client, s, earliest, public_until)
     return [(w, z, d) for w, z, _, _, d in rows]
 
 
@@ -102,13 +103,14 @@ def test_release_once_unbiased_and_charged_once_per_utc_day(rs: Settings) -> Non
     tr = TourismReleaser(s, client, KeyRing.from_settings(s), plan)
     sh_end = local_day_bounds(SH_DAY, "Asia/Shanghai")[1]
     rows = seed(client, s, public_until=sh_end - 1200)  # the Shanghai day's last window is not public
-    assert tr.due(NOW) == []
-    publish(client, s, sh_end - 1200, NOW // 600 * 600 - 3600)
-    due = tr.due(NOW)
-    assert due == [("Asia/Shanghai", SH_DAY), ("UTC", UTC_DAY)]  # days before the data are partial
-    assert tr.run_once(NOW) == len(due)
+    now = max(NOW, sh_end + 60)  # the lateness (30 s) after the Shanghai day's end has passed
+    assert ("Asia/Shanghai", SH_DAY) not in tr.due(now)  # its last windows are not public yet
+    publish(client, s, sh_end - 1200, NOW // 600 * 600)  # sh_end is a window start ≤ NOW
+    due = tr.due(now)
+    assert sorted(due) == [("Asia/Shanghai", SH_DAY), ("UTC", UTC_DAY)]  # days before the data are partial
+    assert tr.run_once(now) == len(due)
     first = released(client, s)
-    assert tr.due(NOW) == [] and tr.run_once(NOW) == 0
+    assert tr.due(now) == [] and tr.run_once(now) == 0
     # Noise once: releasing again (a crash before the day rows, say) redraws the same values.
     tr.release_day("Asia/Shanghai", SH_DAY)
     assert released(client, s) == first
