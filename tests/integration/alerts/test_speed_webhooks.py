@@ -39,7 +39,9 @@ MIN_WINDOWS = 2
 MIDS = (10.0, 30.0, 55.0, 95.0)  # km/h, one per bin of the default edges (20, 40, 70)
 SIGMA = 3.0  # devices per released bin entry
 MOVING = (240.0, 160.0)  # moving devices in the zone's two cells
-QUIET = frozenset({14, 15})  # windows at the bottom of the jam with (almost) nobody moving
+# Windows whose zone cells hold (almost) nobody moving: 13 falls inside the jam's min_windows streak
+# (12, 14), which it must neither break nor extend; 15 in the jam's plateau.
+QUIET = frozenset({13, 15})
 SLOW, JAM = 30.0, 15.0
 RULE = Rule((Level("slow", SLOW, 36.0), Level("jam", JAM, 18.0)), min_windows=MIN_WINDOWS, confidence=0.9,
             below=True)  # fmt: skip
@@ -160,3 +162,5 @@ def test_a_slowing_then_recovering_zone_raises_and_clears_in_order_once_and_sign
         assert abs(d["value"] - true_speed(index)) < 4 * d["sigma"] + 0.5  # the fast cell is not mixed in
         # The evidence: P(true speed < the threshold crossed) — high when raised, low when it clears.
         assert (d["probability"] >= 0.9) == (d["kind"] == "raised"), d
+    jam = rx.accepted[1]["data"]["window_start"]
+    assert (calendar.timegm(time.strptime(jam, "%Y-%m-%dT%H:%M:%SZ")) - w0) // 60 == 14  # 12, (13), 14
