@@ -172,6 +172,7 @@ def produce_spans(
     last_pings, last_t = 0, t0
     behind_samples: list[float] = []
     first_send = t0
+    behind = 0.0
     warned = False
     event_ms = start_ms
     try:
@@ -190,12 +191,12 @@ def produce_spans(
                     first_send = time.monotonic()
                 sent += 1
                 pings += n
+                behind = max(0.0, -wait)
                 if sent % 1000 == 0 and not math.isinf(speed):
-                    behind_samples.append(max(0.0, -wait))
+                    behind_samples.append(behind)
             now = time.monotonic()
             if progress is None or now < next_report:
                 continue
-            behind = behind_samples[-1] if behind_samples else 0.0
             rate = (pings - last_pings) / (now - last_t)
             progress(
                 f"simulate: {sent:,} messages, {pings:,} pings, {rate:,.0f} pings/s, "
@@ -254,6 +255,7 @@ def produce(
         devices=len(sim.pings.device_ids),
         topic=topic,
         progress=progress,
+        needed_pings_per_s=lambda: len(sim.pings.ts_ms) / sim.config.duration_s,
         **producer_overrides,
     )
 
