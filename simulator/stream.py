@@ -1,10 +1,11 @@
 """The simulated city as a stream: event time generated a span of whole windows at a time.
 
-State carried from span to span: the devices and their paths, the road traffic (run once over the
-whole run: a few floats per car and 5 s step), the AR(1) position noise, the partition clocks of
-the ground truth. Per-slot and per-window draws are keyed (run key, group, slot / window), so the
-same seed gives the same messages and ground truth whatever the span length, and memory follows
-the span, not the run (docs/SIMULATOR.md, "Streaming").
+State carried from span to span: the devices and their paths, the road traffic (computed once for
+the whole run at set-up: one float per car and 5 s step, the part of memory that still grows with
+the run), the AR(1) position noise, the partition clocks of the ground truth. Per-slot and
+per-window draws are keyed (run key, group, slot / window), so the same seed gives the same
+messages and ground truth whatever the span length, and the pings and messages in memory are the
+span's, not the run's (docs/SIMULATOR.md, "Streaming").
 """
 
 from __future__ import annotations
