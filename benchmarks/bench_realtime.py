@@ -32,6 +32,7 @@ def main() -> None:
     parser.add_argument("--minutes", type=float, default=6.0, help="event-time minutes (default 6)")
     parser.add_argument("--devices", type=int, default=None, help="default: real density")
     parser.add_argument("--lead-s", type=int, default=120, help="set-up time before the feed's start")
+    parser.add_argument("--skip-truth", action="store_true", help="the feed computes no ground truth")
     parser.add_argument("--warmup-min", type=float, default=2.0, help="windows left out at the start")
     args = parser.parse_args()
     settings = load_settings()
@@ -39,7 +40,7 @@ def main() -> None:
         state = Path(tmp)
         live = LiveCity(
             settings, minutes=args.minutes, devices=args.devices, lead_s=args.lead_s, state=state,
-            sample_s=1.0,
+            sample_s=1.0, skip_truth=args.skip_truth,
         )
         with live:
             rc = live.wait_feed(timeout_s=args.minutes * 60 + live.lead_s + 600)

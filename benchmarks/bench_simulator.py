@@ -30,7 +30,6 @@ from kafka.errors import KafkaError
 from hexpulse.kafka import ensure_topics, make_admin
 from hexpulse.settings import Settings, load_settings
 from simulator import SimConfig
-from simulator.ground_truth import partition_of
 from simulator.sender import librdkafka_available, make_sender
 from simulator.stream import CityStream
 
@@ -81,15 +80,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--duration", type=float, default=300.0, help="event-time seconds (default 300)")
     parser.add_argument("--devices", type=int, default=None, help="default: real density")
+    parser.add_argument("--skip-truth", action="store_true", help="generate without the ground truth")
+    parser.add_argument("--no-send", action="store_true", help="measure generation only")
     args = parser.parse_args()
     settings = load_settings()
     # A fixed rush-hour start (2025-12-04T08:00 local), so runs compare.
     cfg = SimConfig(devices=args.devices, duration_s=args.duration, start_ms=1_764_806_400_000)
     c0 = time.process_time()
-    stream = CityStream(cfg, settings)
+    stream = CityStream(cfg, settings, truth=not args.skip_truth)
     setup_cpu = time.process_time() - c0
     rss_setup = _rss_mb()
-    home = partition_of(stream.city.device_ids, settings.topic_partitions)
+    home = stream.home
     gen_cpu = ser_cpu = 0.0
     sample: list[Row] = []
     spans = stream.spans()
@@ -106,17 +107,17 @@ def main() -> None:
             if len(sample) < SEND_RECORDS:
                 sample.append((partition, key, value, ts))
         ser_cpu += time.process_time() - c0
-    truth = stream.finish()
-    pings = truth.counts["pings"]
+    pings = round(stream.pings_per_s() * args.duration)
     minutes = args.duration / 60.0
     print(
-        f"{truth.counts['devices']:,} devices, {pings:,} pings in {truth.counts['messages']:,} messages "
+        f"{stream.devices:,} devices, {pings:,} pings "
         f"over {args.duration:g} s: setup {setup_cpu:.1f} s CPU, generate {gen_cpu:.1f} s CPU, "
         f"serialize {ser_cpu:.1f} s CPU; RSS after setup {rss_setup:,.0f} MB, peak {_rss_mb():,.0f} MB",
         flush=True,
     )
     out: dict[str, object] = {
-        "sim_devices": truth.counts["devices"],
+        "sim_devices": stream.devices,
+        "sim_truth": not args.skip_truth,
         "sim_pings": pings,
         "sim_needed_pings_per_s": round(pings / args.duration),
         "sim_setup_cpu_s": round(setup_cpu, 1),
@@ -131,6 +132,8 @@ def main() -> None:
     ]
     if librdkafka_available():
         runs.append(("librdkafka", "librdkafka", {}))
+    if args.no_send:
+        runs = []
     for name, kind, overrides in runs:
         us, rate = _send_cost(settings, kind, sample, **overrides)
         out[f"send_us_per_record_{name}"] = round(us, 1)

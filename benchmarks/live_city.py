@@ -76,10 +76,12 @@ class LiveCity:
         lead_s: int = 120,
         sample_s: float = 5.0,
         state: Path,
+        skip_truth: bool = False,
     ) -> None:
         tag = uuid.uuid4().hex[:8]
         self.tag, self.minutes, self.consumers, self.products = tag, minutes, consumers, products
         self.devices, self.lead_s, self.sample_s, self.state = devices, lead_s, sample_s, state
+        self.skip_truth = skip_truth
         self.settings = base.model_copy(
             update={
                 "clickhouse_database": f"hexpulse_live_{tag}",
@@ -134,7 +136,8 @@ class LiveCity:
         self._start(
             "simulator", "simulate", *size, "--duration", f"{self.minutes * 60:.0f}s",
             "--start", str(self.feed_start_ms), "--speed", "realtime", "--seed", "2",
-            "--topic", self.settings.topic_pings, "--truth", str(self.state / "truth.json"),
+            "--topic", self.settings.topic_pings, *(["--skip-truth"] if self.skip_truth else []),
+            "--truth", str(self.state / "truth.json"),
         )  # fmt: skip
         for i in range(self.consumers):
             self._start(f"consumer-{i + 1}", "consume")

@@ -32,6 +32,7 @@ def main() -> None:
     parser.add_argument("--minutes", type=float, default=float(os.environ.get("SOAK_MINUTES", "30")))
     parser.add_argument("--devices", type=int, default=None, help="default: real density")
     parser.add_argument("--lead-s", type=int, default=120, help="set-up time before the feed's start")
+    parser.add_argument("--skip-truth", action="store_true", help="the feed computes no ground truth")
     parser.add_argument("--warmup-min", type=float, default=3.0, help="left out of slopes and bounds")
     parser.add_argument("--out", type=Path, default=Path(".local/soak.jsonl"))
     args = parser.parse_args()
@@ -47,6 +48,7 @@ def main() -> None:
         products=True,
         state=state,
         sample_s=10.0,
+        skip_truth=args.skip_truth,
     )
     with live:
         print(f"soak: {args.minutes:g} min of the city from {live.feed_start_ms} ms; logs in {state}",

@@ -292,6 +292,7 @@ class TruthBuilder:
         upload_delay_ms: int,
         sink: Path | None = None,
         keep_rows: bool = True,
+        home: IntArray | None = None,
     ) -> None:
         self.cfg, self.start_ms, self.settings = cfg, start_ms, settings
         self.area, self.traffic = area, traffic
@@ -299,7 +300,7 @@ class TruthBuilder:
         self.devices = len(device_ids)
         self.delay = upload_delay_ms
         self.frame = LocalFrame(*cfg.center)
-        self.home = partition_of(device_ids, settings.topic_partitions)
+        self.home = partition_of(device_ids, settings.topic_partitions) if home is None else home
         self.clock = np.full(settings.topic_partitions, NO_CLOCK, dtype=np.int64)
         self.lookup = corridor_cells(self.frame, settings.base_resolution, area)
         self.sink, self.keep_rows = sink, keep_rows

@@ -276,7 +276,7 @@ def produce_stream(
         start_ms=stream.start_ms,
         end_ms=stream.end_ms,
         speed=cfg.speed,
-        home=stream.truth.home,
+        home=stream.home,
         devices=stream.devices,
         topic=topic,
         progress=progress,

@@ -85,3 +85,16 @@ def test_spans_must_follow_on(settings: Settings) -> None:
     stream.city.pings(0.0, 30.0)
     with pytest.raises(ValueError, match="follow on"):
         stream.city.pings(40.0, 60.0)
+
+
+def test_a_stream_without_truth_sends_the_same_messages(settings: Settings) -> None:
+    cfg = _config(duration_s=180.0)
+    with_truth, _ = _streamed(cfg, settings, 1)
+    stream = CityStream(cfg, settings, truth=False)
+    rows: list[object] = []
+    for span in stream.spans():
+        rows.extend(zip(span.messages(), span.record_ts_ms(), strict=True))
+    assert rows == with_truth
+    assert stream.pings_per_s() > 0
+    with pytest.raises(ValueError, match="without its ground truth"):
+        stream.finish()
