@@ -1,12 +1,12 @@
 """Where the simulator's records go: librdkafka (confluent-kafka) when installed, else kafka-python.
 
 Measured on this machine (benchmarks/bench_simulator.py, BENCHMARKS.md "Simulator"): kafka-python
-spends ~70 µs of CPU per record in ``send`` whatever the batching, linger, acks or compression,
-so one process tops out near the city's ~10,000 messages/s at real density and falls behind next
-to the pipeline; librdkafka spends ~5 µs. The city's messages cannot simply carry more pings: a
-batch spans at most the lateness − upload delay (``config.MAX_BATCH_SPAN_MS``), and a moving
-device pings every 20 s. Both senders place a record in the partition given by the caller (the
-device key's murmur2 partition, as kafka-python's default partitioner and the ground truth do).
+spends ~53 µs of CPU per record (send + flush), so the city's ~10,000 messages/s at real density
+take half a core and fall behind next to the pipeline; librdkafka spends ~5.6 µs. The city's
+messages cannot simply carry more pings: a batch spans at most the lateness − upload delay
+(``config.MAX_BATCH_SPAN_MS``), and a moving device pings every 20 s. Both senders place a record
+in the partition given by the caller (the device key's murmur2 partition, as kafka-python's
+default partitioner and the ground truth do).
 """
 
 from __future__ import annotations
