@@ -169,6 +169,8 @@ class LiveCity:
             while not self._stop.wait(self.sample_s):
                 now = time.monotonic() - self.t0
                 for name, proc in ps.items():
+                    if self.procs[name].poll() is not None:
+                        continue  # exited (the feed at its end): no more samples, not zeros
                     with contextlib.suppress(psutil.Error):
                         self.samples.rss_mb.setdefault(name, []).append((now, proc.memory_info().rss / 2**20))
                 with contextlib.suppress(Exception):  # a sample lost to a busy broker is only a gap
