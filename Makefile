@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 export PYTHONUNBUFFERED := 1
 
-.PHONY: venv services migrate topics demo test lint bench down browser faults fuzz soak realtime
+.PHONY: venv services migrate topics demo test lint bench bench-city down browser faults fuzz soak realtime
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV) 2>/dev/null \
@@ -80,6 +80,11 @@ $(VENV)/.bench-installed: $(STAMP)
 bench: migrate topics $(VENV)/.bench-installed
 	@$(VENV)/bin/hexpulse keyring init
 	@$(PY) benchmarks/run_all.py $(BENCH)
+
+# The simulated city at real density end to end (BENCHMARKS.md "City at real density"): three
+# 10-minute runs, ~3 GB of memory each, many minutes of CPU; not part of `make test` or `make bench`.
+bench-city: services
+	@$(PY) benchmarks/bench_city.py $(BENCH_CITY_ARGS)
 
 down:
 	@deploy/local/services.sh down
