@@ -46,7 +46,8 @@ test: services browser
 # Outages and broker kills use private ClickHouse/Kafka instances; the shared ones are never stopped.
 FAULT_TESTS := tests/faults tests/integration/aggregate/test_crash.py tests/integration/aggregate/test_outage.py \
   tests/integration/aggregate/test_broker_restart.py tests/integration/aggregate/test_neighbour.py \
-  tests/integration/privacy/release/test_noise_once.py tests/integration/ingest/test_dlq.py
+  tests/integration/privacy/release/test_noise_once.py tests/integration/ingest/test_dlq.py \
+  tests/integration/alerts/test_webhooks.py
 FUZZ_TESTS := tests/fuzz tests/unit/ingest/test_properties.py tests/integration/api/test_schemathesis.py
 
 faults: services
