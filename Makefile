@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 export PYTHONUNBUFFERED := 1
 
-.PHONY: venv services migrate topics demo test lint bench down browser faults fuzz
+.PHONY: venv services migrate topics demo test lint bench down browser faults fuzz abuse
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV) 2>/dev/null \
@@ -57,6 +57,9 @@ faults: services
 fuzz: services
 	@rm -f .local/reliability-fuzz.jsonl
 	@export RELIABILITY_FULL=1 RELIABILITY_FIGURES=.local/reliability-fuzz.jsonl; $(PY) -m pytest $(FUZZ_TESTS) -q $(PYTEST_ARGS); rc=$$?; $(PY) -m tests.support.figures; exit $$rc
+
+abuse: services
+	$(PY) benchmarks/bench_abuse.py
 
 lint: venv
 	$(VENV)/bin/ruff check .

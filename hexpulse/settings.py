@@ -134,7 +134,7 @@ class Settings(BaseSettings):
     api_cache_entries: int = Field(256, ge=1)
     api_db_pool: int = Field(4, ge=1, le=64)
     # Limits against hostile clients (api/limits.py; RELIABILITY.md §4)
-    api_max_body_bytes: int = Field(1_048_576, ge=1024)
+    api_max_body_bytes: int = Field(262_144, ge=1024)
     api_streams_per_key: int = Field(10, ge=1)
     api_max_streams: int = Field(1000, ge=1)
     # Smoothing of released counts across windows (releases/smoothing.py; BENCHMARKS.md "Smoothing")
