@@ -32,10 +32,12 @@ topics: services
 demo: migrate topics
 	@deploy/local/demo.sh
 
-# Headless Chromium + playwright-core for the dashboard test (Debian packages and npm only).
+# Headless Chromium + playwright-core for the browser tests, poppler-utils for the report PDF check
+# (Debian packages and npm only).
 browser:
 	@command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } || echo "make: chromium not installed; the dashboard browser test will be skipped"
 	@command -v npm >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null; } || echo "make: npm not installed; the dashboard browser test will be skipped"
+	@command -v pdftoppm >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq poppler-utils >/dev/null; } || echo "make: poppler-utils not installed; the tourism report PDF check will be skipped"
 	@if [ -f frontend/package-lock.json ] && [ ! -d frontend/node_modules/playwright-core ]; then npm ci --prefix frontend --no-audit --no-fund --loglevel=error; fi
 
 test: services browser

@@ -16,6 +16,7 @@ from alerts.delivery import DeliveryWorker
 from alerts.evaluator import Evaluator
 from alerts.lease import Lease
 from alerts.metrics import EVAL_SECONDS, HOLDER
+from alerts.retention import AlertRetention
 from alerts.ssrf import parse_networks
 from hexpulse.errors import ServiceUnavailableError, StoreError
 from hexpulse.logs import log_event
@@ -40,6 +41,7 @@ class AlertsService:
         self.worker = DeliveryWorker(self.pool, parse_networks(settings.alerts_allow_networks),
                                      timeout_s=settings.alerts_delivery_timeout_s,
                                      concurrency=settings.alerts_delivery_concurrency)  # fmt: skip
+        self.retention = AlertRetention(self.pool, settings.release_retention_days)
         self._held = threading.Event()
 
     def _handle(self, window: Window) -> None:
@@ -57,6 +59,7 @@ class AlertsService:
                     (self._held.set if held else self._held.clear)()
                     if held:
                         self.follower.poll_once(self._handle, stop)
+                        self.retention.maybe_run()
                 elif self._held.is_set():
                     self.worker.run_once()
             except (StoreError, ServiceUnavailableError) as exc:

@@ -32,6 +32,7 @@ STAGE_COMMANDS: dict[str, str] = {
     "zones": "api.cli:zones_app",
     "alerts": "alerts.cli:alerts",
     "opendata": "opendata.cli:opendata_app",
+    "report": "tourism.report_cli:report",
 }
 
 

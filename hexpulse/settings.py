@@ -89,7 +89,8 @@ class Settings(BaseSettings):
     moving_speed_mps: float = Field(2.0, gt=0)
     # Upper edges (whole km/h) of the moving devices' speed bins: [moving, e1), [e1, e2), …, [last, ∞).
     traffic_speed_edges_kmh: IntList = (20, 40, 70)
-    # Resolution of the released speed bins (the plan's `traffic` product); must be released if funded.
+    # Resolution of the released speed bins (the plan's `traffic` product); at most the base
+    # resolution, independent of the released density resolutions.
     traffic_resolution: int = Field(8, ge=0, le=15)
     # Free flow of a cell = mean speed of its released bins summed over these quiet UTC hours
     # (default 14–21 UTC: 22:00–06:00 in the simulated city, UTC+8) of the trailing days.
@@ -104,7 +105,7 @@ class Settings(BaseSettings):
     budget_count_share: float = Field(0.5, gt=0, le=1)
     budget_resolution_shares: StrList = ()
     # Shares of the device-day ρ per product (privacy/release/budget.py, PRIVACY.md "Where the budget goes").
-    budget_plan: StrList = ("cells:0.70", "zones.crowd:0.25", "zones.district:0.05")
+    budget_plan: StrList = ("cells:0.50", "traffic:0.20", "zones.crowd:0.20", "zones.district:0.05")
     release_poll_s: float = Field(1.0, gt=0)
     master_key: SecretStr | None = None
     master_key_file: Path | None = None

@@ -7,7 +7,7 @@ UTC datetimes. Days are UTC days (the pseudonym key rotates at 00:00 UTC).
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, overload
 
 import numpy as np
@@ -69,3 +69,13 @@ def naive_utc(epoch_seconds: float) -> datetime:
 def naive_utc_now() -> datetime:
     """Now as a naive UTC datetime to the second (for ``DateTime('UTC')`` columns)."""
     return datetime.now(UTC).replace(microsecond=0, tzinfo=None)
+
+
+def release_cutoff(retention_days: int, now: datetime) -> datetime:
+    """First instant of release data kept: the start of the month holding ``now - retention_days``.
+
+    Release tables are partitioned by month, so whole months go; data is kept at least
+    ``retention_days`` and at most one month longer.
+    """
+    edge = utc(now) - timedelta(days=retention_days)
+    return datetime(edge.year, edge.month, 1, tzinfo=UTC)

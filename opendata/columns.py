@@ -64,3 +64,21 @@ ZONE_COLUMNS: tuple[Column, ...] = (
 GEOMETRY = Column("geometry", "geojson", "WGS 84 (OGC:CRS84)",
                   "outline of the H3 cell, WKB-encoded polygon (GeoParquet 1.1)")  # fmt: skip
 """The geometry column of ``cells.parquet`` only."""
+
+TOURISM_COLUMNS: tuple[Column, ...] = (
+    Column("area_id", "string", "", "tourism area id (/v1/tourism/areas)"),
+    Column("local_date", "date", "", "the area's local calendar day (in its time zone)"),
+    Column("timezone", "string", "", "IANA time zone of the area's local day"),
+    Column("day_start", "datetime", "UTC", "start of the local day, ISO 8601 UTC"),
+    Column("day_end", "datetime", "UTC", "end of the local day (local midnight), ISO 8601 UTC"),
+    Column("metric", "string", "",
+           "visitors (distinct devices present that day) or a dwell bin of them: dwell_lt_15m, "
+           "dwell_15_60m, dwell_1_3h, dwell_ge_3h (minutes present)"),
+    Column("estimate", "number", "devices", "unbiased estimate (noisy; may be negative; add these for sums)"),
+    Column("sigma", "number", "devices", "standard error of estimate"),
+    Column("lo", "number", "devices", "lower bound of the 95% interval"),
+    Column("hi", "number", "devices", "upper bound of the 95% interval"),
+    Column("display", "integer", "devices", "estimate rounded and clipped to >= 0 (never sum it)"),
+    Column("k_areas", "integer", "areas", "a device-day counts in at most this many areas"),
+)  # fmt: skip
+"""Columns of ``tourism.csv`` (released tourism area-days; one row per area, day and metric)."""

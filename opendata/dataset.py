@@ -17,9 +17,10 @@ from hexpulse.settings import Settings
 from hexpulse.store.pool import ClickHousePool
 from opendata import files
 from releases.days import cells_between, day_window_starts, day_zones
+from releases.tourism import days_of_local_date
 
 DAY_FOLDER = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-FILES = ("README.md", "datapackage.json", "cells.csv", "cells.parquet", "zones.csv")
+FILES = ("README.md", "datapackage.json", "cells.csv", "cells.parquet", "zones.csv", "tourism.csv")
 """Every file of a day's folder (the only names ``/open-data/`` serves)."""
 _TMP_PREFIX = ".partial-"
 #: Windows read and written at a time: at real density (~6,000 released cells per window over three
@@ -35,6 +36,11 @@ Crowd density released by hexpulse for every window of {day} UTC ({windows} wind
   number of distinct devices present (`count_*`) and of moving devices (`moving_*`), and the mean
   speed of the moving ones. `cells.parquet` is GeoParquet: the same rows plus each cell's outline.
 - `zones.csv`: per release window, each registered zone measured directly as one value.
+- `tourism.csv`: the released tourism area-days of local date {tourism_date} (the day before this
+  folder's UTC day: the newest local date that has ended in every time zone when this folder is
+  written): distinct visitors per area and local day and their dwell histogram (minutes present:
+  < 15, 15–60, 60–180, ≥ 180), one row per area and metric. An area-day released more than 12
+  hours after its local midnight is not in any folder (read it from the API).
 - `*_est` is an unbiased estimate with standard error `*_sigma`; `*_lo`..`*_hi` is its 95%
   interval. Add `*_est` values for sums (the error of a sum is not the sum of the sigmas:
   resolutions are reconciled, so estimates of a cell and its parent are correlated).
@@ -51,6 +57,14 @@ Crowd density released by hexpulse for every window of {day} UTC ({windows} wind
 - Not linkable: no device, trip or identifier is in these files, and the noise of a window is
   drawn once, so repeated downloads reveal nothing more.
 """
+
+
+def tourism_date_of(day: date) -> date:
+    """The local date whose tourism days the folder of UTC ``day`` holds: the day before. Local date
+    d ends by d+1 12:00 UTC in every time zone (UTC−12 is the latest), and the folder of ``day`` is
+    written after ``day`` ends, so each local date is complete, with 12 hours to spare, when its
+    folder is written; one folder per local date, written once."""
+    return day - timedelta(days=1)
 
 
 def opendata_root(settings: Settings) -> Path:
@@ -86,8 +100,13 @@ def export_day(pool: ClickHousePool, root: Path, day: date) -> Path:
             )
             cells.write(cells_between(pool, starts[i], end))
     files.write_zones_csv(tmp / "zones.csv", day_zones(pool, day))
-    (tmp / "README.md").write_text(README.format(day=day.isoformat(), windows=windows), encoding="utf-8")
-    files.write_datapackage(tmp, day, windows)
+    tourism_date = tourism_date_of(day)
+    files.write_tourism_csv(tmp / "tourism.csv", days_of_local_date(pool, tourism_date))
+    (tmp / "README.md").write_text(
+        README.format(day=day.isoformat(), windows=windows, tourism_date=tourism_date.isoformat()),
+        encoding="utf-8",
+    )
+    files.write_datapackage(tmp, day, windows, tourism_date)
     os.replace(tmp, final)
     return final
 

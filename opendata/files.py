@@ -19,7 +19,8 @@ import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 from shapely.geometry import Polygon
 
-from opendata.columns import CELL_COLUMNS, GEOMETRY, ZONE_COLUMNS, Column
+from opendata.columns import CELL_COLUMNS, GEOMETRY, TOURISM_COLUMNS, ZONE_COLUMNS, Column
+from releases.tourism import TourismDay
 
 GEOPARQUET_VERSION = "1.1.0"
 Rows = Sequence[tuple[Any, ...]]
@@ -52,6 +53,17 @@ def write_csv(path: Path, columns: tuple[Column, ...], rows: list[list[Any]]) ->
 
 def write_zones_csv(path: Path, rows: Rows) -> None:
     write_csv(path, ZONE_COLUMNS, [_zone_values(r) for r in rows])
+
+
+def write_tourism_csv(path: Path, days: Sequence[TourismDay]) -> None:
+    """``tourism.csv``: one row per released area-day and metric."""
+    rows = [
+        [d.area_id, d.local_date.isoformat(), d.timezone, iso(d.day_start), iso(d.day_end), metric,
+         v.estimate, v.sigma, v.lo, v.hi, v.display, d.k_areas]
+        for d in days
+        for metric, v in sorted(d.values.items())
+    ]  # fmt: skip
+    write_csv(path, TOURISM_COLUMNS, rows)
 
 
 def _arrow_type(column: Column) -> pa.DataType:
@@ -155,8 +167,9 @@ def _file_facts(path: Path) -> dict[str, Any]:
     return {"path": path.name, "bytes": len(data), "hash": "sha256:" + hashlib.sha256(data).hexdigest()}
 
 
-def write_datapackage(folder: Path, day: date, windows: int) -> None:
-    """``datapackage.json`` (Frictionless Data Package) for the files already in ``folder``."""
+def write_datapackage(folder: Path, day: date, windows: int, tourism_date: date | None = None) -> None:
+    """``datapackage.json`` (Frictionless Data Package) for the files already in ``folder``;
+    ``tourism.csv`` is described when ``tourism_date`` (the local date it holds) is given."""
     csv_dialect = {"delimiter": ",", "header": True}
     resources: list[dict[str, Any]] = [
         {"name": "cells", **_file_facts(folder / "cells.csv"), "format": "csv", "mediatype": "text/csv",
@@ -170,6 +183,13 @@ def write_datapackage(folder: Path, day: date, windows: int) -> None:
          "schema": {"fields": _fields(ZONE_COLUMNS),
                     "primaryKey": ["window_start", "zone_set", "zone_id"]}},
     ]  # fmt: skip
+    if tourism_date is not None:
+        resources.append(
+        {"name": "tourism", **_file_facts(folder / "tourism.csv"), "format": "csv", "mediatype": "text/csv",
+         "encoding": "utf-8", "dialect": csv_dialect,
+         "description": f"released tourism area-days of local date {tourism_date.isoformat()}",
+         "schema": {"fields": _fields(TOURISM_COLUMNS),
+                    "primaryKey": ["area_id", "local_date", "metric"]}})  # fmt: skip
     package = {
         "name": f"hexpulse-{day.isoformat()}",
         "title": f"hexpulse released crowd density, {day.isoformat()} (UTC)",

@@ -14,6 +14,7 @@ _DESCRIPTIONS = {
     "cells.csv": "per window and H3 cell: estimates, σ, 95% interval, display values",
     "cells.parquet": "the same as GeoParquet, with each cell's outline",
     "zones.csv": "per window and registered zone",
+    "tourism.csv": "tourism areas: visitors and dwell per local day (the day before)",
 }
 
 _STYLE = (

@@ -22,6 +22,7 @@ _MEDIA = {
     "datapackage.json": "application/json",
     "cells.csv": "text/csv; charset=utf-8",
     "zones.csv": "text/csv; charset=utf-8",
+    "tourism.csv": "text/csv; charset=utf-8",
     "cells.parquet": "application/vnd.apache.parquet",
 }
 #: Exported days never change, so a browser or proxy may keep a file for a day.

@@ -94,7 +94,8 @@ async def get_traffic(
     at: Annotated[str, Query(max_length=64, description="'latest' or an ISO 8601 time")] = "latest",
 ) -> TrafficResponse:
     settings = state.settings
-    check_res(res, settings)
+    if res != settings.traffic_resolution:  # the speed bins' resolution need not be a density one
+        check_res(res, settings)
     window = await resolve_window(state.reader, at)
     bins = await state.reader.traffic_bins(window, res) if res == settings.traffic_resolution else {}
     cells: list[dict[str, Any]] = []

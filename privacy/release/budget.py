@@ -190,10 +190,12 @@ def plan_from_settings(settings: Settings) -> ReleasePlan:
     traffic: Draw | None = None
     edges: tuple[float, ...] = ()
     if products.get(TRAFFIC, 0.0) > 0:
-        if settings.traffic_resolution not in resolutions:
+        # The bins are summed from the base cells' exact bins, so any resolution up to the base
+        # can be measured whichever density resolutions are released.
+        if settings.traffic_resolution > base:
             raise BudgetError(
-                f"HEXPULSE_TRAFFIC_RESOLUTION {settings.traffic_resolution} must be one of the released "
-                f"resolutions {list(resolutions)} when the budget plan funds 'traffic'"
+                f"HEXPULSE_TRAFFIC_RESOLUTION {settings.traffic_resolution} is finer than the base "
+                f"resolution {base}, so the speed bins the budget plan funds cannot be measured"
             )
         target = settings.budget_rho_per_day / w * products[TRAFFIC]
         params = params_for_rho(settings.noise_mechanism, settings.cells_per_window, 1, target)

@@ -55,7 +55,7 @@ from privacy.keys.exceptions import KeyDestroyedError, KeyUnavailableError
 from privacy.keys.keyring import KeyRing
 from privacy.release.budget import fits_day, plan_from_settings, speed_bound_kmh
 from privacy.release.claims import claim_window
-from privacy.release.consistency import build_hierarchy
+from privacy.release.consistency import Hierarchy, build_hierarchy
 from privacy.release.exceptions import BudgetError, DoubleDrawError, PlanConflictError, ReleaseError
 from privacy.release.ledger import check_one_draw, ledger_rows, spent_on, window_prints, write_ledger
 from privacy.release.mechanisms import IntVector
@@ -66,6 +66,7 @@ from privacy.release.traffic import (
     BINS_SQL,
     BINS_STATE_SQL,
     TRAFFIC_COLUMNS,
+    bins_tree,
     exact_bins,
     has_bins,
     measure_traffic,
@@ -112,6 +113,7 @@ class Releaser:
         self.window_s = settings.window_s
         self.releaser_id = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
         self._reported: set[tuple[int, str]] = set()  # (window, reason) already logged
+        self._bins_trees: dict[int, Hierarchy] = {}
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -227,6 +229,12 @@ class Releaser:
                          logging.WARNING)  # fmt: skip
         return kept
 
+    def _bins_tree(self, res: int) -> Hierarchy:
+        """The base cells and their cells at traffic resolution ``res`` (cached per resolution)."""
+        if res not in self._bins_trees:
+            self._bins_trees[res] = bins_tree(self.area, res)
+        return self._bins_trees[res]
+
     # -- writing ---------------------------------------------------------------------------
 
     def release_window(self, w: int) -> bool:
@@ -262,7 +270,9 @@ class Releaser:
         keys = window_keys(self.ring, w, record.hash, input_digest(digest_in))
         values = release_values(plan, self.tree, exact, keys)
         zones = measure_zones(plan, measured, self.tree.cells[0], exact["count"], keys)
-        traffic = None if base_bins is None else measure_traffic(plan, self.tree, base_bins, keys)
+        traffic = None
+        if base_bins is not None and plan.traffic_draw is not None:
+            traffic = measure_traffic(plan, self._bins_tree(plan.traffic_draw.res), base_bins, keys)
         prints = values.prints(self.tree) | zone_prints(zones, plan.base_resolution)
         if traffic is not None:
             prints |= traffic.prints()

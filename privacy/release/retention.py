@@ -25,7 +25,7 @@ from hexpulse.logs import log_event
 from hexpulse.settings import Settings
 from hexpulse.store import connect
 from hexpulse.store.errors import DRIVER_FAILURES, store_failure
-from hexpulse.times import S_PER_DAY, epoch_s, utc_from_ms
+from hexpulse.times import S_PER_DAY, epoch_s, release_cutoff, utc_from_ms
 
 _log = logging.getLogger("hexpulse.retention")
 _UTC = dt.UTC
@@ -78,16 +78,6 @@ def _unreleased_windows(client: Client, exact: str, day: dt.date, released_befor
     return int(rows[0][0])
 
 
-def release_cutoff(settings: Settings, now: dt.datetime) -> dt.datetime:
-    """First instant kept: the start of the month holding ``now - release_retention_days``.
-
-    Release cells are partitioned by month, so whole months go; data is kept at least
-    ``release_retention_days`` and at most one month longer.
-    """
-    edge = now - dt.timedelta(days=settings.release_retention_days)
-    return dt.datetime(edge.year, edge.month, 1, tzinfo=_UTC)
-
-
 def enforce_retention(
     settings: Settings,
     *,
@@ -117,7 +107,7 @@ def enforce_retention(
                 _drop(cl, f"{exact}.partials", part)
             dropped.append(part)
 
-        cutoff = release_cutoff(settings, now)
+        cutoff = release_cutoff(settings.release_retention_days, now)
         old_months = [p for p in _partitions(cl, db, "release_cells") if p < cutoff.strftime("%Y%m")]
         if old_months and not dry_run:
             # Unpublish first, so a window never shows without its cells.

@@ -22,8 +22,9 @@ from datetime import datetime
 import numpy as np
 import numpy.typing as npt
 
+from hexpulse.service_area import ServiceArea
 from privacy.release.budget import ReleasePlan
-from privacy.release.consistency import Hierarchy
+from privacy.release.consistency import Hierarchy, build_hierarchy
 from privacy.release.exceptions import ReleaseError
 from privacy.release.ledger import fingerprint
 from privacy.release.mechanisms import add_noise
@@ -86,6 +87,12 @@ class TrafficValues:
         return {(self.res, TRAFFIC): fingerprint(self.noisy.ravel())}
 
 
+def bins_tree(area: ServiceArea, res: int) -> Hierarchy:
+    """The area's base cells and their cells at the traffic resolution ``res`` (≤ the base), built
+    apart from the released density resolutions: the traffic draw does not need ``res`` released."""
+    return build_hierarchy(area, (area.base_resolution, res))
+
+
 def to_resolution(tree: Hierarchy, base_bins: npt.NDArray[np.int64], res: int) -> npt.NDArray[np.int64]:
     """Sum (base cells × bins) up the tree to resolution ``res`` (one of ``tree.resolutions``)."""
     k = tree.resolutions.index(res)
@@ -100,8 +107,8 @@ def to_resolution(tree: Hierarchy, base_bins: npt.NDArray[np.int64], res: int) -
 def measure_traffic(
     plan: ReleasePlan, tree: Hierarchy, base_bins: npt.NDArray[np.int64], keys: DrawKeys
 ) -> TrafficValues:
-    """The deployed speed-bin path: exact base-cell bins → one keyed draw at the traffic resolution.
-    ValueError if the plan does not fund traffic."""
+    """The deployed speed-bin path: exact base-cell bins → one keyed draw at the traffic resolution
+    (``tree`` holds it, e.g. :func:`bins_tree`). ValueError if the plan does not fund traffic."""
     draw = plan.traffic_draw
     if draw is None:
         raise ValueError("the plan gives 'traffic' no budget")

@@ -42,11 +42,14 @@ ALLOWED: dict[str, tuple[str, ...]] = {
         "opendata.dataset",
         "opendata.index",
         "tourism.areas",
+        "tourism.hourly",
+        "tourism.report",
     ),
     # Open data is a product: it follows the release feed and reads released data only.
     "opendata": ("hexpulse", "releases"),
     # Tourism is a product like open data: released data only through releases/.
-    "tourism": ("hexpulse", "releases"),
+    # The report states the daily tourism share of the budget plan (pure parsing, no store).
+    "tourism": ("hexpulse", "releases", "privacy.release.shares"),
 }
 """Layer → the module prefixes it may import besides its own layer."""
 
@@ -60,7 +63,7 @@ PRODUCTS = ("api", "alerts", "opendata", "tourism")
 """Layers that serve released data; they read it only through ``releases``."""
 
 _TABLE_SQL = re.compile(
-    r"\b(?:FROM|JOIN|INTO|TABLE)\s+(release_windows|release_cells|release_zones|release_traffic|budget_ledger|release_ledger|release_intents|feed_cursors|partials|progress)\b",
+    r"\b(?:FROM|JOIN|INTO|TABLE)\s+(release_windows|release_cells|release_zones|release_traffic|release_tourism_daily|release_tourism_days|budget_ledger|release_ledger|release_intents|feed_cursors|partials|progress)\b",
     re.IGNORECASE,
 )
 

@@ -48,7 +48,8 @@ def release_settings(base: Settings, db: str, keyring: Path, **update: Any) -> S
 def insert_partials(
     client: Client, s: Settings, windows: Iterable[int], cells: np.ndarray, seed: int
 ) -> None:
-    """A crowd in 40 of ``cells`` per window, spread over the 3 partitions (deterministic)."""
+    """A crowd in 40 of ``cells`` per window, spread over the 3 partitions (deterministic); its
+    moving devices each in one of the default plan's 4 speed bins, as the aggregate layer writes them."""
     rng = random.Random(seed)
     rows = []
     for w in windows:
@@ -56,10 +57,12 @@ def insert_partials(
             for part in range(3):
                 n = rng.randint(0, 400)
                 moving = rng.randint(0, n)
-                rows.append((ts(w), int(cell), part, n, moving, moving * rng.randint(5, 60), w))
+                cuts = sorted(rng.randint(0, moving) for _ in range(3))
+                bins = [b - a for a, b in zip([0, *cuts], [*cuts, moving], strict=True)]
+                rows.append((ts(w), int(cell), part, n, moving, moving * rng.randint(5, 60), w, bins))
     client.execute(
         f"INSERT INTO {s.exact_database}.partials "
-        "(window_start, cell, partition, devices, moving, speed_sum, close_offset) VALUES",
+        "(window_start, cell, partition, devices, moving, speed_sum, close_offset, speed_bins) VALUES",
         rows,
     )
 

@@ -12,6 +12,7 @@ import h3
 import pytest
 from fastapi.testclient import TestClient
 
+from api.app import create_app
 from hexpulse.settings import Settings
 from hexpulse.store import connect
 from hexpulse.store.scratch import drop_database
@@ -107,6 +108,17 @@ def test_resolution_without_bins_falls_back_to_cell_speeds(api: TestClient, data
     doc = api.get("/v1/traffic", params={"bbox": WIDE, "res": 9}, headers=auth(data)).json()
     assert doc["cells"] and all(c["source"] == "cells" for c in doc["cells"])
     assert all(c["free_flow_ci95_kmh"] is None and c["level_range"] is None for c in doc["cells"])
+
+
+def test_bins_served_when_only_res_9_is_a_density_resolution(data: dict[str, Any]) -> None:
+    """The speed bins' resolution need not be released for density: with res 9 alone, res 8 is
+    still answered from the bins, while another unreleased resolution is a 400 naming the released ones."""
+    only9 = {**data, "settings": data["settings"].model_copy(update={"release_resolutions": (9,)})}
+    with TestClient(create_app(only9["settings"])) as client:
+        doc = client.get("/v1/traffic", params={"bbox": WIDE, "res": 8}, headers=auth(data)).json()
+        assert doc["cells"] and all(c["source"] == "bins" for c in doc["cells"])
+        bad = client.get("/v1/traffic", params={"bbox": WIDE, "res": 7}, headers=auth(data))
+        assert bad.status_code == 400 and "res 7 is not released" in bad.text
 
 
 def test_city_and_district_index_series(api: TestClient, data: dict[str, Any]) -> None:

@@ -198,7 +198,8 @@ def test_zone_matching_exact_cells(data: dict[str, Any]) -> None:
 def test_privacy_publishes_the_budget_plan(api: TestClient, data: dict[str, Any]) -> None:
     priv = api.get("/v1/privacy", headers=auth(data, "density")).json()
     expected = plan_rows(plan_from_settings(data["settings"]))
-    assert [r["product"] for r in priv["budget_plan"]] == ["cells", "zones.crowd", "zones.district"]
+    products = [r["product"] for r in priv["budget_plan"]]
+    assert products == ["cells", "traffic", "zones.crowd", "zones.district"]
     for got, want in zip(priv["budget_plan"], expected, strict=True):
         assert got == pytest.approx(want)
-    assert priv["unallocated_share"] == pytest.approx(0.0, abs=1e-9)
+    assert priv["unallocated_share"] == pytest.approx(0.05, abs=1e-9)  # the daily products' share

@@ -57,8 +57,11 @@ def settings(migrated: Settings, tmp_path_factory: pytest.TempPathFactory) -> It
     with files.CellFiles(folder) as cells:
         cells.write(day_cell_rows(start))
     files.write_zones_csv(folder / "zones.csv", day_zone_rows(start))
-    (folder / "README.md").write_text(README.format(day=DAY.isoformat(), windows=3))
-    files.write_datapackage(folder, DAY, windows=3)
+    tourism_date = DAY - timedelta(days=1)
+    files.write_tourism_csv(folder / "tourism.csv", [])
+    (folder / "README.md").write_text(README.format(day=DAY.isoformat(), windows=3,
+                                                    tourism_date=tourism_date.isoformat()))  # fmt: skip
+    files.write_datapackage(folder, DAY, windows=3, tourism_date=tourism_date)
     s = private_settings(migrated, "odb" + uuid.uuid4().hex[:4], opendata_dir=root)
     yield s
     drop_database(s)

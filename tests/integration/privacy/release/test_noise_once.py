@@ -38,9 +38,10 @@ from tests.support.release import (
 
 pytestmark = pytest.mark.integration
 
-STATEMENTS = 14  # ClickHouse statements of one release_window call with no zones (checked below; 13 since
+STATEMENTS = 19  # ClickHouse statements of one release_window call with no zones (checked below; 13 since
 # read_exact reads the counted closings of progress first, issue #9 hole 4; 14 since the releaser
-# reads the zones in effect, issue #11)
+# reads the zones in effect, issue #11; 19 since the default plan draws speed bins: their state,
+# their rows with their counted closings, and release_traffic, issue #12)
 
 
 @pytest.fixture()
@@ -102,7 +103,7 @@ def test_noise_once_window_finishes_under_the_plan_it_began_with(rs: Settings) -
     client = connect(rs)
     old = Releaser(rs, client=client)
     w1, w2, w3 = _windows(client, rs, old, 3, seed=2)
-    for w, k in ((w1, 4), (w2, 11)):  # died after its intent; after its ledger rows and cells
+    for w, k in ((w1, 6), (w2, 15)):  # died after its intent; after its ledger rows and cells
         with pytest.raises(Crash):
             Releaser(rs, client=CrashAfter(client, k)).release_window(w)  # type: ignore[arg-type]
     new_settings = rs.model_copy(update={"budget_count_share": 0.4})
@@ -166,10 +167,14 @@ def test_noise_once_two_plans_never_both_draw(rs: Settings, caplog: pytest.LogCa
 def _cells_of(rel: Releaser, w: int) -> list[tuple[object, ...]]:
     """The rows ``rel`` would write for window ``w`` (its deterministic draw)."""
     from privacy.release.seeds import input_digest, window_keys
+    from privacy.release.shares import TRAFFIC
     from privacy.release.values import cell_rows, release_values
 
     exact = rel.read_exact(w)
-    keys = window_keys(rel.ring, w, rel.record.hash, input_digest(exact))
+    # As the releaser keys a window that draws speed bins: the bins join the input digest.
+    bins = rel.read_bins(w, len(rel.plan.traffic_edges_kmh) - 1) if rel.record.draws_traffic else None
+    keys = window_keys(rel.ring, w, rel.record.hash,
+                       input_digest(exact if bins is None else {**exact, TRAFFIC: bins.ravel()}))  # fmt: skip
     values = release_values(rel.plan, rel.tree, exact, keys)
     return cell_rows(ts(w), rel.tree, values, rel.record.speed_cap_kmh, plan=rel.record.hash)
 
@@ -242,7 +247,7 @@ def test_noise_once_under_concurrent_releasers_and_kills(rs: Settings) -> None:
     ((rows, distinct),) = client.execute(
         f"SELECT count(), uniqExact(window_start, res, metric, fingerprint) FROM {db}.release_ledger"
     )
-    assert distinct == len(windows) * 9
+    assert distinct == len(windows) * 10  # 3 resolutions × 3 metrics, and the speed bins
     assert rows > distinct  # some draws were made (and recorded) by both processes: identical
     print(f"kills={kills} releaser ids={releasers} ledger rows={rows} distinct draws={distinct}")
 

@@ -64,12 +64,14 @@ def test_release_story(rel_settings: Settings) -> None:
     rel = Releaser(s, client=client)
     base = rel.tree.cells[0]
     busy, quiet = int(base[100]), int(base[200])
-    # Window W0: a crowd of 1200 split over two partitions, 700 of them moving at ~30 km/h.
+    # Window W0: a crowd of 1200 split over two partitions, 700 of them moving at ~30 km/h, each
+    # moving device in one speed bin (as the aggregate layer writes them since migration 0011).
     client.execute(
         f"INSERT INTO {s.exact_database}.partials "
-        "(window_start, cell, partition, devices, moving, speed_sum, close_offset) VALUES",
-        [(_ts(W0), busy, 0, 700, 400, 400 * 30, 10), (_ts(W0), busy, 1, 500, 300, 300 * 30, 20)],
-    )
+        "(window_start, cell, partition, devices, moving, speed_sum, close_offset, speed_bins) VALUES",
+        [(_ts(W0), busy, 0, 700, 400, 400 * 30, 10, [100, 250, 50, 0]),
+         (_ts(W0), busy, 1, 500, 300, 300 * 30, 20, [60, 200, 40, 0])],
+    )  # fmt: skip
     # Only partitions 0 and 1 reported progress: partition 2 has no row, so nothing is complete.
     progress(client, s, 0, W0 + 180)
     progress(client, s, 1, W0 + 180)
@@ -91,8 +93,10 @@ def test_release_story(rel_settings: Settings) -> None:
         f"SELECT res, metric, rho, plan, fingerprint FROM {db}.release_ledger WHERE window_start = %(w)s",
         {"w": _ts(W0)},
     )
-    assert len(ledger) == len(rel.plan.resolutions) * len(rel.plan.metrics)
-    assert sum(r[2] for r in ledger) == pytest.approx(rel.record.charge)  # no zones: cells only
+    # The default plan funds traffic: one row per (resolution, metric) of the cells and the bins.
+    assert len(ledger) == len(rel.plan.resolutions) * len(rel.plan.metrics) + 1
+    assert [r[:2] for r in ledger if r[1] == "traffic"] == [(8, "traffic")]
+    assert sum(r[2] for r in ledger) == pytest.approx(rel.record.charge)  # no zones: cells + bins
     assert {r[3] for r in ledger} == {rel.record.hash}  # every row names the plan
     assert len({r[4] for r in ledger}) == len(ledger)  # one fingerprint per family
     ((n_pub, lag, plan),) = client.execute(

@@ -139,3 +139,38 @@ def test_traffic_noised_once_under_a_crash_at_every_statement(rs: Settings) -> N
     (n,) = client.execute(f"SELECT uniqExact(window_start) FROM {db}.release_traffic")[0]
     assert n == statements
     client.disconnect()
+
+
+def test_default_plan_releases_bins_at_res_8_when_only_res_9_is_released(
+    migrated: Settings, unique_name: str, tmp_path: Path
+) -> None:
+    """The default plan funds traffic at res 8; a deployment releasing density at res 9 alone still
+    starts and releases the bins of every res-8 cell of its area, summed from the base cells."""
+    db = f"{migrated.clickhouse_database}_t9{unique_name[-6:]}"
+    only9 = release_settings(migrated, db, tmp_path / "keyring.bin", release_resolutions=(9,))
+    with scratch_database(only9) as s:
+        client = connect(s)
+        rel = Releaser(s, client=client)
+        assert rel.plan.resolutions == (9,) and rel.plan.traffic_draw is not None
+        base = [int(c) for c in rel.tree.cells[0]]
+        p8 = res8(base[len(base) // 2])
+        cells = [c for c in base if res8(c) == p8]
+        windows = [W0 + 60 * k for k in range(8)]
+        insert(client, s, windows, cells)
+        complete(client, s, windows[-1] + 60)
+        assert rel.run_once() == len(windows)
+        n8 = len({res8(c) for c in base})
+        per_window = dict(client.execute(
+            f"SELECT toUInt32(window_start), count() FROM {db}.release_traffic FINAL WHERE res = 8 "
+            "GROUP BY window_start"
+        ))  # fmt: skip
+        assert per_window == {w: n8 for w in windows}
+        assert client.execute(f"SELECT DISTINCT res FROM {db}.release_cells") == [(9,)]
+        (got,) = client.execute(
+            f"SELECT sumForEach(bins_est), any(bins_sigma) FROM {db}.release_traffic FINAL "
+            "WHERE cell = %(c)s",
+            {"c": p8},
+        )
+        truth = np.sum([bins_of(c) for c in cells], axis=0) * len(windows)
+        assert np.all(np.abs(np.array(got[0]) - truth) <= 4 * got[1] * np.sqrt(len(windows)))
+        client.disconnect()

@@ -15,17 +15,24 @@ from privacy.release.exceptions import BudgetError
 from privacy.release.ledger import ledger_rows
 
 
-def test_default_plan_spends_exactly_the_daily_budget() -> None:
+def test_default_plan_spends_the_window_products_share() -> None:
+    """The window products (cells, traffic, zones) take 0.95 of ρ_day; 0.05 is left for the daily
+    products (tourism), which this plan does not fund."""
     plan = plan_from_settings(load_settings())
     assert plan.windows_per_day == plan.windows_per_device_day == 1440
-    assert plan.rho_per_device_day <= 1.0
-    assert plan.rho_per_device_day == pytest.approx(1.0, rel=1e-6)
-    assert plan.charge_per_window * plan.windows_per_day == pytest.approx(1.0, rel=1e-6)
-    # Cells get 0.70 of the plan; count half of that, split 0.6/0.4 between res 9 and res 8.
+    assert plan.rho_per_device_day == pytest.approx(0.95, rel=1e-6)
+    assert plan.charge_per_window * plan.windows_per_day == pytest.approx(0.95, rel=1e-6)
+    # Cells get 0.50 of the plan; count half of that, split 0.6/0.4 between res 9 and res 8.
     sigma9 = plan.measured("count")[9].params.sigma
-    assert sigma9 == pytest.approx(1 / math.sqrt(2 * (1 / 1440) * 0.7 * 0.5 * 0.6), rel=1e-6)
+    assert sigma9 == pytest.approx(1 / math.sqrt(2 * (1 / 1440) * 0.5 * 0.5 * 0.6), rel=1e-6)
     assert 7 not in plan.measured("count")  # res 7 is derived by summing: free
     assert plan.measured("speed")[9].params.bound == speed_bound_kmh(50.0) == 180
+
+
+def test_a_plan_of_shares_adding_to_one_spends_exactly_the_daily_budget() -> None:
+    plan = plan_from_settings(load_settings(budget_plan=("cells:0.55", "traffic:0.20", "zones.crowd:0.25")))
+    assert plan.rho_per_device_day == pytest.approx(1.0, rel=1e-6)
+    assert plan.charge_per_window * plan.windows_per_day == pytest.approx(1.0, rel=1e-6)
 
 
 def test_eps_conversion_matches_dp_accounting() -> None:
@@ -40,8 +47,8 @@ def test_eps_conversion_matches_dp_accounting() -> None:
         )
     eps_google = accountant.get_epsilon(plan.delta)
     ours = plan.eps_per_device_day
-    assert ours == pytest.approx(eps_from_rho(1.0, 1e-6), rel=1e-6)
-    assert ours == pytest.approx(8.4338, abs=1e-3)
+    assert ours == pytest.approx(eps_from_rho(0.95, 1e-6), rel=1e-6)
+    assert ours == pytest.approx(8.1956, abs=1e-3)
     assert eps_google <= ours <= 1.10 * eps_google
 
 
@@ -82,7 +89,8 @@ def test_refusals_are_one_sentence(overrides: dict[str, object], message: str) -
 
 
 def test_day_is_full_after_its_windows() -> None:
-    plan = plan_from_settings(load_settings())
+    # A plan spending the whole day on window products (the default leaves 0.05 for daily ones).
+    plan = plan_from_settings(load_settings(budget_plan=("cells:0.55", "traffic:0.20", "zones.crowd:0.25")))
     spent = 0.0
     for _ in range(plan.windows_per_day):
         assert fits_day(spent, plan.charge_per_window, plan.rho_per_day)
@@ -96,9 +104,9 @@ def test_ledger_rows_cover_every_family() -> None:
     prints = {(res, m): 100 * res + i for res in plan.resolutions for i, m in enumerate(plan.metrics)}
     rows = ledger_rows(plan, 42, w, prints, "test", w)
     assert len(rows) == 9  # 3 resolutions × 3 metrics, derived ones at ρ = 0
-    # No zone set drawn: the window charges the cells' share only.
-    assert sum(float(r[9]) for r in rows) == pytest.approx(plan.window_charge(()))  # type: ignore[misc,arg-type]
-    assert plan.window_charge(()) * plan.windows_per_day == pytest.approx(0.70, rel=1e-6)
+    # No zone set and no speed bins drawn: the window charges the cells' share only.
+    assert sum(float(r[9]) for r in rows) == pytest.approx(plan.window_charge((), traffic=False))  # type: ignore[misc,arg-type]
+    assert plan.window_charge((), traffic=False) * plan.windows_per_day == pytest.approx(0.50, rel=1e-6)
     assert {r[6] for r in rows if r[2] == 7} == {"derived"}
     assert {r[4] for r in rows} == {42}  # the plan hash
     assert {(r[2], r[3]): r[5] for r in rows} == prints  # each family's fingerprint

@@ -21,17 +21,20 @@ from privacy.release.plans import PlanRecord, record_from_json
 
 def test_default_plan_splits_the_device_day() -> None:
     plan = plan_from_settings(load_settings())
-    assert dict(plan.shares) == {"cells": 0.70, "zones.crowd": 0.25, "zones.district": 0.05}
+    assert dict(plan.shares) == {"cells": 0.50, "traffic": 0.20, "zones.crowd": 0.20, "zones.district": 0.05}
     assert plan.zone_sets == ("crowd", "district")
-    assert plan.rho_per_device_day == pytest.approx(1.0, rel=1e-6)
+    # The window products leave 0.05 of the device-day for the daily ones.
+    assert plan.rho_per_device_day == pytest.approx(0.95, rel=1e-6)
     cells = sum(d.rho for d in plan.draws) * plan.windows_per_device_day
-    assert cells == pytest.approx(0.70, rel=1e-6)
+    assert cells == pytest.approx(0.50, rel=1e-6)
+    assert plan.traffic_draw is not None and plan.traffic_draw.res == 8
+    assert plan.traffic_draw.rho * plan.windows_per_device_day == pytest.approx(0.20, rel=1e-6)
     crowd = plan.zone_draw("crowd")
     assert crowd is not None and crowd.res == 9
     # σ of one zone = L / √(2 ρ_zone_window), ρ_zone_window = share·ρ_day / W: ≈ 27/√share.
     assert crowd.params.bound == 1 and crowd.params.entries == 1
-    assert crowd.params.sigma == pytest.approx(1 / math.sqrt(2 * 0.25 / 1440), rel=1e-9)
-    assert crowd.params.sigma == pytest.approx(math.sqrt(720) / math.sqrt(0.25), rel=1e-9)
+    assert crowd.params.sigma == pytest.approx(1 / math.sqrt(2 * 0.20 / 1440), rel=1e-9)
+    assert crowd.params.sigma == pytest.approx(math.sqrt(720) / math.sqrt(0.20), rel=1e-9)
     assert plan.zone_draw("nowhere") is None
 
 
@@ -39,21 +42,23 @@ def test_zone_bound_is_cells_per_window() -> None:
     plan = plan_from_settings(load_settings(cells_per_window=3))
     crowd = plan.zone_draw("crowd")
     assert crowd is not None and crowd.params.bound == 3 and crowd.params.entries == 1
-    assert crowd.params.sigma == pytest.approx(3 / math.sqrt(2 * 0.25 / 1440), rel=1e-9)
+    assert crowd.params.sigma == pytest.approx(3 / math.sqrt(2 * 0.20 / 1440), rel=1e-9)
 
 
 def test_window_charge_is_what_the_window_draws() -> None:
     plan = plan_from_settings(load_settings())
     per_day = plan.windows_per_day
+    assert plan.window_charge((), traffic=False) * per_day == pytest.approx(0.50, rel=1e-6)
     assert plan.window_charge(()) * per_day == pytest.approx(0.70, rel=1e-6)
-    assert plan.window_charge(("crowd",)) * per_day == pytest.approx(0.95, rel=1e-6)
+    assert plan.window_charge(("crowd",)) * per_day == pytest.approx(0.90, rel=1e-6)
     assert plan.window_charge(("crowd", "district")) == pytest.approx(plan.charge_per_window)
     w = datetime(2030, 1, 1, 12, 0)
     families = [(r, m) for r in plan.resolutions for m in plan.metrics]
     prints = {family: i for i, family in enumerate(families)}
     prints[(9, "zones.crowd")] = 77
     rows = ledger_rows(plan, 1, w, prints, "t", w, zone_sets=["crowd"])
-    assert sum(float(r[9]) for r in rows) == pytest.approx(plan.window_charge(("crowd",)))  # type: ignore[misc,arg-type]
+    # No speed bins in these prints: the rows charge the cells and the crowd set only.
+    assert sum(float(r[9]) for r in rows) == pytest.approx(plan.window_charge(("crowd",), traffic=False))  # type: ignore[misc,arg-type]
     assert [(r[2], r[3], r[5]) for r in rows if r[3] == "zones.crowd"] == [(9, "zones.crowd", 77)]
 
 
@@ -65,8 +70,10 @@ def test_a_day_of_windows_with_every_zone_set_fits_the_budget() -> None:
     for _ in range(plan.windows_per_day):
         assert fits_day(spent, record.charge, plan.rho_per_day)
         spent += record.charge
-    assert spent <= plan.rho_per_day * (1 + 1e-9)
-    assert not fits_day(spent, record.charge, plan.rho_per_day)  # one more window would not fit
+    # The window products spend 0.95 of the day: exactly the 0.05 of the daily products is left.
+    assert spent == pytest.approx(0.95 * plan.rho_per_day, rel=1e-6)
+    assert fits_day(spent, 0.05 * plan.rho_per_day, plan.rho_per_day)
+    assert not fits_day(spent, 0.05 * plan.rho_per_day + record.charge, plan.rho_per_day)
 
 
 def test_a_plan_may_leave_budget_unspent() -> None:
@@ -102,7 +109,7 @@ def test_refusals_are_one_sentence(plan: tuple[str, ...], message: str) -> None:
 def test_rows_follow_the_contract() -> None:
     plan = plan_from_settings(load_settings())
     rows = plan_rows(plan)
-    assert [r["product"] for r in rows] == ["cells", "zones.crowd", "zones.district"]
+    assert [r["product"] for r in rows] == ["cells", "traffic", "zones.crowd", "zones.district"]
     for row in rows:
         assert set(row) == {"product", "per", "share", "rho_per_device_day", "epsilon_per_device_day",
                             "sigma", "what"}  # fmt: skip
@@ -110,11 +117,12 @@ def test_rows_follow_the_contract() -> None:
         assert row["rho_per_device_day"] == pytest.approx(row["share"], rel=1e-6)
         assert row["epsilon_per_device_day"] == pytest.approx(eps_from_rho(row["rho_per_device_day"], 1e-6))
         assert isinstance(row["what"], str) and row["what"]
-    cells, crowd, district = rows
+    cells, traffic, crowd, district = rows
     assert cells["sigma"] == pytest.approx(plan.measured("count")[9].params.sigma)
-    assert crowd["sigma"] == pytest.approx(53.665631, rel=1e-6)  # √720/√0.25
+    assert traffic["sigma"] == pytest.approx(60.0, rel=1e-6)  # one (res-8 cell, bin): √720/√0.20
+    assert crowd["sigma"] == pytest.approx(60.0, rel=1e-6)  # √720/√0.20
     assert district["sigma"] == pytest.approx(math.sqrt(720 / 0.05), rel=1e-6)
-    assert unallocated_share(plan) == pytest.approx(0.0, abs=1e-12)
+    assert unallocated_share(plan) == pytest.approx(0.05, abs=1e-12)  # the daily products' share
     zero = plan_rows(plan_from_settings(load_settings(budget_plan=("cells:0.9", "zones.crowd:0"))))
     assert zero[1]["sigma"] is None and zero[1]["rho_per_device_day"] == 0.0
 

@@ -2,23 +2,13 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 
 import pytest
 
 from hexpulse.errors import StoreError
 from hexpulse.settings import load_settings
-from privacy.release.retention import RetentionSchedule, enforce_retention, release_cutoff
-
-
-def test_release_cutoff_keeps_whole_months_at_least_the_retention() -> None:
-    s = load_settings(release_retention_days=400)
-    now = dt.datetime(2026, 11, 27, 12, tzinfo=dt.UTC)
-    cut = release_cutoff(s, now)
-    assert cut == dt.datetime(2025, 10, 1, tzinfo=dt.UTC)
-    assert now - cut >= dt.timedelta(days=400)
-    assert now - cut < dt.timedelta(days=400 + 31)
+from privacy.release.retention import RetentionSchedule, enforce_retention
 
 
 def test_a_failing_run_is_logged_and_retried_later(caplog: pytest.LogCaptureFixture) -> None:

@@ -9,14 +9,22 @@ from typing import Any
 import numpy as np
 import pytest
 
+from hexpulse.service_area import load_service_area
 from hexpulse.settings import load_settings
 from privacy.release.budget import ReleasePlan, plan_from_settings, plan_rows
-from privacy.release.consistency import Hierarchy
+from privacy.release.consistency import Hierarchy, build_hierarchy
 from privacy.release.exceptions import BudgetError, ReleaseError
 from privacy.release.ledger import ledger_rows
 from privacy.release.plans import PlanRecord, record_from_json
 from privacy.release.seeds import seeded_keys
-from privacy.release.traffic import exact_bins, has_bins, measure_traffic, to_resolution, traffic_rows
+from privacy.release.traffic import (
+    bins_tree,
+    exact_bins,
+    has_bins,
+    measure_traffic,
+    to_resolution,
+    traffic_rows,
+)
 
 PLAN = ("cells:0.35", "traffic:0.35", "zones.crowd:0.25", "zones.district:0.05")
 
@@ -48,14 +56,34 @@ def test_traffic_sensitivity_is_cells_per_window() -> None:
     assert t.params.sensitivity == 3
 
 
-def test_traffic_resolution_must_be_released() -> None:
-    with pytest.raises(BudgetError, match="HEXPULSE_TRAFFIC_RESOLUTION 6"):
-        traffic_plan(traffic_resolution=6)
-    assert plan_from_settings(load_settings(release_resolutions=(9,))).traffic_draw is None
+def test_traffic_resolution_need_not_be_released() -> None:
+    """The bins are summed from the base cells, so a density release at res 9 alone still starts
+    with the default plan funding traffic at res 8; only a resolution finer than the base is refused."""
+    only9 = plan_from_settings(load_settings(release_resolutions=(9,)))
+    assert only9.resolutions == (9,) and only9.traffic_draw is not None and only9.traffic_draw.res == 8
+    assert traffic_plan(traffic_resolution=6).traffic_draw is not None
+    with pytest.raises(BudgetError, match="HEXPULSE_TRAFFIC_RESOLUTION 10 is finer than the base") as info:
+        traffic_plan(traffic_resolution=10)
+    assert "\n" not in str(info.value)
+    unfunded = ("cells:0.7", "zones.crowd:0.25")
+    assert plan_from_settings(load_settings(budget_plan=unfunded, traffic_resolution=10)).traffic_draw is None
+
+
+def test_bins_tree_sums_to_an_unreleased_resolution() -> None:
+    """Bins at the traffic resolution from the base cells alone equal those of the full tree."""
+    area = load_service_area(load_settings())
+    full = build_hierarchy(area, (9, 8, 7))
+    only = bins_tree(area, 8)
+    assert only.resolutions == (9, 8) and np.array_equal(only.cells[1], full.cells[1])
+    rng = np.random.default_rng(3)
+    base = rng.integers(0, 5, size=(full.sizes[0], 4)).astype(np.int64)
+    assert np.array_equal(to_resolution(only, base, 8), to_resolution(full, base, 8))
+    assert np.array_equal(to_resolution(bins_tree(area, 7), base, 7), to_resolution(full, base, 7))
 
 
 def test_plan_without_traffic_is_unchanged() -> None:
-    plan = plan_from_settings(load_settings())
+    unfunded = ("cells:0.7", "zones.crowd:0.25", "zones.district:0.05")
+    plan = plan_from_settings(load_settings(budget_plan=unfunded))
     assert plan.traffic_draw is None and plan.traffic_edges_kmh == ()
     assert "traffic_edges_kmh" not in PlanRecord(plan, 180, "a").document()
 
@@ -124,4 +152,5 @@ def test_measure_and_rows() -> None:
     assert rows[0][3] == [float(x) for x in a.noisy[0]] and rows[0][5] == float(a.noisy[0].sum())
     assert rows[0][4] == a.sigma and rows[0][6] == list(plan.traffic_mids_kmh) and rows[0][7] == 5
     with pytest.raises(ValueError, match="no budget"):
-        measure_traffic(plan_from_settings(load_settings()), tree, base, seeded_keys(7))
+        cells_only = plan_from_settings(load_settings(budget_plan=("cells:1",)))
+        measure_traffic(cells_only, tree, base, seeded_keys(7))
