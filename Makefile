@@ -8,14 +8,14 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 export PYTHONUNBUFFERED := 1
 
-.PHONY: venv services migrate topics demo test lint bench down browser faults fuzz abuse
+.PHONY: venv services migrate topics demo test lint bench bench-city down browser faults fuzz soak realtime abuse
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV) 2>/dev/null \
 	  || { [ "$$(id -u)" = 0 ] && rm -rf $(VENV) && apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null && $(PYTHON) -m venv $(VENV); } \
 	  || { echo "make: could not create $(VENV); on Debian run 'apt-get install -y python3-venv'"; exit 1; }
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[dev,modern]'
+	$(PY) -m pip install -q -e '.[dev,modern,sim]'
 	@touch $(STAMP)
 
 venv: $(STAMP)
@@ -60,6 +60,15 @@ fuzz: services
 	@rm -f .local/reliability-fuzz.jsonl
 	@export RELIABILITY_FULL=1 RELIABILITY_FIGURES=.local/reliability-fuzz.jsonl; $(PY) -m pytest $(FUZZ_TESTS) -q $(PYTEST_ARGS); rc=$$?; $(PY) -m tests.support.figures; exit $$rc
 
+# The whole system next to the simulated city in real time (benchmarks/soak.py): RSS slope of every
+# process, consumer and release lag; SOAK_MINUTES (default 30), SOAK_ARGS (e.g. --devices 20000).
+soak: migrate topics
+	@$(PY) benchmarks/soak.py --out .local/soak.jsonl $(SOAK_ARGS)
+
+# realtime_lag_s_p95 of issue #12 (benchmarks/bench_realtime.py): REALTIME_ARGS, e.g. --minutes 6.
+realtime: migrate topics
+	@$(PY) benchmarks/bench_realtime.py $(REALTIME_ARGS)
+
 abuse: services
 	$(PY) benchmarks/bench_abuse.py
 
@@ -69,12 +78,17 @@ lint: venv
 
 # The peers of benchmarks/bench_peers.py (Quix Streams) live in the optional 'bench' extra.
 $(VENV)/.bench-installed: $(STAMP)
-	$(PY) -m pip install -q -e '.[dev,modern,bench]'
+	$(PY) -m pip install -q -e '.[dev,modern,sim,bench]'
 	@touch $@
 
 bench: migrate topics $(VENV)/.bench-installed
 	@$(VENV)/bin/hexpulse keyring init
 	@$(PY) benchmarks/run_all.py $(BENCH)
+
+# The simulated city at real density end to end (BENCHMARKS.md "City at real density"): three
+# 10-minute runs, ~3 GB of memory each, many minutes of CPU; not part of `make test` or `make bench`.
+bench-city: services
+	@$(PY) benchmarks/bench_city.py $(BENCH_CITY_ARGS)
 
 down:
 	@deploy/local/services.sh down

@@ -12,17 +12,23 @@ import math
 from dataclasses import dataclass, replace
 from typing import Literal
 
-Metric = Literal["crowd_count", "crowd_density"]
-METRICS: tuple[str, ...] = ("crowd_count", "crowd_density")
+Metric = Literal["crowd_count", "crowd_density", "traffic_speed"]
+METRICS: tuple[str, ...] = ("crowd_count", "crowd_density", "traffic_speed")
+BELOW_METRICS: tuple[str, ...] = ("traffic_speed",)
+"""Metrics whose levels fire when the value is *below* the thresholds (a slower zone is worse)."""
 
 #: Defaults for ``crowd_density`` (persons/m²), docs/ALERTS.md "Thresholds" cites the sources.
 DEFAULT_DENSITY_LEVELS: tuple[tuple[str, float], ...] = (("caution", 2.0), ("alert", 3.5), ("serious", 5.0))
+#: Defaults for ``traffic_speed`` (km/h, descending): slow below 30, jam below 15.
+DEFAULT_SPEED_LEVELS: tuple[tuple[str, float], ...] = (("slow", 30.0), ("jam", 15.0))
 
 
 @dataclass(frozen=True, slots=True)
 class Level:
     """One level: raised when the value is above ``threshold``, left when below ``clear``
-    (``clear`` < ``threshold``: the hysteresis). Units are the metric's (persons, persons/m²)."""
+    (``clear`` < ``threshold``: the hysteresis); for a below-metric the other way round (raised
+    below ``threshold``, left above ``clear`` > ``threshold``). Units are the metric's (persons,
+    persons/m², km/h)."""
 
     name: str
     threshold: float
@@ -33,28 +39,40 @@ class Level:
 class Rule:
     """The decision part of a subscription. ``confidence``: the probability that the true value is
     above a threshold needed to count a window as above it; ``min_windows``: consecutive windows on
-    one side before the level changes (raising and lowering alike)."""
+    one side before the level changes (raising and lowering alike); ``below``: the levels fire
+    below their thresholds (``traffic_speed``), where "above" reads "below" throughout."""
 
     levels: tuple[Level, ...]
     min_windows: int = 2
     confidence: float = 0.5
+    below: bool = False
+
+    def beyond(self, estimate: float, sigma: float, threshold: float) -> float:
+        """P(true value is past ``threshold`` on the firing side): above, or below for a below-rule."""
+        p = p_above(estimate, sigma, threshold)
+        return 1.0 - p if self.below else p
 
     def check(self) -> Rule:
-        """The rule itself, or ValueError saying what is wrong (thresholds ascending, clear below)."""
+        """The rule itself, or ValueError saying what is wrong (thresholds ascending, clear below;
+        for a below-rule thresholds descending, clear above)."""
         if not 1 <= len(self.levels) <= 8:
             raise ValueError("a subscription needs 1 to 8 levels")
         names = [lv.name for lv in self.levels]
         if len(set(names)) != len(names) or any(not n or len(n) > 32 for n in names):
             raise ValueError("level names must be distinct, 1 to 32 characters")
+        sign = -1.0 if self.below else 1.0  # a below-rule is an above-rule of the negated value
         last = -math.inf
         for lv in self.levels:
             if not (math.isfinite(lv.threshold) and lv.threshold > 0):
                 raise ValueError(f"level {lv.name!r}: the threshold must be a positive number")
-            if lv.threshold <= last:
-                raise ValueError("level thresholds must be strictly ascending")
-            if not 0 <= lv.clear < lv.threshold:
+            if sign * lv.threshold <= last:
+                order = "descending (each level slower)" if self.below else "ascending"
+                raise ValueError(f"level thresholds must be strictly {order}")
+            if self.below and not (math.isfinite(lv.clear) and lv.clear > lv.threshold):
+                raise ValueError(f"level {lv.name!r}: clear must be above the threshold (a below-metric)")
+            if not self.below and not 0 <= lv.clear < lv.threshold:
                 raise ValueError(f"level {lv.name!r}: clear must be ≥ 0 and below the threshold")
-            last = lv.threshold
+            last = sign * lv.threshold
         if not 1 <= self.min_windows <= 60:
             raise ValueError("min_windows must be 1 to 60")
         if not 0.5 <= self.confidence < 1:
@@ -95,14 +113,14 @@ def p_above(estimate: float, sigma: float, threshold: float) -> float:
 def observed_level(rule: Rule, current: int, estimate: float, sigma: float) -> int:
     """The level this one window supports: the highest level whose threshold it is confidently
     above, or, at or below the current level, the highest one whose clear value it is confidently
-    above (so a value between clear and threshold keeps the level)."""
+    above (so a value between clear and threshold keeps the level); "below" for a below-rule."""
     up = 0
     for k, lv in enumerate(rule.levels, start=1):
-        if p_above(estimate, sigma, lv.threshold) >= rule.confidence:
+        if rule.beyond(estimate, sigma, lv.threshold) >= rule.confidence:
             up = k
     hold = 0
     for k, lv in enumerate(rule.levels[:current], start=1):
-        if p_above(estimate, sigma, lv.clear) >= rule.confidence:
+        if rule.beyond(estimate, sigma, lv.clear) >= rule.confidence:
             hold = k
     return max(up, hold)
 

@@ -36,7 +36,7 @@ class AlertsService:
         self.holder = holder or f"{socket.gethostname()}:{os.getpid()}"
         self.lease = Lease(self.pool, self.holder, term_s=settings.alerts_lease_term_s,
                            settle_s=settings.alerts_lease_term_s / 5)  # fmt: skip
-        self.evaluator = Evaluator(self.pool, settings.alerts_expiry_s)
+        self.evaluator = Evaluator(self.pool, settings.alerts_expiry_s, settings.traffic_resolution)
         self.follower = Follower(self.pool, follower, start="earliest", poll_s=settings.alerts_poll_s)
         self.worker = DeliveryWorker(self.pool, parse_networks(settings.alerts_allow_networks),
                                      timeout_s=settings.alerts_delivery_timeout_s,

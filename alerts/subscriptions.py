@@ -14,7 +14,7 @@ from typing import Any
 
 import orjson
 
-from alerts.levels import METRICS, Level, Rule
+from alerts.levels import BELOW_METRICS, METRICS, Level, Rule
 from alerts.signing import SignatureError, new_secret, secret_key
 from alerts.ssrf import RefusedTarget, check_url
 from hexpulse.store.pool import ClickHousePool
@@ -25,7 +25,8 @@ COLUMNS = ("subscription_id, owner, name, zone_id, metric, expansion, levels, mi
 
 @dataclass(frozen=True, slots=True)
 class Subscription:
-    """``expansion``: persons per device for ``crowd_density`` (1 = devices, labeled as such);
+    """``expansion``: persons per device for the crowd metrics (1 = devices, labeled as such; 1
+    for ``traffic_speed``, a mean speed of moving devices);
     ``webhook_url`` empty = stream only; ``secrets`` newest first (several while rotating)."""
 
     subscription_id: str
@@ -49,8 +50,9 @@ class Subscription:
     @classmethod
     def from_row(cls, r: tuple[Any, ...]) -> Subscription:
         levels = tuple(Level(d["name"], float(d["threshold"]), float(d["clear"])) for d in orjson.loads(r[6]))
-        return cls(r[0], r[1], r[2], r[3], r[4], float(r[5]), Rule(levels, int(r[7]), float(r[8])), r[9],
-                   tuple(r[10]), r[12].replace(tzinfo=UTC))  # fmt: skip
+        rule = Rule(levels, int(r[7]), float(r[8]), below=r[4] in BELOW_METRICS)
+        return cls(r[0], r[1], r[2], r[3], r[4], float(r[5]), rule, r[9], tuple(r[10]),
+                   r[12].replace(tzinfo=UTC))  # fmt: skip
 
 
 def check(name: str, metric: str, expansion: float, rule: Rule, webhook_url: str,
@@ -62,6 +64,11 @@ def check(name: str, metric: str, expansion: float, rule: Rule, webhook_url: str
         raise ValueError(f"metric must be one of {', '.join(METRICS)}")
     if not 0.1 <= expansion <= 100:
         raise ValueError("expansion (persons per device) must be 0.1 to 100")
+    if metric in BELOW_METRICS and expansion != 1.0:
+        raise ValueError(f"expansion applies to the crowd metrics only, not to {metric}")
+    if rule.below != (metric in BELOW_METRICS):
+        side = "below" if metric in BELOW_METRICS else "above"
+        raise ValueError(f"{metric} levels fire {side} their thresholds")
     rule.check()
     if webhook_url:
         try:

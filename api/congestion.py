@@ -21,6 +21,7 @@ import numpy as np
 import numpy.typing as npt
 
 from hexpulse.traffic_levels import level_of
+from releases.traffic import bins_speed
 
 FREE_FLOW_QUANTILE = 0.85
 FREE_FLOW_DAYS = 7
@@ -45,31 +46,8 @@ def congestion(current_kmh: float | None, free_flow_kmh: float | None) -> tuple[
 # --- Speed from released speed bins, pooled free flow, travel-time-weighted index ------------
 # The measurement benchmarks/bench_traffic.py chose: moving devices counted in speed bins (one
 # device in one bin, so a bin vector has the sensitivity of one count). Everything below is
-# post-processing of released bins, with its standard error by the delta method.
-
-FloatArray = npt.NDArray[np.float64]
-
-
-def bins_speed(
-    bins: npt.ArrayLike, mids_kmh: npt.ArrayLike, sigma: npt.ArrayLike
-) -> tuple[FloatArray, FloatArray]:
-    """Mean speed (km/h) of released speed bins and its standard error (km/h).
-
-    ``bins``: unbiased bin estimates, shape (..., k) (pool windows by summing them *before* this
-    division, e.g. a free-flow speed over quiet hours); ``mids_kmh``: each bin's representative
-    speed (k); ``sigma``: the noise σ of each entry of ``bins`` (scalar or broadcastable; the sum
-    of T windows has σ·√T). Where the bins hold less than one device the mean is NaN.
-    Mean = Σ mid·b / Σ b; its gradient in b_i is (mid_i − mean) / Σ b, so with independent
-    entries σ_mean² = Σ (mid_i − mean)² σ_i² / (Σ b)²."""
-    b = np.asarray(bins, dtype=np.float64)
-    mids = np.asarray(mids_kmh, dtype=np.float64)
-    total = b.sum(axis=-1)
-    ok = total >= 1.0
-    safe = np.where(ok, total, 1.0)
-    mean = (b @ mids) / safe
-    sig = np.broadcast_to(np.asarray(sigma, dtype=np.float64), b.shape)
-    var = (((mids - mean[..., None]) * sig) ** 2).sum(axis=-1) / safe**2
-    return np.where(ok, mean, np.nan), np.where(ok, np.sqrt(var), np.nan)
+# post-processing of released bins, with its standard error by the delta method; the mean speed
+# of bins (``bins_speed``) lives with the bins in releases/traffic.py (alerts use it too).
 
 
 def travel_time_index(

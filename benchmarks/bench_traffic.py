@@ -42,10 +42,12 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from api.congestion import LEVELS, bins_speed, travel_time_index
+from api.congestion import travel_time_index
 from hexpulse.settings import load_settings
+from hexpulse.traffic_levels import LEVELS
 from privacy.release.budget import plan_from_settings
 from privacy.release.mechanisms import params_for_rho
+from releases.traffic import bins_speed
 
 F64 = npt.NDArray[np.float64]
 QUICK = "--quick" in sys.argv

@@ -1,8 +1,9 @@
 """Run every benchmark in this folder against the real local services.
 
 Each ``bench_*.py`` prints, as its last line, one JSON object of named figures. This runner runs
-them one after another (never in parallel: the machine has two cores), echoes their output, and
-prints a combined JSON object as its own last line. Record figures in BENCHMARKS.md.
+them (those in ``SEPARATE`` only when named) one after another (never in parallel: the machine
+has two cores), echoes their output, and prints a combined JSON object as its own last line.
+Record figures in BENCHMARKS.md.
 Usage: ``make bench`` or ``.venv/bin/python benchmarks/run_all.py [name ...]``.
 """
 
@@ -15,12 +16,15 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+SEPARATE = {"city"}
+"""Run only when named (``make bench-city``): minutes of CPU and several GB of memory."""
 
 
 def main(argv: list[str]) -> int:
     wanted = set(argv)
     scripts = sorted(
-        p for p in HERE.glob("bench_*.py") if not wanted or p.stem.removeprefix("bench_") in wanted
+        p for p in HERE.glob("bench_*.py") if p.stem.removeprefix("bench_") in wanted
+        or (not wanted and p.stem.removeprefix("bench_") not in SEPARATE)
     )
     combined: dict[str, object] = {}
     failed: list[str] = []

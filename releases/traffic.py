@@ -3,7 +3,8 @@ the trailing days' quiet windows (the free-flow reference).
 
 Like every read here, only windows with a ``release_windows`` row are read. Bins are the
 unbiased estimates (may be < 0): pools are *sums* of them, so they stay unbiased, and a mean
-speed is divided only after pooling (``api/congestion.py`` ``bins_speed``).
+speed is divided only after pooling (:func:`bins_speed`, the one home of that arithmetic: the API's
+congestion and the alerts' ``traffic_speed`` both use it).
 """
 
 from __future__ import annotations
@@ -13,6 +14,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+
+import numpy as np
+import numpy.typing as npt
 
 from hexpulse.store.pool import ClickHousePool
 from hexpulse.times import S_PER_DAY, epoch_s, utc
@@ -30,17 +34,29 @@ class CellBins:
     windows: int
 
 
-async def window_bins(pool: ClickHousePool, window_start: datetime, res: int) -> dict[int, CellBins]:
-    """Every cell's released bins in the published window starting at ``window_start`` at
-    ``res`` (empty when the window drew no bins at that resolution)."""
-    rows = await pool.aquery(
+def _window_sql(window_start: datetime, res: int) -> tuple[str, dict[str, Any]]:
+    return (
         "SELECT cell, bins_est, bins_sigma, mids_kmh FROM release_traffic FINAL"
         " WHERE window_start = toDateTime(%(w)s) AND res = %(res)s"
         " AND window_start IN"
         " (SELECT window_start FROM release_windows WHERE window_start = toDateTime(%(w)s))",
         {"w": epoch_s(window_start), "res": res},
     )
+
+
+def _cells(rows: list[tuple[Any, ...]]) -> dict[int, CellBins]:
     return {int(r[0]): CellBins(tuple(r[1]), float(r[2]), tuple(r[3]), 1) for r in rows}
+
+
+async def window_bins(pool: ClickHousePool, window_start: datetime, res: int) -> dict[int, CellBins]:
+    """Every cell's released bins in the published window starting at ``window_start`` at
+    ``res`` (empty when the window drew no bins at that resolution)."""
+    return _cells(await pool.aquery(*_window_sql(window_start, res)))
+
+
+def window_bins_blocking(pool: ClickHousePool, window_start: datetime, res: int) -> dict[int, CellBins]:
+    """:func:`window_bins`, blocking (for feed followers, handed windows already published)."""
+    return _cells(pool.query(*_window_sql(window_start, res)))
 
 
 def _quiet_sql(
@@ -93,3 +109,41 @@ async def series_bins(
     for w, cell, bins, sigma, mids in rows:
         out.setdefault(utc(w), {})[int(cell)] = CellBins(tuple(bins), float(sigma), tuple(mids), 1)
     return out
+
+
+FloatArray = npt.NDArray[np.float64]
+
+
+def bins_speed(
+    bins: npt.ArrayLike, mids_kmh: npt.ArrayLike, sigma: npt.ArrayLike
+) -> tuple[FloatArray, FloatArray]:
+    """Mean speed (km/h) of released speed bins and its standard error (km/h).
+
+    ``bins``: unbiased bin estimates, shape (..., k) (pool windows or cells by summing them
+    *before* this division, e.g. a free-flow speed over quiet hours); ``mids_kmh``: each bin's
+    representative speed (k); ``sigma``: the noise σ of each entry of ``bins`` (scalar or
+    broadcastable; the sum of T windows has σ·√T). Where the bins hold less than one device the
+    mean is NaN. Mean = Σ mid·b / Σ b; its gradient in b_i is (mid_i − mean) / Σ b, so with
+    independent entries σ_mean² = Σ (mid_i − mean)² σ_i² / (Σ b)²."""
+    b = np.asarray(bins, dtype=np.float64)
+    mids = np.asarray(mids_kmh, dtype=np.float64)
+    total = b.sum(axis=-1)
+    ok = total >= 1.0
+    safe = np.where(ok, total, 1.0)
+    mean = (b @ mids) / safe
+    sig = np.broadcast_to(np.asarray(sigma, dtype=np.float64), b.shape)
+    var = (((mids - mean[..., None]) * sig) ** 2).sum(axis=-1) / safe**2
+    return np.where(ok, mean, np.nan), np.where(ok, np.sqrt(var), np.nan)
+
+
+def pool_cells(cells: Sequence[CellBins]) -> CellBins | None:
+    """The bins of several cells of one window summed (an area's moving devices per bin), σ of
+    a summed bin √Σσ² (independent draws per cell). None when no cell is given; cells whose
+    bins have another length than the first's (other edges) are left out."""
+    if not cells:
+        return None
+    k, mids = len(cells[0].bins), cells[0].mids_kmh
+    same = [c for c in cells if len(c.bins) == k]
+    total = np.sum([c.bins for c in same], axis=0)
+    sigma = math.sqrt(sum(c.sigma**2 for c in same))
+    return CellBins(tuple(float(x) for x in total), sigma, mids, 1)

@@ -13,11 +13,11 @@ from hexpulse.kafka import ensure_topics
 from hexpulse.settings import get_settings
 from simulator.config import SimConfig, parse_center, parse_duration_s, parse_speed, parse_start_ms
 from simulator.exceptions import SimulatorConfigError
-from simulator.generate import generate
 from simulator.geo import LocalFrame
 from simulator.places import zones_geojson
 from simulator.population import MARKET_SHARE
-from simulator.producer import produce, stderr_progress
+from simulator.producer import produce_stream, stderr_progress
+from simulator.stream import CityStream
 
 
 def simulate(
@@ -62,6 +62,12 @@ def simulate(
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Generate and write the truth; send nothing.")
     ] = False,
+    skip_truth: Annotated[
+        bool, typer.Option("--skip-truth", help="Compute no ground truth (less CPU; the same messages).")
+    ] = False,
+    sender: Annotated[
+        str, typer.Option(help="Kafka client: auto (librdkafka when installed), librdkafka, kafka-python.")
+    ] = "auto",
     zones_out: Annotated[
         Path | None,
         typer.Option(help="Also write the city's registered zones (GeoJSON) here ('hexpulse zones load')."),
@@ -91,21 +97,39 @@ def simulate(
         zones_out.write_bytes(orjson.dumps(doc, option=orjson.OPT_INDENT_2))
         stderr_progress(f"simulate: the city's registered zones: {zones_out}")
     t0 = time.monotonic()
-    sim = generate(config, settings)
     path = truth or settings.state_dir / "simulator" / "truth.json"
-    sim.truth.write(path)
-    counts = sim.truth.counts
+    # One window per span: memory follows a minute of the city, and the per-window truth is on
+    # disk (truth.windows.jsonl) as soon as the window is generated.
+    sink = None if skip_truth else path.with_suffix(".windows.jsonl")
+    stream = CityStream(config, settings, truth_sink=sink, truth=not skip_truth)
     stderr_progress(
-        f"simulate: {counts['devices']:,} devices, {counts['pings'] / config.duration_s:,.0f} pings/s "
-        f"of event time; generated {counts['pings']:,} pings in {counts['messages']:,} messages "
-        f"({counts['malformed_messages']:,} malformed) in {time.monotonic() - t0:.1f} s; truth: {path}"
+        f"simulate: {stream.devices:,} devices, {config.duration_s:g} s of event time from "
+        f"{stream.start_ms} ms; city set up in {time.monotonic() - t0:.1f} s; producing"
+        + (" nothing (--dry-run)" if dry_run else f" to {topic or settings.topic_pings}")
     )
     if dry_run:
+        for _ in stream.spans():
+            pass
+        report = None
+    else:
+        # The target topic exists or is created like `hexpulse topics` would (configured partitions).
+        ensure_topics(settings, [topic or settings.topic_pings])
+        report = produce_stream(settings, stream, topic=topic, sender=sender)
+    peak = ""
+    if not skip_truth:
+        result = stream.finish()
+        result.write(path)
+        counts = result.counts
+        stderr_progress(
+            f"simulate: {counts['devices']:,} devices, {counts['pings'] / config.duration_s:,.0f} pings/s "
+            f"of event time; {counts['pings']:,} pings in {counts['messages']:,} messages "
+            f"({counts['malformed_messages']:,} malformed); truth: {path}"
+        )
+        peak = f" (stadium peak {result.stadium['peak']:,} devices); ground truth: {path}"
+    if report is None:
         return
-    # The target topic exists or is created like `hexpulse topics` would (configured partitions).
-    ensure_topics(settings, [topic or settings.topic_pings])
-    report = produce(settings, sim, topic=topic)
     typer.echo(
-        f"produced {report.messages:,} messages to {report.topic} in {report.seconds:.1f} s "
-        f"(stadium peak {sim.truth.stadium['peak']:,} devices); ground truth: {path}"
+        f"produced {report.messages:,} messages to {report.topic} in {report.seconds:.1f} s: "
+        f"{report.devices:,} devices, {report.pings_per_s:,.0f} pings/s sustained ({report.sender}), "
+        f"behind real time p95 {report.behind_s_p95:.1f} s, max {report.behind_s_max:.1f} s" + peak
     )

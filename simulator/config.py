@@ -165,17 +165,21 @@ def parse_speed(text: str) -> float:
 
 
 def parse_start_ms(text: str) -> int:
-    """``now``, epoch milliseconds, or an ISO-8601 time (UTC unless it names an offset)."""
+    """``now``, ``now+90s`` (a duration from now), epoch milliseconds, or an ISO-8601 time (UTC
+    unless it names an offset)."""
     stripped = text.strip()
     if stripped.lower() == "now":
         return int(time.time()) * 1000
+    if stripped.lower().startswith("now+"):
+        return (int(time.time()) + int(parse_duration_s(stripped[4:], "--start now+"))) * 1000
     if stripped.isdigit():
         return int(stripped)
     try:
         when = datetime.fromisoformat(stripped.replace("Z", "+00:00"))
     except ValueError:
         raise SimulatorConfigError(
-            f"--start must be 'now', epoch ms or an ISO time like 2026-11-27T08:00:00Z, not {text!r}"
+            f"--start must be 'now', 'now+90s', epoch ms or an ISO time like 2026-11-27T08:00:00Z, "
+            f"not {text!r}"
         ) from None
     return int(utc(when).timestamp() * 1000)
 

@@ -45,14 +45,14 @@ from kafka.partitioner.default import murmur2
 
 from hexpulse.service_area import ServiceArea
 from hexpulse.settings import Settings
-from simulator.area_truth import crowd_curve, scenic_report
+from simulator.area_truth import crowd_curve, inside, scenic_report
 from simulator.city import KINDS, Pings
 from simulator.config import SimConfig
 from simulator.geo import LocalFrame, haversine_m
 from simulator.messages import Injection, MessagePlan
 from simulator.places import CORRIDORS, SCENIC_AREAS, STADIUM
 from simulator.traffic import Traffic
-from simulator.traffic_truth import traffic_truth
+from simulator.traffic_truth import corridor_cells, traffic_truth
 
 IntArray = npt.NDArray[np.int64]
 
@@ -71,6 +71,8 @@ class GroundTruth:
     traffic: dict[str, Any] = field(default_factory=dict)
     corridors: list[dict[str, Any]] = field(default_factory=list)
     incident: dict[str, Any] = field(default_factory=dict)
+    windows_file: str | None = None
+    """Set when the per-window rows (cells, traffic) are only in that JSON-lines file."""
     version: int = 2
 
     def to_json(self) -> bytes:
@@ -223,15 +225,30 @@ def cell_rows(a: Assignments) -> list[list[int]]:
     ]
 
 
+def partition_of(device_ids: list[str], partitions: int) -> IntArray:
+    """Kafka partition of each device key (kafka-python's default partitioner: murmur2)."""
+    return np.array([(murmur2(d.encode()) & 0x7FFFFFFF) % partitions for d in device_ids], dtype=np.int64)
+
+
+NO_CLOCK = np.iinfo(np.int64).min // 2
+
+
 def late_pings(
-    pings: Pings, plan: MessagePlan, upload_delay_ms: int, ok: npt.NDArray[np.bool_], settings: Settings
+    pings: Pings,
+    plan: MessagePlan,
+    upload_delay_ms: int,
+    ok: npt.NDArray[np.bool_],
+    settings: Settings,
+    home: IntArray,
+    clock: IntArray,
 ) -> npt.NDArray[np.bool_]:
-    """Which pings the record-time windowing drops as late (see the module docstring)."""
+    """Which pings the record-time windowing drops as late (see the module docstring).
+
+    ``home``: each device's partition; ``clock``: each partition's clock before these messages
+    (``NO_CLOCK`` when none yet), advanced in place."""
     late = np.zeros(len(pings.ts_ms), dtype=bool)
     if len(plan) == 0:
         return late
-    parts = settings.topic_partitions
-    home = np.array([(murmur2(d.encode()) & 0x7FFFFFFF) % parts for d in pings.device_ids], dtype=np.int64)
     sizes = plan.hi - plan.lo
     msg = np.repeat(np.arange(len(plan)), sizes)  # message of each ping, in send order
     ends = np.cumsum(sizes)
@@ -241,90 +258,176 @@ def late_pings(
     partition = home[pings.device[plan.lo]]
     w, lateness = settings.window_ms, settings.lateness_ms
     horizon = np.empty(len(plan), dtype=np.int64)
-    for p in range(parts):
+    for p in range(len(clock)):
         mine = np.flatnonzero(partition == p)
-        clock = np.maximum.accumulate(np.where(carries[mine], stamp[mine], np.iinfo(np.int64).min // 2))
-        horizon[mine] = (clock - lateness) // w * w
+        if len(mine) == 0:
+            continue
+        stamps = np.where(carries[mine], stamp[mine], NO_CLOCK)
+        run = np.maximum.accumulate(np.maximum(stamps, clock[p]))
+        clock[p] = run[-1]
+        horizon[mine] = (run - lateness) // w * w
     late[idx] = (pings.ts_ms[idx] // w * w) < horizon[msg]
     return late
 
 
-def compute(
-    pings: Pings,
-    plan: MessagePlan,
-    injections: list[Injection],
-    upload_delay_ms: int,
-    cfg: SimConfig,
-    start_ms: int,
-    settings: Settings,
-    area: ServiceArea,
-    traffic: Traffic,
-) -> GroundTruth:
-    """The ground truth of one run (see the module docstring)."""
-    good_messages = len(plan)
-    cell = base_cells(pings.lat, pings.lon, settings.base_resolution)
-    ok = area.contains(cell)
-    late = late_pings(pings, plan, upload_delay_ms, ok, settings)
-    counted = ok & ~late
-    dev, ts = pings.device.astype(np.int64)[counted], pings.ts_ms[counted]
-    lat, lon = pings.lat[counted], pings.lon[counted]
-    assigned = assign(dev, ts, lat, lon, pings.spd[counted], cell[counted], settings)
-    cells = cell_rows(assigned)
+class TruthBuilder:
+    """The ground truth built span by span (spans of whole windows, in order).
 
-    frame = LocalFrame(*cfg.center)
-    end_ms = start_ms + int(cfg.duration_s * 1000)
-    curve = crowd_curve(STADIUM, frame, dev, ts, lat, lon, start_ms, end_ms, settings.window_ms)
+    Per-window rows (cells, traffic, the stadium curve) are appended to ``sink`` (when given) as
+    one JSON line per span (``{"from_ms", "to_ms", "cells", "traffic_cells", "corridors",
+    "stadium"}``) as spans are made, and kept in memory for :meth:`finish` unless ``keep_rows`` is
+    False (then memory stays bounded by the span). Only the scenic areas' in-area pings are kept
+    to the end (visits span windows).
+    """
 
-    kinds = np.bincount(pings.kind, minlength=len(KINDS))
-    by_reason: dict[str, int] = {}
-    rejected: dict[str, int] = {"outside_area": int((~ok).sum())} if (~ok).any() else {}
-    for inj in injections:
-        r = inj.message.reason
-        by_reason[r] = by_reason.get(r, 0) + 1
-        rejected[r] = rejected.get(r, 0) + max(1, inj.message.pings)
-    config = asdict(cfg) | {"start_ms": start_ms, "end_ms": end_ms, "speed": str(cfg.speed)}
-    return GroundTruth(
-        config=config,
-        settings={
-            "window_s": settings.window_s,
-            "lateness_s": settings.lateness_s,
-            "base_resolution": settings.base_resolution,
-            "cells_per_window": settings.cells_per_window,
-            "moving_speed_mps": settings.moving_speed_mps,
-            "speed_clamp_mps": settings.speed_clamp_mps,
-        },
-        counts={
-            "messages": good_messages + len(injections),
-            "good_messages": good_messages,
-            "pings": int(len(pings.ts_ms)),
-            "pings_by_kind": {k: int(c) for k, c in zip(KINDS, kinds.tolist(), strict=True)},
-            "accepted": int(ok.sum()),
-            "outside_area": int((~ok).sum()),
-            "late": int(late.sum()),
-            "malformed_messages": len(injections),
-            "malformed_by_reason": dict(sorted(by_reason.items())),
-            "rejected_pings_by_reason": dict(sorted(rejected.items())),
-            "dlq_records": int((~ok).sum()) + len(injections),
-            "devices": len(pings.device_ids),
-        },
-        cells=cells,
-        stadium={
-            "slug": STADIUM.slug,
-            "name": STADIUM.name,
-            "polygon": STADIUM.feature(frame)["geometry"],
-            "requested_crowd": cfg.crowd(),
-            "curve": curve,
-            "peak": max((c for _, c in curve), default=0),
-        },
-        scenic_areas=[scenic_report(a, frame, dev, ts, lat, lon) for a in SCENIC_AREAS],
-        malformed=[
-            {"index": i.index, "reason": i.message.reason, "pings": i.message.pings} for i in injections
-        ],
-        traffic=traffic_truth(assigned, pings.device_free_kmh, area, frame, settings),
-        corridors=[c.document(frame) for c in CORRIDORS],
-        incident={
-            "corridor_slug": traffic.incident.corridor_slug,
-            "start_ms": start_ms + int(traffic.incident.start_s * 1000),
-            "end_ms": start_ms + int(traffic.incident.end_s * 1000),
-        },
-    )
+    def __init__(
+        self,
+        cfg: SimConfig,
+        start_ms: int,
+        settings: Settings,
+        area: ServiceArea,
+        traffic: Traffic,
+        device_ids: list[str],
+        device_free_kmh: npt.NDArray[np.float64],
+        upload_delay_ms: int,
+        sink: Path | None = None,
+        keep_rows: bool = True,
+        home: IntArray | None = None,
+    ) -> None:
+        self.cfg, self.start_ms, self.settings = cfg, start_ms, settings
+        self.area, self.traffic = area, traffic
+        self.device_free_kmh = device_free_kmh
+        self.devices = len(device_ids)
+        self.delay = upload_delay_ms
+        self.frame = LocalFrame(*cfg.center)
+        self.home = partition_of(device_ids, settings.topic_partitions) if home is None else home
+        self.clock = np.full(settings.topic_partitions, NO_CLOCK, dtype=np.int64)
+        self.lookup = corridor_cells(self.frame, settings.base_resolution, area)
+        self.sink, self.keep_rows = sink, keep_rows
+        if sink is not None:
+            sink.parent.mkdir(parents=True, exist_ok=True)
+            sink.write_bytes(b"")
+        self.cells: list[list[int]] = []
+        self.curve: list[list[int]] = []
+        self.traffic_cells: list[list[Any]] = []
+        self.traffic_corridors: list[list[Any]] = []
+        self.scenic: list[list[npt.NDArray[Any]]] = [[] for _ in SCENIC_AREAS]
+        self.kinds = np.zeros(len(KINDS), dtype=np.int64)
+        self.n = {"good": 0, "pings": 0, "accepted": 0, "outside": 0, "late": 0}
+        self.by_reason: dict[str, int] = {}
+        self.rejected: dict[str, int] = {}
+        self.malformed: list[dict[str, Any]] = []
+        self.messages = 0
+
+    def add(
+        self, pings: Pings, plan: MessagePlan, injections: list[Injection], from_ms: int, to_ms: int
+    ) -> None:
+        """One span ``[from_ms, to_ms)`` of event time: its pings, messages and injections
+        (positions in the span's stream)."""
+        settings = self.settings
+        cell = base_cells(pings.lat, pings.lon, settings.base_resolution)
+        ok = area_ok = self.area.contains(cell)
+        late = late_pings(pings, plan, self.delay, ok, settings, self.home, self.clock)
+        counted = area_ok & ~late
+        dev, ts = pings.device.astype(np.int64)[counted], pings.ts_ms[counted]
+        lat, lon = pings.lat[counted], pings.lon[counted]
+        assigned = assign(dev, ts, lat, lon, pings.spd[counted], cell[counted], settings)
+        cells = cell_rows(assigned)
+        curve = crowd_curve(STADIUM, self.frame, dev, ts, lat, lon, from_ms, to_ms, settings.window_ms)
+        tr = traffic_truth(assigned, self.device_free_kmh, self.area, self.frame, settings, self.lookup)
+        for i, a in enumerate(SCENIC_AREAS):
+            hit = inside(a, self.frame, lat, lon)
+            if hit.any():
+                self.scenic[i].append(np.stack([dev[hit], ts[hit]]))
+                self.scenic[i].append(np.stack([lat[hit], lon[hit]]))
+        if self.keep_rows:
+            self.cells += cells
+            self.traffic_cells += tr["cells"]
+            self.traffic_corridors += tr["corridors"]
+        self.curve += curve  # one row per window: small
+        if self.sink is not None:
+            line = {"from_ms": from_ms, "to_ms": to_ms, "cells": cells, "traffic_cells": tr["cells"]}
+            line |= {"corridors": tr["corridors"], "stadium": curve}
+            with self.sink.open("ab") as f:
+                f.write(orjson.dumps(line) + b"\n")
+        self.kinds += np.bincount(pings.kind, minlength=len(KINDS))
+        outside = int((~area_ok).sum())
+        self.n["good"] += len(plan)
+        self.n["pings"] += len(pings.ts_ms)
+        self.n["accepted"] += int(area_ok.sum())
+        self.n["outside"] += outside
+        self.n["late"] += int(late.sum())
+        if outside:
+            self.rejected["outside_area"] = self.rejected.get("outside_area", 0) + outside
+        for inj in injections:
+            r = inj.message.reason
+            self.by_reason[r] = self.by_reason.get(r, 0) + 1
+            self.rejected[r] = self.rejected.get(r, 0) + max(1, inj.message.pings)
+            self.malformed.append(
+                {"index": self.messages + inj.index, "reason": r, "pings": inj.message.pings}
+            )
+        self.messages += len(plan) + len(injections)
+
+    def finish(self) -> GroundTruth:
+        cfg, settings = self.cfg, self.settings
+        end_ms = self.start_ms + int(cfg.duration_s * 1000)
+        scenic = []
+        for i, a in enumerate(SCENIC_AREAS):
+            parts = self.scenic[i]
+            if parts:
+                dt = np.concatenate(parts[0::2], axis=1).astype(np.int64)
+                ll = np.concatenate(parts[1::2], axis=1)
+                order = np.lexsort((dt[1], dt[0]))
+                dt, ll = dt[:, order], ll[:, order]
+            else:
+                dt, ll = np.zeros((2, 0), dtype=np.int64), np.zeros((2, 0))
+            scenic.append(scenic_report(a, self.frame, dt[0], dt[1], ll[0], ll[1]))
+        config = asdict(cfg) | {"start_ms": self.start_ms, "end_ms": end_ms, "speed": str(cfg.speed)}
+        return GroundTruth(
+            config=config,
+            settings={
+                "window_s": settings.window_s,
+                "lateness_s": settings.lateness_s,
+                "base_resolution": settings.base_resolution,
+                "cells_per_window": settings.cells_per_window,
+                "moving_speed_mps": settings.moving_speed_mps,
+                "speed_clamp_mps": settings.speed_clamp_mps,
+            },
+            counts={
+                "messages": self.messages,
+                "good_messages": self.n["good"],
+                "pings": self.n["pings"],
+                "pings_by_kind": {k: int(c) for k, c in zip(KINDS, self.kinds.tolist(), strict=True)},
+                "accepted": self.n["accepted"],
+                "outside_area": self.n["outside"],
+                "late": self.n["late"],
+                "malformed_messages": len(self.malformed),
+                "malformed_by_reason": dict(sorted(self.by_reason.items())),
+                "rejected_pings_by_reason": dict(sorted(self.rejected.items())),
+                "dlq_records": self.n["outside"] + len(self.malformed),
+                "devices": self.devices,
+            },
+            cells=self.cells,
+            stadium={
+                "slug": STADIUM.slug,
+                "name": STADIUM.name,
+                "polygon": STADIUM.feature(self.frame)["geometry"],
+                "requested_crowd": cfg.crowd(),
+                "curve": self.curve,
+                "peak": max((c for _, c in self.curve), default=0),
+            },
+            scenic_areas=scenic,
+            malformed=self.malformed,
+            traffic={
+                "speed_bins_kmh": list(settings.traffic_speed_edges_kmh),
+                "cells": self.traffic_cells,
+                "corridors": self.traffic_corridors,
+            },
+            corridors=[c.document(self.frame) for c in CORRIDORS],
+            incident={
+                "corridor_slug": self.traffic.incident.corridor_slug,
+                "start_ms": self.start_ms + int(self.traffic.incident.start_s * 1000),
+                "end_ms": self.start_ms + int(self.traffic.incident.end_s * 1000),
+            },
+            windows_file=None if self.keep_rows or self.sink is None else str(self.sink),
+        )

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 import orjson
+from kafka.partitioner.default import murmur2
 
 from hexpulse.settings import Settings
 from simulator.city import SOURCES, Pings
@@ -34,12 +35,15 @@ class MessagePlan:
         return len(self.lo)
 
 
-def plan_messages(pings: Pings, span_ms: int, max_pings: int) -> MessagePlan:
+def plan_messages(pings: Pings, span_ms: int, max_pings: int, window_ms: int) -> MessagePlan:
     """Group each device's consecutive pings into messages and order them by last ``ts``.
 
-    A device's pings are cut into event-time bins ``span_ms + 1`` wide from its first ping (so a
-    message spans ≤ ``span_ms``), and bins holding more than ``max_pings`` are split further.
-    ``span_ms`` = 0 gives one ping per message (the generator never repeats a device's ``ts``).
+    Event time is cut into bins of at most ``span_ms + 1`` ms that tile each window (aligned to the
+    epoch, like the pipeline's windows), and a message holds one device's pings of one bin, so it
+    spans ≤ ``span_ms`` and never crosses a window: the plan of a span of whole windows is the
+    same whether it is planned alone or with its neighbours. Bins holding more than
+    ``max_pings`` are split further. ``span_ms`` = 0 gives one ping per message (the generator
+    never repeats a device's ``ts``).
     """
     n = len(pings.ts_ms)
     if n == 0:
@@ -48,8 +52,10 @@ def plan_messages(pings: Pings, span_ms: int, max_pings: int) -> MessagePlan:
     dev = pings.device
     new_dev = np.ones(n, dtype=bool)
     new_dev[1:] = dev[1:] != dev[:-1]
-    first_ts = pings.ts_ms[np.maximum.accumulate(np.where(new_dev, np.arange(n), 0))]
-    bin_ = (pings.ts_ms - first_ts) // (span_ms + 1)
+    per_window = -(-window_ms // (span_ms + 1))  # bins per window
+    width = -(-window_ms // per_window)  # ≤ span_ms + 1
+    ts = pings.ts_ms
+    bin_ = ts // window_ms * per_window + ts % window_ms // width
     start = new_dev.copy()
     start[1:] |= bin_[1:] != bin_[:-1]
     # Split over-full bins: position within the bin, every max_pings-th starts a new message.
@@ -94,6 +100,28 @@ def plan_malformed(
             reason, device, int(pings.ts_ms[p]), float(pings.lat[p]), float(pings.lon[p]), settings
         )
         out.append(Injection(pos, msg))
+    return out
+
+
+def plan_malformed_by_window(
+    pings: Pings, plan: MessagePlan, rate: float, settings: Settings, key: int, first_window: int
+) -> list[Injection]:
+    """:func:`plan_malformed` window by window (the window of each message's last ping), each
+    with its own generator keyed by (``key``, window number since ``first_window``), so a span's
+    injections do not depend on how the run is cut into spans. Positions are in the span's stream."""
+    if len(plan) == 0:
+        return []
+    w = settings.window_ms
+    win = pings.ts_ms[plan.hi - 1] // w
+    cuts = np.flatnonzero(np.diff(win)) + 1
+    bounds = [0, *cuts.tolist(), len(plan)]
+    out: list[Injection] = []
+    emitted = 0
+    for a, b in zip(bounds[:-1], bounds[1:], strict=True):
+        rng = np.random.default_rng([key, int(win[a]) - first_window])
+        part = plan_malformed(pings, MessagePlan(plan.lo[a:b], plan.hi[a:b]), rate, settings, rng)
+        out.extend(Injection(emitted + i.index, i.message) for i in part)
+        emitted += (b - a) + len(part)
     return out
 
 
@@ -156,3 +184,60 @@ def iter_messages(
             index += 1
     for pos in sorted(inject):
         yield inject[pos].key, inject[pos].value
+
+
+@dataclass(frozen=True)
+class Span:
+    """A stretch of the message stream: pings, their messages and the malformed ones among them.
+
+    ``start_ms`` is the span's first event time (a malformed message before any good one takes it);
+    ``batched``: batch messages (else one ping per message)."""
+
+    start_ms: int
+    pings: Pings
+    plan: MessagePlan
+    injections: list[Injection]
+    upload_delay_ms: int
+    batched: bool
+
+    def __len__(self) -> int:
+        """Messages in the span, malformed ones included."""
+        return len(self.plan) + len(self.injections)
+
+    def messages(self) -> Iterator[tuple[bytes, bytes]]:
+        """(Kafka key = device string, value = UTF-8 JSON), in the order they must be produced."""
+        return iter_messages(self.pings, self.plan, self.injections, self.batched)
+
+    def last_ts_ms(self) -> Iterator[int]:
+        """Event time (ms) that each message of :meth:`messages` may be sent at (its last ping;
+        a malformed message takes the one before it), for pacing in real time."""
+        last = self.plan.hi - 1
+        good = self.pings.ts_ms[last].tolist() if len(last) else []
+        inject = {i.index for i in self.injections}
+        g = 0
+        current = self.start_ms
+        for index in range(len(self)):
+            if index not in inject:
+                current = good[g]
+                g += 1
+            yield current
+
+    def record_ts_ms(self) -> Iterator[int]:
+        """The record timestamp (ms) of each message of :meth:`messages`: when it reaches the
+        gateway, its last ping's ``ts`` + the upload delay (a malformed one: the one before)."""
+        delay = self.upload_delay_ms
+        return (t + delay for t in self.last_ts_ms())
+
+    def partitions(self, home: IntArray, count: int) -> Iterator[tuple[int, int]]:
+        """(Kafka partition, good pings carried) of each message of :meth:`messages`: a good one's
+        device's ``home``; a malformed one's key's murmur2 partition (kafka-python's default)."""
+        parts = home[self.pings.device[self.plan.lo]].tolist()
+        sizes = (self.plan.hi - self.plan.lo).tolist()
+        inject = {i.index: i.message.key for i in self.injections}
+        g = 0
+        for index in range(len(self)):
+            if index in inject:
+                yield (murmur2(inject[index]) & 0x7FFFFFFF) % count, 0
+            else:
+                yield parts[g], sizes[g]
+                g += 1

@@ -36,27 +36,34 @@ class Keyframes:
     wander: FloatArray
 
     def at(self, t: FloatArray, omega: FloatArray, phase: FloatArray) -> tuple[FloatArray, FloatArray]:
-        """Positions (m) at times ``t`` (n, S); stays get a smooth wander that is 0 at both ends."""
-        x = np.zeros_like(t)
-        y = np.zeros_like(t)
-        for j in range(self.t.shape[1] - 1):
-            t0, t1 = self.t[:, j : j + 1], self.t[:, j + 1 : j + 2]
-            inside = (t >= t0) & (t < t1)
-            if not inside.any():
-                continue
-            dur = np.maximum(t1 - t0, 1e-9)
-            frac = np.clip((t - t0) / dur, 0.0, 1.0)
-            px = self.x[:, j : j + 1] + frac * (self.x[:, j + 1 : j + 2] - self.x[:, j : j + 1])
-            py = self.y[:, j : j + 1] + frac * (self.y[:, j + 1 : j + 2] - self.y[:, j : j + 1])
-            u = t - t0
-            # A whole number of half-periods of at most an hour: zero at both ends, no jumps.
-            half_period = dur / np.ceil(dur / 3600.0)
-            envelope = np.sin(np.pi * u / half_period) * self.wander[:, j : j + 1]
-            px = px + envelope * np.sin(omega[:, None] * u + phase[:, None])
-            py = py + envelope * np.cos(0.7 * omega[:, None] * u + 2 * phase[:, None])
-            x = np.where(inside, px, x)
-            y = np.where(inside, py, y)
-        return x, y
+        """Positions (m) at times ``t`` (n, S); stays get a smooth wander that is 0 at both ends.
+
+        Each time's segment is found at once (the last keyframe at or before it) and gathered, so
+        the cost follows n × S, not n × S × keyframes. Times outside every segment give 0.
+        """
+        j = (self.t[:, None, :] <= t[:, :, None]).sum(axis=2) - 1  # (n, S)
+        last = self.t.shape[1] - 2
+        inside = (j >= 0) & (j <= last)
+        j = np.clip(j, 0, last)
+
+        def pick(a: FloatArray, offset: int = 0) -> FloatArray:
+            out: FloatArray = np.take_along_axis(a, j + offset, axis=1)
+            return out
+
+        t0, t1 = pick(self.t), pick(self.t, 1)
+        inside &= t < t1
+        dur = np.maximum(t1 - t0, 1e-9)
+        frac = np.clip((t - t0) / dur, 0.0, 1.0)
+        x0, y0 = pick(self.x), pick(self.y)
+        px = x0 + frac * (pick(self.x, 1) - x0)
+        py = y0 + frac * (pick(self.y, 1) - y0)
+        u = t - t0
+        # A whole number of half-periods of at most an hour: zero at both ends, no jumps.
+        half_period = dur / np.ceil(dur / 3600.0)
+        envelope = np.sin(np.pi * u / half_period) * pick(self.wander)
+        px = px + envelope * np.sin(omega[:, None] * u + phase[:, None])
+        py = py + envelope * np.cos(0.7 * omega[:, None] * u + 2 * phase[:, None])
+        return np.where(inside, px, 0.0), np.where(inside, py, 0.0)
 
 
 def _span(cfg: SimConfig) -> tuple[float, float]:

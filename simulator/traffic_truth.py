@@ -81,8 +81,10 @@ def traffic_truth(
     area: ServiceArea,
     frame: LocalFrame,
     settings: Settings,
+    lookup: dict[int, int] | None = None,
 ) -> dict[str, Any]:
-    """The ``traffic`` section of the ground truth (see the module docstring)."""
+    """The ``traffic`` section of the ground truth (see the module docstring); ``lookup``: the
+    :func:`corridor_cells` of the run, when already computed."""
     mv = a.moving
     win, cell, dev = a.win[mv], a.cell[mv], a.device[mv]
     kmh = a.kmh[mv].astype(np.float64)
@@ -94,7 +96,8 @@ def traffic_truth(
     )
     res8 = parent[inv] if len(uniq) else np.zeros(0, dtype=np.uint64)
     cells = _groups(win, res8.view(np.int64), kmh, free)
-    lookup = corridor_cells(frame, settings.base_resolution, area)
+    if lookup is None:
+        lookup = corridor_cells(frame, settings.base_resolution, area)
     cidx = np.array([lookup.get(int(c), -1) for c in uniq.tolist()], dtype=np.int64)
     of = cidx[inv] if len(uniq) else np.zeros(0, dtype=np.int64)
     on = of >= 0

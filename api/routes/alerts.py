@@ -15,7 +15,7 @@ from fastapi import APIRouter, Body, Depends, Header, Path, Query, Request
 from sse_starlette import EventSourceResponse
 
 from alerts import events as alert_events
-from alerts.levels import DEFAULT_DENSITY_LEVELS, Level, Rule
+from alerts.levels import BELOW_METRICS, DEFAULT_DENSITY_LEVELS, DEFAULT_SPEED_LEVELS, Level, Rule
 from alerts.subscriptions import Subscription, SubscriptionStore, check
 from api.alert_marks import EventMarks
 from api.auth import require
@@ -31,6 +31,8 @@ SubId = Annotated[str, Path(max_length=64, description="subscription id")]
 
 
 def _unit(s: Subscription) -> str:
+    if s.metric == "traffic_speed":
+        return "km/h (mean speed of moving devices)"
     per = "devices" if s.expansion == 1.0 else "persons (devices × expansion)"
     return f"{per} per m²" if s.metric == "crowd_density" else per
 
@@ -45,15 +47,19 @@ def _out(s: Subscription, secret: str | None = None) -> SubscriptionOut:
 
 
 def _rule(body: SubscriptionIn) -> Rule:
+    below = body.metric in BELOW_METRICS
     if body.levels is None:
-        if body.metric != "crowd_density":
-            raise BadRequestError("crowd_count needs its levels (persons); only crowd_density has defaults")
-        pairs: list[tuple[str, float, float | None]] = [(n, t, None) for n, t in DEFAULT_DENSITY_LEVELS]
+        if body.metric == "crowd_count":
+            raise BadRequestError("crowd_count needs its levels (persons); crowd_density and traffic_speed "
+                                  "have defaults")  # fmt: skip
+        defaults = DEFAULT_SPEED_LEVELS if below else DEFAULT_DENSITY_LEVELS
+        pairs: list[tuple[str, float, float | None]] = [(n, t, None) for n, t in defaults]
     else:
         pairs = [(lv.name, lv.threshold, lv.clear) for lv in body.levels]
-    levels = tuple(Level(n, t, t * (1 - body.hysteresis) if c is None else c) for n, t, c in pairs)
+    hyst = 1 + body.hysteresis if below else 1 - body.hysteresis  # clear on the far side of the threshold
+    levels = tuple(Level(n, t, t * hyst if c is None else c) for n, t, c in pairs)
     try:
-        return Rule(levels, body.min_windows, body.confidence).check()
+        return Rule(levels, body.min_windows, body.confidence, below=below).check()
     except ValueError as exc:
         raise BadRequestError(str(exc)) from None
 

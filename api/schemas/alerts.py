@@ -11,8 +11,10 @@ class LevelIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str = Field(max_length=32)
-    threshold: float = Field(description="raised above this (persons, or persons/m² for crowd_density)")
-    clear: float | None = Field(None, description="left below this; default threshold × (1 − hysteresis)")
+    threshold: float = Field(description="raised above this (persons, or persons/m² for crowd_density); "
+                             "for traffic_speed raised *below* this (km/h)")
+    clear: float | None = Field(None, description="left below this; default threshold × (1 − hysteresis); "
+                                "for traffic_speed left above this, default threshold × (1 + hysteresis)")
 
 
 class WebhookIn(BaseModel):
@@ -31,14 +33,21 @@ class SubscriptionIn(BaseModel):
     name: str = Field(max_length=200)
     zone_id: str | None = Field(None, max_length=64, description="a registered zone")
     geometry: dict[str, Any] | None = Field(None, description="GeoJSON (Multi)Polygon: registers a zone")
-    metric: Literal["crowd_count", "crowd_density"] = "crowd_density"
-    expansion: float = Field(1.0, description="persons per device (1: the values are devices, labeled so)")
-    levels: list[LevelIn] | None = Field(
-        None, max_length=8, description="ascending; default caution 2, alert 3.5, serious 5 /m²"
+    metric: Literal["crowd_count", "crowd_density", "traffic_speed"] = Field(
+        "crowd_density", description="traffic_speed: mean speed (km/h) of the moving devices in the "
+        "released speed bins of the cells covering the zone; its levels fire below their thresholds",
     )
-    hysteresis: float = Field(0.2, ge=0, lt=1, description="clear = threshold × (1 − hysteresis) by default")
+    expansion: float = Field(1.0, description="persons per device (1: the values are devices, labeled so); "
+                             "crowd metrics only")
+    levels: list[LevelIn] | None = Field(
+        None, max_length=8, description="ascending; default caution 2, alert 3.5, serious 5 /m²; "
+        "traffic_speed: descending, default slow 30, jam 15 km/h",
+    )
+    hysteresis: float = Field(0.2, ge=0, lt=1, description="clear = threshold × (1 − hysteresis) by default "
+                              "(× (1 + hysteresis) for traffic_speed)")
     min_windows: int = Field(2, ge=1, le=60)
-    confidence: float = Field(0.5, ge=0.5, lt=1, description="P(true > threshold) needed per window")
+    confidence: float = Field(0.5, ge=0.5, lt=1, description="P(true > threshold) needed per window "
+                              "(P(true < threshold) for traffic_speed)")
     webhook: WebhookIn | None = Field(None, description="absent: stream and history only")
 
 
@@ -53,7 +62,7 @@ class SubscriptionOut(BaseModel):
     name: str
     zone_id: str
     metric: str
-    unit: str = Field(description="what the values count: devices, persons, or per m²")
+    unit: str = Field(description="what the values count: devices, persons, or per m²; km/h (traffic_speed)")
     expansion: float
     levels: list[LevelOut]
     min_windows: int
@@ -81,7 +90,8 @@ class EventOut(BaseModel):
     lo: float = Field(description="95% interval")
     hi: float
     threshold: float = Field(description="the threshold (raised) or clear value (lowered, cleared) crossed")
-    probability: float = Field(description="P(true value > threshold) given the estimate and σ")
+    probability: float = Field(description="P(true value > threshold) given the estimate and σ "
+                               "(normal approximation); P(true value < threshold) for traffic_speed")
     created_at: str
 
 

@@ -9,7 +9,7 @@ cd "$(dirname "$0")/../.."
 HP=.venv/bin/hexpulse
 RUN=${HEXPULSE_STATE_DIR:-.local}/demo
 # Empty DEMO_DEVICES = the city at real density (35 % of Tianhe's ~2.2 M people: ~770,000
-# devices, ~7,500 pings/s; docs/SIMULATOR.md); a number scales it down on a small machine.
+# devices, ~9,900 pings/s at rush hour; docs/SIMULATOR.md); a number scales it down on a small machine.
 DEVICES=${DEMO_DEVICES:-}
 BACKFILL=${DEMO_BACKFILL:-5m}
 MINUTES=${DEMO_MINUTES:-15}
@@ -71,7 +71,7 @@ echo "demo: backfilling the last $BACKFILL of the simulated city ($label devices
 "$HP" simulate "${size[@]}" --duration "$BACKFILL" --speed max --zones-out "$RUN/zones.geojson" \
   2> >(tee "$RUN/backfill.log" >&2) &
 backfill=$!
-until grep -q "messages (" "$RUN/backfill.log" 2>/dev/null; do
+until grep -q "; producing" "$RUN/backfill.log" 2>/dev/null; do
   kill -0 "$backfill" 2>/dev/null || break
   sleep 1
 done
@@ -83,5 +83,8 @@ wait "$backfill" || { echo "demo: ERROR: the backfill failed; see $RUN/backfill.
 # is measured from the next window on (the backfilled windows keep what they had).
 $HP zones load "$RUN/zones.geojson"
 echo "demo: the city now runs in real time for ${MINUTES} min (Ctrl-C to stop)"
-# `simulate` prints the devices and pings per second it runs before it starts producing.
-$HP simulate "${size[@]}" --duration "${MINUTES}m" --start now --speed realtime --seed 2
+# `simulate` prints the devices it runs, every 5 s the pings/s it sends and how far behind real
+# time it is (one warning sentence when it falls behind), and at the end the rate it sustained.
+# It starts 60 s from now: setting up the city at real density takes ~10 s of CPU (~50 s on a
+# busy machine), and a feed that starts late sends its first minute late.
+$HP simulate "${size[@]}" --duration "${MINUTES}m" --start now+60s --speed realtime --seed 2

@@ -37,8 +37,8 @@ def auth(data: dict[str, Any], name: str) -> dict[str, str]:
     return bearer(data, name)
 
 
-def square(half: float = 0.003) -> dict[str, Any]:
-    lat, lon = CENTER
+def square(half: float = 0.003, north: float = 0.0) -> dict[str, Any]:
+    lat, lon = CENTER[0] + north, CENTER[1]
     ring = [[lon - half, lat - half], [lon + half, lat - half], [lon + half, lat + half],
             [lon - half, lat + half], [lon - half, lat - half]]  # fmt: skip
     return {"type": "Polygon", "coordinates": [ring]}
@@ -68,6 +68,9 @@ def test_a_polygon_subscription_registers_a_zone_and_is_owner_scoped(
     assert api.get(path, headers=auth(data, "police")).status_code == 404
 
 
+SPEED_UP = [{"name": "a", "threshold": 15}, {"name": "b", "threshold": 30}]  # ascending: wrong for a speed
+
+
 @pytest.mark.parametrize(
     ("change", "words"),
     [
@@ -77,6 +80,10 @@ def test_a_polygon_subscription_registers_a_zone_and_is_owner_scoped(
         ({"metric": "crowd_count"}, "needs its levels"),
         ({"geometry": None}, "exactly one"),
         ({"zone_id": "nope", "geometry": None}, "no zone"),
+        ({"metric": "traffic_speed", "levels": SPEED_UP}, "descending"),
+        ({"metric": "traffic_speed", "levels": [{"name": "slow", "threshold": 30, "clear": 25}]},
+         "clear must be above"),
+        ({"metric": "traffic_speed", "expansion": 2.5}, "crowd metrics only"),
     ],
 )
 def test_bad_subscriptions_get_a_400_or_404_saying_why(
@@ -87,6 +94,22 @@ def test_bad_subscriptions_get_a_400_or_404_saying_why(
     body = {"name": "x", "geometry": square(), **change}
     resp = api.post("/v1/alerts/subscriptions", json=body, headers=auth(data, "venue"))
     assert resp.status_code in (400, 404, 422) and words in resp.text, resp.text
+
+
+def test_a_traffic_speed_subscription_gets_descending_defaults_with_clear_values_above(
+    api: TestClient, data: dict[str, Any]
+) -> None:
+    body = {"name": "Ring road", "geometry": square(north=0.02), "metric": "traffic_speed"}
+    resp = api.post("/v1/alerts/subscriptions", json=body, headers=auth(data, "police"))
+    assert resp.status_code == 201, resp.text
+    sub = resp.json()
+    assert sub["unit"].startswith("km/h") and sub["metric"] == "traffic_speed"
+    levels = [(lv["name"], lv["threshold"], lv["clear"]) for lv in sub["levels"]]
+    assert levels == [("slow", 30.0, pytest.approx(36.0)), ("jam", 15.0, pytest.approx(18.0))]
+    got = api.get(f"/v1/alerts/subscriptions/{sub['id']}", headers=auth(data, "police")).json()
+    assert got["levels"] == sub["levels"]  # stored and read back as a below-rule
+    path = f"/v1/alerts/subscriptions/{sub['id']}"
+    assert api.delete(path, headers=auth(data, "police")).status_code == 204
 
 
 def test_scope_and_reads(api: TestClient, data: dict[str, Any]) -> None:

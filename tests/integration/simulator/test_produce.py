@@ -82,3 +82,43 @@ def test_unreachable_broker_is_one_sentence(services: Settings) -> None:
     sim = generate(SimConfig(devices=5, duration_s=20), dead)
     with pytest.raises(ServiceUnavailableError, match="127.0.0.1:1"):
         produce(dead, sim, progress=None, bootstrap_timeout_ms=2000)
+
+
+def test_unreachable_broker_is_one_sentence_with_librdkafka(services: Settings) -> None:
+    pytest.importorskip("confluent_kafka")
+    from simulator.sender import make_sender
+
+    dead = services.model_copy(update={"kafka_bootstrap": "127.0.0.1:1"})
+    with pytest.raises(ServiceUnavailableError, match="127.0.0.1:1"):
+        make_sender(dead, "pings", "librdkafka")
+
+
+def test_the_fast_sender_is_the_default_and_keeps_kafka_pythons_partitions(
+    services: Settings, unique_name: str
+) -> None:
+    pytest.importorskip("confluent_kafka")
+    from hexpulse.kafka import make_producer
+    from simulator.ground_truth import partition_of
+    from simulator.sender import LibrdkafkaSender, make_sender
+
+    topic = f"sim-parts-{unique_name}"
+    ensure_topics(services, [topic])
+    try:
+        sender = make_sender(services, topic)
+        assert isinstance(sender, LibrdkafkaSender)
+        sender.close()
+        # Where kafka-python's own default partitioner puts each device key is where the
+        # simulator sends it (and where the ground truth expects it).
+        ids = [f"sim-000000-{i:06x}" for i in range(40)]
+        producer = make_producer(services)
+        for d in ids:
+            producer.send(topic, key=d.encode(), value=b"{}")
+        producer.flush(timeout=30)
+        producer.close()
+        placed = {key: part for part, _, key, _ in _read_all(services, topic, len(ids))}
+        expected = partition_of(ids, services.topic_partitions).tolist()
+        assert [placed[d.encode()] for d in ids] == expected
+    finally:
+        admin = make_admin(services)
+        admin.delete_topics([topic])
+        admin.close()

@@ -7,8 +7,9 @@ import math
 import numpy as np
 import pytest
 
-from api.congestion import bins_speed, cell_congestion, travel_time_index
+from api.congestion import cell_congestion, travel_time_index
 from hexpulse.traffic_levels import LEVEL_NAMES
+from releases.traffic import bins_speed
 
 MIDS = np.array([13.6, 30.0, 55.0, 95.0])
 

@@ -121,11 +121,10 @@ def test_every_good_ping_meets_the_contract(settings: Settings) -> None:
 def test_malformed_messages_are_recorded_with_known_reasons(settings: Settings) -> None:
     sim = _sim(settings, malformed_rate=0.05)
     truth = sim.truth
-    assert (
-        len(truth.malformed)
-        == truth.counts["malformed_messages"]
-        == round(0.05 * truth.counts["good_messages"])
-    )
+    # The rate is met window by window (each window rounds its own count).
+    windows = truth.config["duration_s"] / settings.window_s + 1
+    assert len(truth.malformed) == truth.counts["malformed_messages"]
+    assert abs(len(truth.malformed) - 0.05 * truth.counts["good_messages"]) <= windows / 2
     assert {m["reason"] for m in truth.malformed} == set(REASONS)  # enough of them to cycle through all
     messages = list(sim.messages())
     for m in truth.malformed:
