@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 export PYTHONUNBUFFERED := 1
 
-.PHONY: venv services migrate topics demo test lint bench bench-city down browser faults fuzz soak realtime
+.PHONY: venv services migrate topics demo test lint bench bench-city down browser faults fuzz soak realtime abuse
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV) 2>/dev/null \
@@ -48,7 +48,8 @@ test: services browser
 # Outages and broker kills use private ClickHouse/Kafka instances; the shared ones are never stopped.
 FAULT_TESTS := tests/faults tests/integration/aggregate/test_crash.py tests/integration/aggregate/test_outage.py \
   tests/integration/aggregate/test_broker_restart.py tests/integration/aggregate/test_neighbour.py \
-  tests/integration/privacy/release/test_noise_once.py tests/integration/ingest/test_dlq.py
+  tests/integration/privacy/release/test_noise_once.py tests/integration/ingest/test_dlq.py \
+  tests/integration/alerts/test_webhooks.py
 FUZZ_TESTS := tests/fuzz tests/unit/ingest/test_properties.py tests/integration/api/test_schemathesis.py
 
 faults: services
@@ -67,6 +68,9 @@ soak: migrate topics
 # realtime_lag_s_p95 of issue #12 (benchmarks/bench_realtime.py): REALTIME_ARGS, e.g. --minutes 6.
 realtime: migrate topics
 	@$(PY) benchmarks/bench_realtime.py $(REALTIME_ARGS)
+
+abuse: services
+	$(PY) benchmarks/bench_abuse.py
 
 lint: venv
 	$(VENV)/bin/ruff check .

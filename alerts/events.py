@@ -45,7 +45,10 @@ def history(pool: ClickHousePool, owner: str, *, subscription: str | None, kind:
     return [event_doc(r) for r in rows]
 
 
-def after(pool: ClickHousePool, owner: str, last_id: str | None, since_s: int, limit: int = 500
+AFTER_LIMIT = 500  # events per read of the stream
+
+
+def after(pool: ClickHousePool, owner: str, last_id: str | None, since_s: int, limit: int = AFTER_LIMIT
           ) -> list[dict[str, Any]]:  # fmt: skip
     """The owner's events after event ``last_id`` (window order, then id), or from ``since_s``.
 

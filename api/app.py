@@ -12,6 +12,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.staticfiles import StaticFiles
 
 from api import errors
+from api.limits import LimitsMiddleware
 from api.metrics import MetricsMiddleware
 from api.routes import (
     alerts,
@@ -81,5 +82,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             expose_headers=["ETag", "Retry-After", "X-Cache"],
             max_age=600,
         )
+    app.add_middleware(LimitsMiddleware, settings=settings)  # inside metrics: refusals are counted
     app.add_middleware(MetricsMiddleware)
     return app

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -15,6 +16,7 @@ from api.zones import ZoneStore
 from hexpulse.settings import get_settings
 from hexpulse.store import ping_clickhouse
 from hexpulse.store.pool import ClickHousePool
+from hexpulse.times import naive_utc_now
 from privacy.release.shares import funded_sets
 
 keys_app = typer.Typer(no_args_is_help=True, help="Manage API keys (stored hashed; shown once).")
@@ -55,19 +57,28 @@ def create(
     name: Annotated[str, typer.Option(help="who or what uses the key, e.g. 'tcc-wall-1'")],
     scope: Annotated[list[str], typer.Option(help=f"repeatable; one of {', '.join(SCOPES)}")],
     quiet: Annotated[bool, typer.Option("--quiet", help="print only the key (for scripts)")] = False,
+    expires_days: Annotated[
+        float | None, typer.Option(min=0.0001, help="days until the key is refused (default: never)")
+    ] = None,
 ) -> None:
     """Create a key and print it once on stdout (only its hash is stored)."""
-    key, token = _store().create(name, scope)
+    expires = None if expires_days is None else naive_utc_now() + timedelta(days=expires_days)
+    key, token = _store().create(name, scope, expires)
     typer.echo(token)
     if not quiet:
-        typer.echo(f"key id {key.key_id}, scopes {', '.join(sorted(key.scopes))}; store it now", err=True)
+        until = f", expires {expires:%Y-%m-%dT%H:%M:%SZ}" if expires else ""
+        typer.echo(f"key id {key.key_id}, scopes {', '.join(sorted(key.scopes))}{until}; store it now",
+                   err=True)  # fmt: skip
 
 
 @keys_app.command("list")
 def list_keys() -> None:
     """List keys (id, name, scopes, created, state); secrets are never shown."""
     for key in sorted(_store().snapshot(force=True).values(), key=lambda k: k.created_at):
-        state = "revoked" if key.revoked else "active"
+        now = naive_utc_now()
+        state = "revoked" if key.revoked else "expired" if key.expired(now) else "active"
+        if key.expires_at and state == "active":
+            state += f" until {key.expires_at:%Y-%m-%dT%H:%M:%SZ}"
         typer.echo(
             f"{key.key_id}  {key.name}  {','.join(sorted(key.scopes))}  "
             f"{key.created_at:%Y-%m-%dT%H:%M:%SZ}  {state}"

@@ -12,7 +12,7 @@ import hmac
 import secrets
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from cryptography.hazmat.primitives import hashes
@@ -37,6 +37,11 @@ class ApiKey:
     revoked: bool
     salt: bytes
     digest: bytes
+    expires_at: datetime | None = None  # naive UTC; None: never
+
+    def expired(self, now: datetime) -> bool:
+        """Whether the key is past its expiry at ``now`` (naive UTC)."""
+        return self.expires_at is not None and now >= self.expires_at
 
     def allows(self, scope: str) -> bool:
         return "admin" in self.scopes or scope in self.scopes
@@ -69,14 +74,15 @@ class KeyStore:
 
     def _load(self) -> dict[str, ApiKey]:
         rows = self._pool.query(
-            "SELECT key_id, name, scopes, created_at, revoked, salt, digest FROM api_keys FINAL"
+            "SELECT key_id, name, scopes, created_at, revoked, salt, digest, expires_at FROM api_keys FINAL"
         )
         return {
             r[0]: ApiKey(
-                r[0], r[1], frozenset(r[2]), r[3], bool(r[4]), bytes.fromhex(r[5]), bytes.fromhex(r[6])
+                r[0], r[1], frozenset(r[2]), r[3], bool(r[4]), bytes.fromhex(r[5]), bytes.fromhex(r[6]),
+                None if r[7].replace(tzinfo=None) <= _EPOCH else r[7].replace(tzinfo=None),
             )
             for r in rows
-        }
+        }  # fmt: skip
 
     def snapshot(self, force: bool = False) -> dict[str, ApiKey]:
         now = time.monotonic()
@@ -98,10 +104,16 @@ class KeyStore:
         key = self.snapshot().get(key_id)
         if key is None or key.revoked or not hmac.compare_digest(digest(secret, key.salt), key.digest):
             raise AuthenticationError("the API key is unknown or revoked")
+        if key.expired(naive_utc_now()):  # told only to a holder of the secret
+            raise AuthenticationError(f"the API key expired at {key.expires_at:%Y-%m-%dT%H:%M:%SZ}; "
+                                      "create a new one")  # fmt: skip
         return key
 
-    def create(self, name: str, scopes: list[str]) -> tuple[ApiKey, str]:
-        """Store a new key; return it with the full token (shown once, never stored)."""
+    def create(
+        self, name: str, scopes: list[str], expires_at: datetime | None = None
+    ) -> tuple[ApiKey, str]:
+        """Store a new key; return it with the full token (shown once, never stored).
+        ``expires_at`` (naive UTC; None: never) is when the API stops accepting it."""
         name = name.strip()
         if not name or len(name) > 100:
             raise BadRequestError("a key needs a name of 1 to 100 characters")
@@ -111,7 +123,8 @@ class KeyStore:
         key_id = secrets.token_hex(6)
         secret = secrets.token_urlsafe(32)
         salt = secrets.token_bytes(16)
-        key = ApiKey(key_id, name, frozenset(scopes), naive_utc_now(), False, salt, digest(secret, salt))
+        key = ApiKey(key_id, name, frozenset(scopes), naive_utc_now(), False, salt, digest(secret, salt),
+                     expires_at)  # fmt: skip
         self._write(key, version=1)
         self.snapshot(force=True)
         return key, f"{_PREFIX}_{key_id}_{secret}"
@@ -120,7 +133,7 @@ class KeyStore:
         key = self.snapshot(force=True).get(key_id)
         if key is None:
             raise NotFoundError(f"no API key with id {key_id!r}")
-        revoked = ApiKey(key.key_id, key.name, key.scopes, key.created_at, True, key.salt, key.digest)
+        revoked = replace(key, revoked=True)
         self._write(revoked, version=time.time_ns())
         self.snapshot(force=True)
         return revoked
@@ -128,7 +141,7 @@ class KeyStore:
     def _write(self, key: ApiKey, version: int) -> None:
         self._pool.insert(
             "INSERT INTO api_keys (key_id, name, salt, digest, scopes, created_at, revoked, revoked_at,"
-            " version) VALUES",
+            " version, expires_at) VALUES",
             [
                 (
                     key.key_id,
@@ -140,6 +153,7 @@ class KeyStore:
                     int(key.revoked),
                     naive_utc_now() if key.revoked else _EPOCH,
                     version,
+                    key.expires_at or _EPOCH,
                 )
             ],
         )

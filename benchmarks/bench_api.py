@@ -273,6 +273,7 @@ def main() -> None:
     port = 18000 + random.randint(0, 999)
     env = {**os.environ, "HEXPULSE_CLICKHOUSE_DATABASE": database, "HEXPULSE_RATE_LIMIT_PER_MIN": "100000000",
            "HEXPULSE_API_STREAM_POLL_S": "0.5", "HEXPULSE_API_CLICKHOUSE_USER": settings.clickhouse_user,
+           "HEXPULSE_API_STREAMS_PER_KEY": "1000",  # 200 subscribers share the one bench key
            "HEXPULSE_API_CLICKHOUSE_PASSWORD": settings.clickhouse_password.get_secret_value()}  # fmt: skip
     server = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "api.app:create_app", "--factory", "--host", "127.0.0.1",

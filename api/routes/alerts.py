@@ -17,6 +17,7 @@ from sse_starlette import EventSourceResponse
 from alerts import events as alert_events
 from alerts.levels import BELOW_METRICS, DEFAULT_DENSITY_LEVELS, DEFAULT_SPEED_LEVELS, Level, Rule
 from alerts.subscriptions import Subscription, SubscriptionStore, check
+from api.alert_marks import EventMarks
 from api.auth import require
 from api.deps import SettingsDep, StateDep, check_range, parse_time, zone_store
 from api.exceptions import BadRequestError, NotFoundError
@@ -149,6 +150,14 @@ async def list_deliveries(
     return DeliveryList.model_validate({"deliveries": docs})
 
 
+def _marks(request: Request, state: Any, settings: Any) -> EventMarks:
+    """The process's one :class:`EventMarks`, made on first use (app state, shared by every stream)."""
+    marks: EventMarks | None = getattr(request.app.state, "alert_marks", None)
+    if marks is None:
+        marks = request.app.state.alert_marks = EventMarks(state.pool, settings.alerts_poll_s)
+    return marks
+
+
 @router.get("/stream", summary="This key's alert events as they happen (SSE; resumable with Last-Event-ID)",
             responses=ERRORS)  # fmt: skip
 async def stream(
@@ -156,14 +165,21 @@ async def stream(
     last_event_id: Annotated[str | None, Header(max_length=64)] = None,
 ) -> EventSourceResponse:  # fmt: skip
     since = int(datetime.now(UTC).timestamp()) - 3600  # a fresh stream starts with the last hour
+    marks = _marks(request, state, settings)
 
     async def events() -> AsyncIterator[dict[str, str]]:
-        last = last_event_id
+        last, seen = last_event_id, None
         while not await request.is_disconnected():
-            docs = await anyio.to_thread.run_sync(alert_events.after, state.pool, key.key_id, last, since)
-            for doc in docs:
-                last = doc["id"]
-                yield {"event": "alert", "id": doc["id"], "data": orjson.dumps(doc).decode()}
+            # Read the mark first: an event written after it changes the next mark, so none is missed.
+            mark = await marks.mark(key.key_id)
+            if mark != seen:
+                marks.reads += 1
+                docs = await anyio.to_thread.run_sync(alert_events.after, state.pool, key.key_id, last, since)
+                for doc in docs:
+                    last = doc["id"]
+                    yield {"event": "alert", "id": doc["id"], "data": orjson.dumps(doc).decode()}
+                if len(docs) < alert_events.AFTER_LIMIT:  # a full page: read on at the next poll
+                    seen = mark
             await asyncio.sleep(settings.alerts_poll_s)
 
     return EventSourceResponse(events(), ping=15, send_timeout=30)

@@ -5,7 +5,9 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
+from datetime import UTC
 from pathlib import Path
 
 import pytest
@@ -61,3 +63,24 @@ def test_bad_scope_and_unknown_key_are_one_sentence(settings: Settings) -> None:
     assert unknown.returncode == 2 and "no API key" in unknown.stderr and "Traceback" not in unknown.stderr
     quiet = run(settings, "create", "--name", "script", "--scope", "admin", "--quiet")
     assert quiet.returncode == 0 and quiet.stderr == "" and quiet.stdout.startswith("hxp_")
+
+
+def test_a_key_with_an_expiry_is_listed_with_it_and_refused_after(settings: Settings) -> None:
+    created = run(settings, "create", "--name", "temp", "--scope", "density:read", "--expires-days", "0.0001")
+    assert created.returncode == 0 and "expires 20" in created.stderr, created.stderr
+    token = created.stdout.strip()
+    key_id = token.split("_", 2)[1]
+    store = KeyStore(ClickHousePool(settings, size=1), cache_s=0.0)
+    line = next(ln for ln in run(settings, "list").stdout.splitlines() if ln.startswith(key_id))
+    assert "active until" in line or "expired" in line  # 8.6 s: the list may come after it
+    time.sleep(max(0.0, 8.64 - (time.time() - started(store, key_id))))
+    with pytest.raises(AuthenticationError, match="expired at"):
+        store.verify(token)
+    assert "expired" in next(ln for ln in run(settings, "list").stdout.splitlines() if ln.startswith(key_id))
+    bad = run(settings, "create", "--name", "x", "--scope", "density:read", "--expires-days", "0")
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr
+
+
+def started(store: KeyStore, key_id: str) -> float:
+    """The key's creation time (epoch s)."""
+    return store.snapshot(force=True)[key_id].created_at.replace(tzinfo=UTC).timestamp()
