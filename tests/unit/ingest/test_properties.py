@@ -11,7 +11,7 @@ from typing import Any
 import jsonschema
 import numpy as np
 import orjson
-from hypothesis import HealthCheck, given
+from hypothesis import HealthCheck, example, given
 from hypothesis import settings as hyp_settings
 from hypothesis import strategies as st
 
@@ -79,12 +79,20 @@ def test_structured_messages_are_all_accounted_for(docs: list[Any], keyed: bool)
     check_accounting(records, docs)
 
 
+def _float_ts(doc: Any) -> bool:
+    pings = doc.get("pings") if isinstance(doc, dict) else None
+    found = pings if isinstance(pings, list) else [doc]
+    return any(isinstance(p, dict) and isinstance(p.get("ts"), float) for p in found)
+
+
 def schema_valid(doc: Any) -> bool:
+    """The schema file plus the one rule JSON Schema cannot state: ``ts`` is an integer *literal*
+    (JSON Schema's ``integer`` also admits ``0.0``; ingest refuses it as ``bad_type``, docs/PINGS.md)."""
     try:
         jsonschema.validate(doc, SCHEMA, cls=jsonschema.Draft202012Validator)
     except jsonschema.ValidationError:
         return False
-    return True
+    return not _float_ts(doc)
 
 
 CONTEXT_REASONS = {"future_ts", "stale_ts", "outside_area"}  # decided by time and area, not the schema
@@ -92,6 +100,7 @@ CONTEXT_REASONS = {"future_ts", "stale_ts", "outside_area"}  # decided by time a
 
 @HYP
 @given(st.one_of(messages, near_valid_messages, near_valid_messages))
+@example({"v": 1, "device": "abc", "ts": 0.0, "lat": 23.13, "lon": 113.33})  # found in a CI-like run
 def test_json_schema_agrees_with_ingest(doc: Any) -> None:
     dev = doc.get("device") if isinstance(doc, dict) else None
     key = dev.encode() if isinstance(dev, str) else None
