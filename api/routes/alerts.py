@@ -64,6 +64,10 @@ def _rule(body: SubscriptionIn) -> Rule:
         raise BadRequestError(str(exc)) from None
 
 
+ALERT_ZONE_NAME = "alert zone"
+"""The name of a zone a subscription's polygon registers (public: it tells nobody whose it is)."""
+
+
 def _create(request: Request, key: ApiKey, body: SubscriptionIn, zone_set: str) -> SubscriptionOut:
     zones = zone_store(request)
     if (body.zone_id is None) == (body.geometry is None):
@@ -78,7 +82,8 @@ def _create(request: Request, key: ApiKey, body: SubscriptionIn, zone_set: str) 
     if body.zone_id is not None:
         zone_id = zones.history(body.zone_id)[-1].zone_id  # 404 for an unknown zone
     else:
-        zone_id = zones.create(zone_set, body.name, body.geometry).zone_id  # validates size and vertices
+        # Zones are public; the subscription's name is its owner's, so the zone gets a neutral one.
+        zone_id = zones.create(zone_set, ALERT_ZONE_NAME, body.geometry).zone_id  # validates size, vertices
     store = SubscriptionStore(request.app.state.api.pool)
     try:
         sub = store.create(key.key_id, body.name, zone_id, body.metric, body.expansion, rule, url, secrets)

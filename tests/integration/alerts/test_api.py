@@ -57,6 +57,8 @@ def test_a_polygon_subscription_registers_a_zone_and_is_owner_scoped(
     assert sub["levels"][0]["clear"] == pytest.approx(1.6)
     zone = api.get(f"/v1/zones/{sub['zone_id']}", headers=auth(data, "density"))
     assert zone.status_code == 200 and zone.json()["set"] == "crowd"
+    listed = api.get("/v1/zones", headers=auth(data, "density"))
+    assert listed.status_code == 200 and "Stadium gates" not in listed.text  # zones are public, names are not
 
     mine = api.get("/v1/alerts/subscriptions", headers=auth(data, "police")).json()["subscriptions"]
     assert [s["id"] for s in mine] == [sub["id"]] and mine[0]["secret"] is None
