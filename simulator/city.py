@@ -110,8 +110,12 @@ def _groups(
             elif k == COMMUTER:
                 g = _Group(len(groups), k, first, m, commuters(m, cfg, rng, plan.travel_share), None)
             else:
-                builder = {STADIUM_KIND: stadium_crowd, TOURIST: tourists, REGIONAL: regional}[k]
-                g = _Group(len(groups), k, first, m, builder(m, cfg, rng), None)
+                frames = (
+                    tourists(m, cfg, rng, start_ms)
+                    if k == TOURIST
+                    else {STADIUM_KIND: stadium_crowd, REGIONAL: regional}[k](m, cfg, rng)
+                )
+                g = _Group(len(groups), k, first, m, frames, None)
             groups.append(g)
             first += m
     for g in groups:

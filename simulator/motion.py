@@ -21,9 +21,13 @@ from simulator.places import (
     STADIUM_SEAT_RADIUS_M,
     WORK_CLUSTERS,
 )
+from simulator.population import SCENIC_VISITORS_PER_DAY, arrival_times
 
 DWELL_MEDIAN_S = np.array([75.0, 30.0, 40.0]) * 60
-"""Median stay (s) at each of SCENIC_AREAS (log-normal, σ = 0.5, at most 4 h)."""
+"""Median stay (s) at each of SCENIC_AREAS (log-normal, σ = DWELL_SIGMA, at most DWELL_MAX_S)."""
+DWELL_SIGMA = 0.8
+"""Wide enough that stays fill every dwell bin the tourism release has (< 15 min to ≥ 3 h)."""
+DWELL_MAX_S = 6 * 3600.0
 
 
 @dataclass
@@ -121,10 +125,13 @@ def stadium_crowd(n: int, cfg: SimConfig, rng: np.random.Generator) -> Keyframes
     return Keyframes(t, x, y, wander)
 
 
-def tourists(n: int, cfg: SimConfig, rng: np.random.Generator) -> Keyframes:
+def tourists(n: int, cfg: SimConfig, rng: np.random.Generator, start_ms: int) -> Keyframes:
+    """Visitors of 1–3 scenic areas, arriving by the local-time curve of :mod:`.population`; the
+    first area is drawn by the areas' daily visitors (weighted order: Gumbel keys)."""
     lo, hi = _span(cfg)
     areas = SCENIC_AREAS
-    order = np.argsort(rng.random((n, len(areas))), axis=1)
+    keys = np.log(np.array(SCENIC_VISITORS_PER_DAY, dtype=float)) + rng.gumbel(size=(n, len(areas)))
+    order = np.argsort(-keys, axis=1)
     visits = rng.choice([1, 2, 3], n, p=[0.3, 0.4, 0.3])
     # Devices visiting fewer areas "visit" their last one again for 0 s (zero-length keyframes).
     for j in range(1, len(areas)):
@@ -135,7 +142,7 @@ def tourists(n: int, cfg: SimConfig, rng: np.random.Generator) -> Keyframes:
     hh = np.array([a.half_h for a in areas])[order]
     px = cx + rng.uniform(-0.5, 0.5, order.shape) * hw
     py = cy + rng.uniform(-0.5, 0.5, order.shape) * hh
-    dwell = np.minimum(DWELL_MEDIAN_S[order] * rng.lognormal(0.0, 0.5, order.shape), 4 * 3600.0)
+    dwell = np.minimum(DWELL_MEDIAN_S[order] * rng.lognormal(0.0, DWELL_SIGMA, order.shape), DWELL_MAX_S)
     repeat = np.arange(len(areas))[None, :] >= visits[:, None]
     dwell = np.where(repeat, 0.0, dwell)
     walk = rng.uniform(0.9, 1.5, n)
@@ -144,8 +151,7 @@ def tourists(n: int, cfg: SimConfig, rng: np.random.Generator) -> Keyframes:
     exit_ = np.column_stack([px[:, -1], py[:, -1]]) + _ring(n, rng, 300.0, 1200.0)
     t_in = np.hypot(px[:, 0] - origin[:, 0], py[:, 0] - origin[:, 1]) / walk
     t_out = np.hypot(exit_[:, 0] - px[:, -1], exit_[:, 1] - py[:, -1]) / walk
-    total = dwell.sum(axis=1) + hop.sum(axis=1)
-    a0 = rng.uniform(-total, cfg.duration_s)
+    a0 = arrival_times(n, start_ms, cfg.duration_s, rng)
     times = [np.full(n, lo), a0 - t_in, a0]
     xs, ys = [origin[:, 0], origin[:, 0], px[:, 0]], [origin[:, 1], origin[:, 1], py[:, 0]]
     now = a0

@@ -68,11 +68,12 @@ class NamedArea:
 
 
 SCENIC_AREAS: tuple[NamedArea, ...] = (
-    NamedArea("canton-tower", "Canton Tower", 460.0, -2610.0, 160.0, 160.0),
-    NamedArea("haixinsha", "Haixinsha", 360.0, -1770.0, 130.0, 350.0),
-    NamedArea("huacheng-square", "Huacheng Square", 410.0, -940.0, 120.0, 300.0),
+    NamedArea("canton-tower", "Canton Tower", 460.0, -2660.0, 350.0, 300.0),
+    NamedArea("haixinsha", "Haixinsha", 360.0, -1810.0, 230.0, 400.0),
+    NamedArea("huacheng-square", "Huacheng Square", 410.0, -790.0, 220.0, 520.0),
 )
-"""Tourist destinations; the tourism report's areas."""
+"""Tourist destinations; the tourism report's areas: 0.42 / 0.37 / 0.46 km² (the tower and its
+plaza, the island, the square), each several res-9 cells, 100 m or more apart."""
 
 STADIUM = NamedArea("tianhe-stadium", "Tianhe Sports Center", 460.0, 940.0, 250.0, 250.0, "circle")
 """The event venue: a 500 m wide disc where the crowd builds up and disperses."""

@@ -11,6 +11,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+
+from simulator.geo import FloatArray
 from simulator.traffic import peak_factor
 
 RESIDENTS = 1_700_000
@@ -27,16 +30,61 @@ STADIUM_SEATS = 55_000
 STADIUM_ATTENDANCE = 0.9
 """A well-attended match fills 90 % of the seats."""
 SCENIC_VISITORS_PER_DAY = (12_000, 8_000, 30_000)
-"""Visitors per day of SCENIC_AREAS (Canton Tower, Haixinsha, Huacheng Square): assumptions of
-the right order for major city landmarks on an ordinary day, not counts from a source."""
-SCENIC_OPEN_H = 12.0
-"""Hours a day the visitors spread over."""
+"""Visitors per day of SCENIC_AREAS (Canton Tower, Haixinsha, Huacheng Square), people: each
+tourist's first area is drawn with these weights (docs/SIMULATOR.md says what they rest on)."""
+SCENIC_UTC_OFFSET_H = 8.0
+"""The scenic areas' local time (Asia/Shanghai, no daylight saving) minus UTC, hours."""
+SCENIC_OPEN_LOCAL_H = (9.0, 21.0)
+"""Local hours between which visitors arrive (opening hours)."""
+SCENIC_PEAK_LOCAL_H = 13.5
+SCENIC_PEAK_SD_H = 2.5
+"""Arrivals follow a normal curve over local time (mean, sd in hours) cut to the opening hours."""
+SCENIC_LEAD_S = 4 * 3600.0
+"""Visitors who arrived up to this long before a run (s) are in it: their visits still run."""
 TRIPS_PER_PERSON_DAY = 2.5
 """Trips a person makes a day (typical of large Chinese cities' travel surveys)."""
 REGIONAL_SHARE = 0.03
 """Devices of the feed outside the service area (ingest drops them as ``outside_area``)."""
 
 DEFAULT_DEVICES = round(POPULATION * MARKET_SHARE)
+
+_GRID_S = 60.0
+
+
+def _arrival_shape(t_ms: FloatArray) -> FloatArray:
+    local_h = (t_ms / 3.6e6 + SCENIC_UTC_OFFSET_H) % 24.0
+    lo, hi = SCENIC_OPEN_LOCAL_H
+    bell = np.exp(-0.5 * ((local_h - SCENIC_PEAK_LOCAL_H) / SCENIC_PEAK_SD_H) ** 2)
+    out: FloatArray = np.where((local_h >= lo) & (local_h < hi), bell, 0.0)
+    return out
+
+
+_DAY_NORM = float(_arrival_shape(np.arange(0.0, 86_400.0, _GRID_S) * 1000.0).sum())
+
+
+def arrival_cdf(start_ms: int, t0_s: float, t1_s: float) -> tuple[FloatArray, FloatArray]:
+    """Grid times (s since ``start_ms``) from ``t0_s`` to ``t1_s`` and the cumulative share of one
+    day's visitors arriving up to each (0 at ``t0_s``; its last value: days' worth of arrivals)."""
+    edges = np.arange(t0_s, t1_s + _GRID_S, _GRID_S)
+    mid = start_ms + (edges[:-1] + 0.5 * _GRID_S) * 1000.0
+    cdf = np.concatenate([[0.0], np.cumsum(_arrival_shape(mid)) / _DAY_NORM])
+    return edges, cdf
+
+
+def visitor_days(start_ms: int, duration_s: float) -> float:
+    """Days' worth of visitors (a whole day's arrivals = 1) whose visit overlaps a run of
+    ``duration_s`` s starting at ``start_ms``: arrivals from ``SCENIC_LEAD_S`` before it to its end."""
+    return float(arrival_cdf(start_ms, -SCENIC_LEAD_S, duration_s)[1][-1])
+
+
+def arrival_times(n: int, start_ms: int, duration_s: float, rng: np.random.Generator) -> FloatArray:
+    """``n`` arrival times (s since ``start_ms``) drawn from the local-time arrival curve over the
+    span :func:`visitor_days` counts (uniform over it when it holds no opening hour)."""
+    edges, cdf = arrival_cdf(start_ms, -SCENIC_LEAD_S, duration_s)
+    u = rng.random(n)
+    span = edges[-1] - edges[0]
+    out: FloatArray = edges[0] + u * span if cdf[-1] <= 0.0 else np.interp(u * cdf[-1], cdf, edges)
+    return out
 
 
 @dataclass(frozen=True)
@@ -54,10 +102,7 @@ def census(devices: int, duration_s: float, start_ms: int) -> Census:
     """Tourists, regional devices and the share travelling, for ``devices`` devices in a run of
     ``duration_s`` s starting at ``start_ms`` (the stadium crowd: ``SimConfig.crowd``)."""
     p = devices / POPULATION
-    # A visitor's phone is in the run when the visit overlaps it: arrivals over the run plus
-    # those still there from the ~2 h before.
-    overlap = min(1.0, (duration_s + 2 * 3600.0) / (SCENIC_OPEN_H * 3600.0))
-    tourists = round(sum(SCENIC_VISITORS_PER_DAY) * p * overlap)
+    tourists = round(sum(SCENIC_VISITORS_PER_DAY) * p * visitor_days(start_ms, duration_s))
     regional = round(REGIONAL_SHARE * devices)
     # Departures spread over the run and the 30 % before it (trips under way at its start).
     peak = peak_factor(start_ms + duration_s * 500.0)
