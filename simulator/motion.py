@@ -21,7 +21,7 @@ from simulator.places import (
     STADIUM_SEAT_RADIUS_M,
     WORK_CLUSTERS,
 )
-from simulator.population import SCENIC_VISITORS_PER_DAY, arrival_times
+from simulator.population import SCENIC_VISIT_PROB, arrival_times
 
 DWELL_MEDIAN_S = np.array([75.0, 30.0, 40.0]) * 60
 """Median stay (s) at each of SCENIC_AREAS (log-normal, σ = DWELL_SIGMA, at most DWELL_MAX_S)."""
@@ -126,13 +126,16 @@ def stadium_crowd(n: int, cfg: SimConfig, rng: np.random.Generator) -> Keyframes
 
 
 def tourists(n: int, cfg: SimConfig, rng: np.random.Generator, start_ms: int) -> Keyframes:
-    """Visitors of 1–3 scenic areas, arriving by the local-time curve of :mod:`.population`; the
-    first area is drawn by the areas' daily visitors (weighted order: Gumbel keys)."""
+    """Visitors of 1–3 scenic areas, arriving by the local-time curve of :mod:`.population`; each
+    includes an area with ``SCENIC_VISIT_PROB`` (so areas get their daily visitors), in random order."""
     lo, hi = _span(cfg)
     areas = SCENIC_AREAS
-    keys = np.log(np.array(SCENIC_VISITORS_PER_DAY, dtype=float)) + rng.gumbel(size=(n, len(areas)))
-    order = np.argsort(-keys, axis=1)
-    visits = rng.choice([1, 2, 3], n, p=[0.3, 0.4, 0.3])
+    include = rng.random((n, len(areas))) < np.array(SCENIC_VISIT_PROB)
+    while (empty := ~include.any(axis=1)).any():
+        include[empty] = rng.random((int(empty.sum()), len(areas))) < np.array(SCENIC_VISIT_PROB)
+    # Included areas first, in random order; the rest become zero-length repeats below.
+    order = np.argsort(rng.random((n, len(areas))) + ~include, axis=1)
+    visits = include.sum(axis=1)
     # Devices visiting fewer areas "visit" their last one again for 0 s (zero-length keyframes).
     for j in range(1, len(areas)):
         order[:, j] = np.where(j < visits, order[:, j], order[:, j - 1])

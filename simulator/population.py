@@ -9,6 +9,7 @@ real; only the share of them that carries a simulated device scales).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -30,8 +31,15 @@ STADIUM_SEATS = 55_000
 STADIUM_ATTENDANCE = 0.9
 """A well-attended match fills 90 % of the seats."""
 SCENIC_VISITORS_PER_DAY = (12_000, 8_000, 30_000)
-"""Visitors per day of SCENIC_AREAS (Canton Tower, Haixinsha, Huacheng Square), people: each
-tourist's first area is drawn with these weights (docs/SIMULATOR.md says what they rest on)."""
+"""Visitors per day of SCENIC_AREAS (Canton Tower, Haixinsha, Huacheng Square), people
+(docs/SIMULATOR.md says what they rest on)."""
+SCENIC_BUSIEST_SHARE = 0.9
+"""Share of tourists who visit the busiest area; the others' shares follow their visitors."""
+_REACH = max(SCENIC_VISITORS_PER_DAY) / SCENIC_BUSIEST_SHARE
+SCENIC_VISIT_PROB = tuple(v / _REACH for v in SCENIC_VISITORS_PER_DAY)
+"""Probability that a tourist includes each area (independently, redrawn when none is)."""
+SCENIC_TOURISTS_PER_DAY = _REACH * (1.0 - math.prod(1.0 - q for q in SCENIC_VISIT_PROB))
+"""Tourists a day, people: with the redraw each area's expected visitors are its daily visitors."""
 SCENIC_UTC_OFFSET_H = 8.0
 """The scenic areas' local time (Asia/Shanghai, no daylight saving) minus UTC, hours."""
 SCENIC_OPEN_LOCAL_H = (9.0, 21.0)
@@ -102,7 +110,7 @@ def census(devices: int, duration_s: float, start_ms: int) -> Census:
     """Tourists, regional devices and the share travelling, for ``devices`` devices in a run of
     ``duration_s`` s starting at ``start_ms`` (the stadium crowd: ``SimConfig.crowd``)."""
     p = devices / POPULATION
-    tourists = round(sum(SCENIC_VISITORS_PER_DAY) * p * visitor_days(start_ms, duration_s))
+    tourists = round(SCENIC_TOURISTS_PER_DAY * p * visitor_days(start_ms, duration_s))
     regional = round(REGIONAL_SHARE * devices)
     # Departures spread over the run and the 30 % before it (trips under way at its start).
     peak = peak_factor(start_ms + duration_s * 500.0)

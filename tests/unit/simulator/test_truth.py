@@ -118,9 +118,15 @@ def test_stadium_peak_reaches_the_requested_crowd(settings: Settings) -> None:
 
 
 def test_tourists_visit_the_three_areas_with_realistic_dwell(settings: Settings) -> None:
-    # Tourists are the areas' real visitors × devices per person: ~190 of 20,000 devices.
+    # Tourists are the areas' real visitors × devices per person, arriving by local time: the run
+    # is 12:00–15:00 in Guangzhou, the midday peak.
     cfg = SimConfig(
-        devices=20_000, duration_s=3 * 3600, interval_s=60, start_ms=W, malformed_rate=0, idle_every=(1, 1)
+        devices=20_000,
+        duration_s=3 * 3600,
+        interval_s=60,
+        start_ms=W + 4 * 3_600_000,
+        malformed_rate=0,
+        idle_every=(1, 1),
     )
     truth = generate(cfg, settings).truth
     assert [a["name"] for a in truth.scenic_areas] == [a.name for a in SCENIC_AREAS]
