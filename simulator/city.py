@@ -4,7 +4,8 @@ Kinds of device (``KINDS``), counted by :mod:`.population`: commuters (residents
 commuters; the share travelling during the run makes one trip between a home and a work cluster,
 walking, cycling or driving an L-shaped route, the others stay put), vehicles (cars on the road
 network of :mod:`.traffic`, pinging while on the road), stadium attendees (arrive during 5–40 % of
-the run, sit within 170 m of the center, leave during 60–80 %), tourists (visit 1–3 scenic areas
+the run, sit within 170 m of the center, leave during 60–80 %), tourists (arrive 09:00–21:00
+local time, peaking at 13:30; visit 1–3 scenic areas
 with log-normal dwell times, median 75, 30 and 40 min) and regional devices (outside the bundled
 service area; ingest drops them as ``outside_area``). Everyone but vehicles wanders a little
 while staying somewhere.
