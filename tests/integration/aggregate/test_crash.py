@@ -86,7 +86,7 @@ def check(s: Settings, stream: Stream, unique: str) -> None:
     assert len(got) == len(want) and got == want
     rows, released = fault_free(s, stream, unique)
     assert read_rows(s) == rows  # close offsets included
-    assert release_all(s) > 0
+    assert release_all(s) > 0  # after the reference's release: it may hold a later window too
     assert differences(read_released(s), released) == []
 
 
