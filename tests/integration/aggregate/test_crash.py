@@ -33,10 +33,21 @@ from tests.support.released import Released, differences, read_released, release
 pytestmark = pytest.mark.integration
 
 
+def _started(log: Path) -> int:
+    return log.read_text().count('"consumer started"') if log.exists() else 0
+
+
 def start(s: Settings, log: Path) -> subprocess.Popen[bytes]:
+    """A consumer process, returned once it has started (its signal handlers are installed before
+    it logs that): a SIGTERM sent earlier would kill it with -15 instead of a clean stop."""
     env = {**env_for(s), "HEXPULSE_LOG_LEVEL": "INFO"}  # "partitions assigned" tells a rebalance
+    before = _started(log)
     with log.open("ab") as fh:
-        return subprocess.Popen([HEXPULSE, "consume"], env=env, stdout=fh, stderr=fh)
+        p = subprocess.Popen([HEXPULSE, "consume"], env=env, stdout=fh, stderr=fh)
+    deadline = time.monotonic() + 60
+    while _started(log) == before and p.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return p
 
 
 def assignments(log: Path) -> int:
