@@ -101,23 +101,11 @@ def check(s: Settings, stream: Stream, unique: str) -> None:
     assert differences(read_released(s), released) == []
 
 
-@pytest.fixture()
-def setup(migrated: Settings, unique_name: str, tmp_path: Path, request: pytest.FixtureRequest):  # type: ignore[no-untyped-def]
-    s = agg_settings(
-        migrated, unique_name, state_dir=tmp_path, consumer_max_poll_records=8, shutdown_timeout_s=10.0
-    )
-    devices = getattr(request, "param", 400)
-    stream = produce_stream(s, devices=devices, span_s=400, seed=hash(unique_name) % 1000)
-    yield s, stream, unique_name, tmp_path
-    drop_database(s)
-
-
-def test_kill9_restart_gives_fault_free_partials(setup) -> None:  # type: ignore[no-untyped-def]
-    s, stream, unique, tmp = setup
-    rng = random.Random(7)
-    log = tmp / "consume.log"
+def kill_rounds(s: Settings, stream: Stream, log: Path, rng: random.Random, rounds: int = 3) -> None:
+    """``rounds`` consumers SIGKILLed at random instants after each has written something, then one
+    run to the end and stopped cleanly; at least two kills must land mid-stream."""
     kills_mid_stream = 0
-    for _ in range(3):
+    for _ in range(rounds):
         before = read_horizons(s)
         p = start(s, log)
         deadline = time.monotonic() + 60
@@ -132,6 +120,22 @@ def test_kill9_restart_gives_fault_free_partials(setup) -> None:  # type: ignore
     wait_closed(s, stream, [p], 120)
     stop_all([p], s)
     assert kills_mid_stream >= 2, "no kill landed mid-stream; the test proved nothing"
+
+
+@pytest.fixture()
+def setup(migrated: Settings, unique_name: str, tmp_path: Path, request: pytest.FixtureRequest):  # type: ignore[no-untyped-def]
+    s = agg_settings(
+        migrated, unique_name, state_dir=tmp_path, consumer_max_poll_records=8, shutdown_timeout_s=10.0
+    )
+    devices = getattr(request, "param", 400)
+    stream = produce_stream(s, devices=devices, span_s=400, seed=hash(unique_name) % 1000)
+    yield s, stream, unique_name, tmp_path
+    drop_database(s)
+
+
+def test_kill9_restart_gives_fault_free_partials(setup) -> None:  # type: ignore[no-untyped-def]
+    s, stream, unique, tmp = setup
+    kill_rounds(s, stream, tmp / "consume.log", random.Random(7))
     check(s, stream, unique)
 
 

@@ -6,7 +6,6 @@ device the counted partials count in a cell of the zone (L = 1: one row per devi
 from __future__ import annotations
 
 import random
-import time
 from datetime import date
 from pathlib import Path
 
@@ -19,13 +18,11 @@ from hexpulse.store import connect
 from hexpulse.store.scratch import drop_database
 from hexpulse.times import naive_utc
 from privacy.release.tourism_daily import AreaRef, DayCounts, PresenceReader, daily_partials, local_date_of
-from tests.integration.aggregate.test_crash import start, stop_all, wait_closed
+from tests.integration.aggregate.test_crash import kill_rounds
 from tests.support.aggregate import (
     Stream,
     agg_settings,
-    all_closed,
     produce_stream,
-    read_horizons,
     read_rows,
     run_in_process,
 )
@@ -110,24 +107,7 @@ def setup(migrated: Settings, unique_name: str, tmp_path: Path):  # type: ignore
 
 def test_kill9_restart_gives_fault_free_daily_partials(setup) -> None:  # type: ignore[no-untyped-def]
     s, stream, unique, tmp = setup
-    rng = random.Random(11)
-    log = tmp / "consume.log"
-    kills_mid_stream = 0
-    for _ in range(3):
-        before = read_horizons(s)
-        p = start(s, log)
-        deadline = time.monotonic() + 60
-        while read_horizons(s) == before and time.monotonic() < deadline:
-            time.sleep(0.2)
-        time.sleep(rng.uniform(0.0, 1.5))
-        if not all_closed(s, stream):
-            kills_mid_stream += 1
-        p.kill()  # SIGKILL: no flush, no commit
-        p.wait()
-    p = start(s, log)
-    wait_closed(s, stream, [p], 120)
-    stop_all([p], s)
-    assert kills_mid_stream >= 2, "no kill landed mid-stream; the test proved nothing"
+    kill_rounds(s, stream, tmp / "consume.log", random.Random(11))
     got = presence(s, stream)
     # Every counted presence row is one device of the counted partials in a cell of its zone.
     cells = {z: set(box_cells(*b)) for z, b in BOXES.items()}
