@@ -138,6 +138,7 @@ def score_run(api: TestClient, auth: dict[str, str], bbox: str, windows: list[in
     slug = inc["corridor_slug"]
     start_w = inc["start_ms"] // 1000 // 60 * 60
     served_incident: list[tuple[int, list[str | None], str | None]] = []
+    road_of = {c["slug"]: c["road"] for c in truth["corridors"]}
     free: dict[str, dict[int, set[Any]]] = {"cells": {}, "corridors": {}}
     for w in windows:
         r = api.get("/v1/traffic", params={"bbox": bbox, "res": 8, "at": iso(w)}, headers=auth)
@@ -146,7 +147,7 @@ def score_run(api: TestClient, auth: dict[str, str], bbox: str, windows: list[in
         served = cells_of(doc["cells"])
         corridors = corridors_of(doc)
         score.cells.add(cells_by_w.get(w, []), served)
-        score.corridors.add(corr_by_w.get(w, []), corridors)
+        score.corridors.add(corr_by_w.get(w, []), corridors, road_of)
         free["cells"][w] = {c for c, v in served.items() if v.get("free_flow_kmh") is not None}
         free["corridors"][w] = {z for z, v in corridors.items() if v.get("free_flow_kmh") is not None}
         levels = [served.get(c, {}).get("level") for c in sorted(incident_cells)]
@@ -331,6 +332,7 @@ def main(argv: list[str]) -> int:
     for row, seg in (("corridors", traffic.corridors), ("cells", traffic.cells)):
         print(f"traffic by true moving devices per segment ({row}):", json.dumps(seg.by_moving()))
         print(f"level confusion ({row}, truth → served):", json.dumps(rows[row]["level_confusion"]))
+    print("corridors by road:", json.dumps(traffic.corridors.by_group()))
     print("alerts by zone:", json.dumps(alerts.by_zone))
     print(json.dumps(figures))
     return 0

@@ -53,11 +53,14 @@ class SegmentScore:
     moving: list[int] = field(default_factory=list)  # true moving devices of each scored segment
     true_ff_levels: list[tuple[str, str | None]] = field(default_factory=list)  # diagnostic, below
     no_speed: int = 0
+    groups: list[str] = field(default_factory=list)  # e.g. a corridor's road, for by_group()
 
-    def add(self, truth: Iterable[list[Any]], served: dict[Any, dict[str, Any]]) -> None:
+    def add(self, truth: Iterable[list[Any]], served: dict[Any, dict[str, Any]],
+            group_of: dict[Any, str] | None = None) -> None:  # fmt: skip
         for _, key, moving, mean, ff, level in truth:
             if moving < MIN_MOVING:
                 continue
+            self.groups.append((group_of or {}).get(key, ""))
             got = served.get(key, {})
             speed = got.get("mean_speed_kmh")
             if speed is None:
@@ -83,6 +86,18 @@ class SegmentScore:
                 "level_exact": _share([self.levels[i] for i in pick], 0),
                 "level_exact_true_free_flow": _share([self.true_ff_levels[i] for i in pick], 0),
             }  # fmt: skip
+        return out
+
+    def by_group(self) -> dict[str, dict[str, Any]]:
+        """Speed error (mean signed and absolute) and level agreement per group."""
+        out: dict[str, dict[str, Any]] = {}
+        for g in sorted(set(self.groups)):
+            pick = [i for i, x in enumerate(self.groups) if x == g]
+            errs = [self.speed_err[i] for i in pick if not math.isnan(self.speed_err[i])]
+            out[g or "-"] = {"scored": len(pick), "speed_mae_kmh": _mean(errs),
+                             "level_exact": _share([self.levels[i] for i in pick], 0),
+                             "level_exact_true_free_flow": _share([self.true_ff_levels[i] for i in pick], 0),
+                             "level_confusion": _confusion([self.levels[i] for i in pick])}  # fmt: skip
         return out
 
     def summary(self) -> dict[str, Any]:
