@@ -139,6 +139,7 @@ def score_run(api: TestClient, auth: dict[str, str], bbox: str, windows: list[in
     start_w = inc["start_ms"] // 1000 // 60 * 60
     served_incident: list[tuple[int, list[str | None], str | None]] = []
     road_of = {c["slug"]: c["road"] for c in truth["corridors"]}
+    counts: list[tuple[int, int, int]] = []  # per window: corridors served, with a free flow, with a level
     free: dict[str, dict[int, set[Any]]] = {"cells": {}, "corridors": {}}
     for w in windows:
         r = api.get("/v1/traffic", params={"bbox": bbox, "res": 8, "at": iso(w)}, headers=auth)
@@ -150,6 +151,8 @@ def score_run(api: TestClient, auth: dict[str, str], bbox: str, windows: list[in
         score.corridors.add(corr_by_w.get(w, []), corridors, road_of)
         free["cells"][w] = {c for c, v in served.items() if v.get("free_flow_kmh") is not None}
         free["corridors"][w] = {z for z, v in corridors.items() if v.get("free_flow_kmh") is not None}
+        with_level = sum(v.get("level") is not None for v in corridors.values())
+        counts.append((len(corridors), len(free["corridors"][w]), with_level))
         levels = [served.get(c, {}).get("level") for c in sorted(incident_cells)]
         served_incident.append((w, levels, corridors.get(slug, {}).get("level")))
     truth_of = {"cells": cells_by_w, "corridors": corr_by_w}
@@ -178,6 +181,7 @@ def score_run(api: TestClient, auth: dict[str, str], bbox: str, windows: list[in
         "cells_incident_heavy_before_start": sum(any(heavy(v) for v in lv) for _, lv, _ in before),
         "incident_truth_heavy_after_windows": next(((w - start_w) // 60 for w in truth_heavy if w >= start_w),
                                                    None),  # fmt: skip
+        "corridors_served (all, with free flow, with level)": counts,
         "incident_levels_served": [(iso(w), lv, cl) for w, lv, cl in served_incident],
         "incident_levels_true": [(iso(row[0] // 1000), row[2], row[3], row[5]) for row in corridor_truth
                                  if row[1] == slug],  # fmt: skip
@@ -327,6 +331,8 @@ def main(argv: list[str]) -> int:
               f"{r['incident_levels_served']}")  # fmt: skip
         print(f"{name}: incident corridor truth (window, moving, km/h, level): {r['incident_levels_true']}")
         print(f"{name}: city index (window, served, true): {r['index_points (served, true)']}")
+        print(f"{name}: corridors served per window (all, with free flow, with level): "
+              f"{r['corridors_served (all, with free flow, with level)']}")  # fmt: skip
     print("runs:", json.dumps(size["runs"]))
     rows = traffic.rows()
     for row, seg in (("corridors", traffic.corridors), ("cells", traffic.cells)):
