@@ -164,9 +164,18 @@ class ReleasePlan:
 
     @property
     def traffic_mids_kmh(self) -> tuple[float, ...]:
-        """Each speed bin's representative speed (km/h): the middle of its edges."""
+        """Each speed bin's representative speed (km/h): the middle of its edges, except the top bin's.
+
+        The top bin runs from the last configured edge to the speed cap (180 km/h by default), and
+        its middle (125 km/h) put every car on an expressway flowing at 90 at 125 (found by the
+        city benchmark, BENCHMARKS.md "City at real density, corridors"). It is represented as if it
+        were as wide as the bin below it (70 + 30/2 = 85 km/h by default): public, data-independent
+        and closer to the speeds that fill it, never above its own middle."""
         e = self.traffic_edges_kmh
-        return tuple((a + b) / 2 for a, b in zip(e, e[1:], strict=False))
+        mids = [(a + b) / 2 for a, b in zip(e, e[1:], strict=False)]
+        if len(e) >= 3:
+            mids[-1] = min(mids[-1], e[-2] + (e[-2] - e[-3]) / 2)
+        return tuple(mids)
 
     def zone_draw(self, zone_set: str) -> Draw | None:
         """The draw of zone set ``zone_set`` (None: the plan gives the set no budget)."""
