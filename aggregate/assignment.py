@@ -25,6 +25,7 @@ class Assignment(Commits):
         """Write what is closed, commit, forget the rest (the next owner replays it)."""
         with self._lock:
             self._generation += 1
+            self._awaiting_assignment = True
             if not lost:
                 # On failure nothing is committed: the next owner replays and rewrites the rows.
                 with contextlib.suppress(SinkUnavailableError):
@@ -58,6 +59,7 @@ class Assignment(Commits):
             partitions = [p for p in partitions if p not in beyond]
         with self._lock:
             self._generation += 1
+            self._awaiting_assignment = False
             fresh = [p for p in partitions if p not in self.agg.partitions]
             self._uninit.update(fresh)
             if self.consumer is not None:
