@@ -12,7 +12,7 @@ from kafka.errors import KafkaError
 
 from aggregate.commits import Commits
 from aggregate.exceptions import SinkUnavailableError
-from aggregate.kafka.client import group_generation, partition_count_mismatch
+from aggregate.kafka.client import group_generation, hold_rejoin, partition_count_mismatch
 from aggregate.loop_state import log
 from hexpulse.errors import ConfigError
 from hexpulse.logs import log_event
@@ -23,8 +23,10 @@ class Assignment(Commits):
 
     def on_revoked(self, partitions: list[int], *, lost: bool = False) -> None:
         """Write what is closed, commit, forget the rest (the next owner replays it)."""
+        hold_rejoin(self.consumer)  # a rebalance round begins: see that it is finished
         with self._lock:
             self._generation += 1
+            self._awaiting_assignment = True
             if not lost:
                 # On failure nothing is committed: the next owner replays and rewrites the rows.
                 with contextlib.suppress(SinkUnavailableError):
@@ -58,6 +60,7 @@ class Assignment(Commits):
             partitions = [p for p in partitions if p not in beyond]
         with self._lock:
             self._generation += 1
+            self._awaiting_assignment = False
             fresh = [p for p in partitions if p not in self.agg.partitions]
             self._uninit.update(fresh)
             if self.consumer is not None:

@@ -22,7 +22,13 @@ class Backpressure(Assignment):
         Each write is a few ClickHouse round trips whatever its size, so a consumer catching up
         coalesces the windows it closes; one that is caught up writes at once (release latency).
         """
-        if not self.agg.pending or time.monotonic() < self._sink_down_until:
+        if time.monotonic() < self._sink_down_until:
+            return
+        if not self.agg.pending:
+            # A rebalance during the outage dropped every pending write, so no successful write
+            # would ever lift the pause: lift it now (the next failed write pauses again).
+            if self._paused_for_sink:
+                self._resume_for_sink("nothing left to write")
             return
         if behind and time.monotonic() - self._flush_started < self.settings.flush_interval_s:
             return
@@ -47,9 +53,20 @@ class Backpressure(Assignment):
             )
             return
         self._backoff_s = 0.0
-        if self._paused_for_sink and self.consumer is not None:
-            self.consumer.resume(*[self._tp(p) for p in self.agg.partitions])
-            self._paused_for_sink = False
-            metrics.PAUSED.set(0)
-            log_event(log, "clickhouse back; partitions resumed")
+        if self._paused_for_sink:
+            self._resume_for_sink("write succeeded")
         self._commit(force=True)
+
+    def _resume_for_sink(self, why: str) -> None:
+        """Resume the partitions paused for ClickHouse (not those initialising or quarantined)."""
+        if self.consumer is not None:
+            with self._lock:
+                ready = [
+                    self._tp(p)
+                    for p in self.agg.partitions
+                    if p not in self._uninit and p not in self._quarantine
+                ]
+            self.consumer.resume(*ready)
+        self._paused_for_sink = False
+        metrics.PAUSED.set(0)
+        log_event(log, "clickhouse back; partitions resumed", why=why)

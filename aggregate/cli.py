@@ -39,7 +39,7 @@ def _build_loop(stop: threading.Event, idle_exit_s: float | None) -> ConsumeLoop
             and time.monotonic() - last >= idle_exit_s
         )
 
-    loop = ConsumeLoop(settings, ingestor, stop=stop, stop_when=done)
+    loop = ConsumeLoop(settings, ingestor, stop=stop, stop_when=done, hard_exit=True)
     loop.closers.append(lambda: dlq.close(max(0.1, loop.remaining_s())))
     return loop
 

@@ -17,10 +17,12 @@ from kafka import TopicPartition
 from kafka.errors import KafkaError
 
 from aggregate import metrics
+from aggregate.exceptions import ConsumerStalledError
 from aggregate.kafka.client import open_group_consumer
 from aggregate.kafka.records import CorruptBatchError, prefetch
 from aggregate.loop_state import LoopStats, log
 from aggregate.shutdown import Shutdown
+from aggregate.watchdog import STALL_EXIT_CODE, probe_interval_s, thread_stacks
 from hexpulse.logs import log_event
 
 __all__ = ["ConsumeLoop", "LoopStats"]
@@ -66,6 +68,69 @@ class ConsumeLoop(Shutdown):
                 self.agg.idle_close(p, int(time.time() * 1000))
                 self._last_seen[p] = now
 
+    # ---- no-progress watchdog (aggregate/watchdog.py) ---------------------------------------
+    def _owed(self) -> list[str]:
+        """What this member owes: an assignment, unresumed partitions, partitions behind their end
+        offset (asked of the broker, so a fetch that silently stopped still shows). Quarantined
+        partitions wait for an operator and owe nothing here."""
+        if self.consumer is None:
+            return []
+        with self._lock:
+            owed = ["waiting for a partition assignment"] if self._awaiting_assignment else []
+            owed += [f"partition {p} not resumed" for p in sorted(self._uninit)]
+            owned = [self._tp(p) for p in sorted(self.agg.partitions) if p not in self._quarantine]
+        if not owned:
+            return owed
+        try:
+            ends = self.consumer.end_offsets(owned, timeout_ms=5000)
+        except KafkaError:
+            ends = {}
+        for tp in owned:
+            try:
+                end = ends.get(tp, self.consumer.highwater(tp))
+                pos = self.consumer.position(tp, timeout_ms=1000)
+            except KafkaError:
+                end = pos = None
+            if end is None or pos is None:
+                owed.append(f"partition {tp.partition}: end offset or position unknown")
+            elif end > pos:
+                owed.append(f"partition {tp.partition} behind by {end - pos} records")
+        return owed
+
+    def _watch(self) -> bool:
+        """One round of the watchdog; True once the loop must end (stalled: ``_fatal`` is set)."""
+        wd = self.watchdog
+        if wd.timeout_s <= 0:
+            return False
+        now = time.monotonic()
+        if self.stats.records != self._records_seen:
+            self._records_seen = self.stats.records
+            wd.progress()
+        elif now >= self._probe_at:
+            self._probe_at = now + probe_interval_s(wd.timeout_s)
+            wd.report(self._owed())
+        quiet = wd.stalled_for()
+        if quiet is None:
+            return False
+        log_event(
+            log,
+            "consumer stalled; exiting",
+            logging.ERROR,
+            reason="no progress while work is owed",
+            owed=wd.owed[:12],
+            quiet_s=round(quiet, 1),
+            timeout_s=wd.timeout_s,
+            exit_code=STALL_EXIT_CODE,
+            stacks=thread_stacks(),
+        )
+        self._fatal = ConsumerStalledError(
+            f"the consumer made no progress for {quiet:.0f} s while it owed work "
+            f"({'; '.join(wd.owed[:3])}); it exits so that its supervisor restarts it "
+            "(HEXPULSE_CONSUMER_STALL_TIMEOUT_S)"
+        )
+        self._guard.stalled_at = now  # the guard ends the process if the shutdown hangs too
+        return True
+
     # ---- main loop -----------------------------------------------------------------------------
     # ---- corrupt batches ---------------------------------------------------------------------
     def _hold(self, exc: CorruptBatchError) -> None:
@@ -109,8 +174,13 @@ class ConsumeLoop(Shutdown):
         self._run_thread = threading.current_thread()
         self.consumer = open_group_consumer(self.settings, self.topic, self)
         log_event(log, "consumer started", topic=self.topic, group=self.settings.consumer_group)
+        if self.watchdog.timeout_s > 0:
+            self._guard.start()
         try:
             while not self.stop.is_set():
+                self._guard.tick()
+                if self._watch():  # first, so that rounds ending in `continue` are watched too
+                    break
                 self._init_partitions()
                 with self._lock:
                     generation = self._generation
@@ -144,6 +214,7 @@ class ConsumeLoop(Shutdown):
                     break
         finally:
             self._shutdown()
+            self._guard.done.set()
         if self._fatal is not None:
             raise self._fatal
         return self.stats

@@ -15,3 +15,10 @@ class SinkUnavailableError(AggregateError, ServiceUnavailableError):
 
 class ProgressError(AggregateError, StoreError):
     """The progress table holds something a consumer cannot resume from (names topic, partition)."""
+
+
+class ConsumerStalledError(AggregateError):
+    """The consume loop owed work and made no progress for ``consumer_stall_timeout_s``; the
+    process exits with ``exit_code`` so its supervisor restarts it (aggregate/watchdog.py)."""
+
+    exit_code = 75

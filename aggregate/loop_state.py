@@ -19,7 +19,8 @@ from kafka import KafkaConsumer, TopicPartition
 from aggregate.quarantine import Quarantine
 from aggregate.sink import PartialsSink
 from aggregate.state import Aggregator
-from hexpulse.errors import ConfigError
+from aggregate.watchdog import StallGuard, Watchdog
+from hexpulse.errors import HexpulseError
 from hexpulse.settings import Settings
 from ingest import Ingestor
 
@@ -51,6 +52,7 @@ class LoopState:
         *,
         stop: threading.Event | None = None,
         stop_when: Callable[[ConsumeLoop], bool] | None = None,
+        hard_exit: bool = False,
     ) -> None:
         self.settings = settings
         self.topic = settings.topic_pings
@@ -81,7 +83,15 @@ class LoopState:
         self._deadline: float | None = None  # set at shutdown: every wait after it ends by then
         self._run_thread: threading.Thread | None = None
         self._quarantine = Quarantine()
-        self._fatal: ConfigError | None = None  # raised by run() once it has shut down
+        self._fatal: HexpulseError | None = None  # raised by run() once it has shut down
+        # No-progress watchdog (aggregate/watchdog.py); hard_exit: the guard may end the process.
+        self.watchdog = Watchdog(settings.consumer_stall_timeout_s)
+        self._guard = StallGuard(
+            settings.consumer_stall_timeout_s, settings.shutdown_timeout_s, hard_exit=hard_exit
+        )
+        self._awaiting_assignment = True  # from start, and from a revoke to the next assignment
+        self._records_seen = 0
+        self._probe_at = 0.0
 
     def _tp(self, p: int) -> TopicPartition:
         return TopicPartition(self.topic, p)

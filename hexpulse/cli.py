@@ -160,7 +160,8 @@ def main() -> None:
             sys.exit(code)
     except HexpulseError as exc:
         typer.echo(f"hexpulse: {exc}", err=True)
-        sys.exit(2)
+        # 2 unless the error names its own status (a stalled consumer: 75, restart me).
+        sys.exit(getattr(exc, "exit_code", 2))
     except (typer.Abort, KeyboardInterrupt):
         sys.exit(130)
     except typer.Exit as exc:

@@ -161,6 +161,9 @@ class Settings(BaseSettings):
     sink_retry_max_s: float = Field(10.0, gt=0)
     flush_interval_s: float = Field(1.0, ge=0)
     shutdown_timeout_s: float = Field(20.0, gt=0)
+    # No-progress watchdog: owing work (lag, an unresumed partition, no assignment) this long with
+    # nothing handled ends the consumer with exit status 75 for its supervisor to restart; 0 = off.
+    consumer_stall_timeout_s: float = Field(120.0, ge=0)
 
     # Crowd-safety alerts (alerts/, docs/ALERTS.md)
     alerts_zone_set: str = "crowd"

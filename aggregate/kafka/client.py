@@ -73,3 +73,23 @@ def group_generation(consumer: KafkaConsumer) -> int:
     generation = getattr(getattr(consumer, "_coordinator", None), "_generation", None)
     value = getattr(generation, "generation_id", 0)
     return value if isinstance(value, int) and value > 0 else 0
+
+
+def hold_rejoin(consumer: KafkaConsumer | None) -> None:
+    """Keep kafka-python driving the rebalance round it is starting until that round completes.
+
+    Called from the revoke callback, which kafka-python 3.0.12 runs when a JoinGroup round begins.
+    It drives a round only from polls for which its ``need_rejoin()`` holds, and a leader's round
+    begun because its assignment snapshot went stale (a new group's usual second round: the first
+    assignment came before the topic's metadata; or metadata changing around a broker restart)
+    stops being needed halfway, since assigning refreshes the snapshot. When the SyncGroup answer
+    then takes longer than one poll (under load), no later poll finishes the round: the assignment
+    is never applied, ``on_partitions_assigned`` never runs, heartbeats stay off and the broker
+    evicts the member, which polls on with nothing assigned (RELIABILITY.md, the rebalance stall).
+    The coordinator clears this flag only when a round completes.
+    """
+    coordinator = getattr(consumer, "_coordinator", None)
+    request = getattr(coordinator, "request_rejoin", None)
+    if callable(request):
+        request()
+

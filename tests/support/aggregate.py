@@ -77,6 +77,7 @@ def env_for(s: Settings) -> dict[str, str]:
         "state_dir",
         "consumer_max_poll_records",
         "shutdown_timeout_s",
+        "consumer_stall_timeout_s",
         "sink_retry_max_s",
         "metrics_port",
     ):
