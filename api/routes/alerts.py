@@ -169,7 +169,9 @@ async def stream(
     request: Request, key: AlertsKey, state: StateDep, settings: SettingsDep,
     last_event_id: Annotated[str | None, Header(max_length=64)] = None,
 ) -> EventSourceResponse:  # fmt: skip
-    since = int(datetime.now(UTC).timestamp()) - 3600  # a fresh stream starts with the last hour
+    # A fresh stream starts with the last hour, from a whole minute so streams opened together share
+    # their first read (api/alert_marks.py).
+    since = (int(datetime.now(UTC).timestamp()) - 3600) // 60 * 60
     marks = _marks(request, state, settings)
 
     async def events() -> AsyncIterator[dict[str, str]]:
@@ -178,8 +180,7 @@ async def stream(
             # Read the mark first: an event written after it changes the next mark, so none is missed.
             mark = await marks.mark(key.key_id)
             if mark != seen:
-                marks.reads += 1
-                docs = await anyio.to_thread.run_sync(alert_events.after, state.pool, key.key_id, last, since)
+                docs = await marks.events_after(key.key_id, last, since, mark)
                 for doc in docs:
                     last = doc["id"]
                     yield {"event": "alert", "id": doc["id"], "data": orjson.dumps(doc).decode()}

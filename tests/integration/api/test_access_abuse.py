@@ -6,18 +6,24 @@ client meanwhile is benchmarks/bench_abuse.py's.)"""
 
 from __future__ import annotations
 
+import asyncio
 import re
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack
+from datetime import timedelta
 from typing import Any
 
 import httpx
 import pytest
 from fastapi.testclient import TestClient
 
+from alerts import events as alert_events
+from api.alert_marks import EventMarks
 from api.app import create_app
 from hexpulse.settings import Settings
+from hexpulse.store.pool import ClickHousePool
+from hexpulse.times import epoch_s, naive_utc_now
 from tests.support.api import CELLS9, app_client, bbox_of, bearer, seeded
 from tests.support.api_server import serving
 
@@ -162,8 +168,9 @@ def test_open_streams_are_capped_per_key_and_per_process(data: dict[str, Any]) -
 
 
 def test_idle_alert_streams_cost_one_query_per_poll_not_one_each(data: dict[str, Any]) -> None:
-    """Three idle streams for ~3 s at a 0.2 s poll: one events read each (their start), and the
-    mark query once per poll for all of them (it was three events queries per poll)."""
+    """Three idle streams for ~3 s at a 0.2 s poll of an owner without events: no events read at all
+    (the mark says there is nothing), and the mark query once per poll for all of them (it was
+    three events queries per poll)."""
     settings = data["settings"].model_copy(update={"alerts_poll_s": 0.2})
     app = create_app(settings)
     with serving(app) as base, httpx.Client(base_url=base, timeout=httpx.Timeout(10.0, read=30.0)) as client:
@@ -174,5 +181,36 @@ def test_idle_alert_streams_cost_one_query_per_poll_not_one_each(data: dict[str,
                 assert r.status_code == 200
             time.sleep(3.0)
         marks = app.state.alert_marks
-        assert marks.reads == 3, marks.reads
+        assert marks.reads == 0, marks.reads
         assert 3 <= marks.polls <= 3.0 / 0.2 + 5, marks.polls
+
+
+def test_streams_asking_the_same_at_once_share_one_events_read(data: dict[str, Any]) -> None:
+    """50 streams of one owner starting together (same position) wait for one events query and all
+    get the owner's event; a later position is a read of its own; another owner's read never
+    carries this owner's events."""
+    settings = data["settings"]
+    pool = ClickHousePool(settings, size=2)
+    try:
+        w = naive_utc_now().replace(second=0, microsecond=0) - timedelta(minutes=5)
+        pool.insert(f"INSERT INTO alert_events ({alert_events.EVENT_COLUMNS}) VALUES", [(
+            "evt_" + "s" * 24, "sub_shared", "owner_shared", "zone-s", w, "raised", "normal", "busy",
+            "crowd_density", 2.5, 0.1, 2.3, 2.7, 2.0, 0.99, w)])  # fmt: skip
+        since = epoch_s(w) - 3600
+        marks = EventMarks(pool, ttl_s=60.0)
+
+        async def together() -> list[list[dict[str, Any]]]:
+            mark = await marks.mark("owner_shared")
+            assert mark[0] == 1, mark
+            reads = (marks.events_after("owner_shared", None, since, mark) for _ in range(50))
+            return await asyncio.gather(*reads)
+
+        answers = asyncio.run(together())
+        assert marks.reads == 1, marks.reads
+        assert all([d["id"] for d in a] == ["evt_" + "s" * 24] for a in answers)
+        later = asyncio.run(marks.events_after("owner_shared", "evt_" + "s" * 24, since, (1, epoch_s(w))))
+        assert later == [] and marks.reads == 2
+        other = asyncio.run(marks.events_after("owner_other", None, since, (1, epoch_s(w))))
+        assert other == [] and marks.reads == 3
+    finally:
+        pool.close()
