@@ -91,7 +91,7 @@ bench-city: services
 	@$(PY) benchmarks/bench_city.py $(BENCH_CITY_ARGS)
 
 # Tourism accuracy of issue #14 (benchmarks/bench_tourism.py): one local day end to end through
-# Kafka and the deployed processes, ~15 min; BENCH_TOURISM_ARGS, e.g. --draws 4000.
+# Kafka and the deployed processes (55 min at load ~18); BENCH_TOURISM_ARGS, e.g. --draws 2000.
 bench-tourism: services
 	@$(PY) benchmarks/bench_tourism.py $(BENCH_TOURISM_ARGS)
 

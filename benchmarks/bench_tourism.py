@@ -26,7 +26,7 @@ Coverage needs many area-days: the deployed release draws once per area-day; the
 ``add_noise`` (what ``TourismReleaser.release_day`` calls), stated as such.
 
 Usage: .venv/bin/python benchmarks/bench_tourism.py [--background N] [--draws R] [--seed S]
-(make bench-tourism). Not in ``make test``: ~15 min and two cores' worth of work.
+(make bench-tourism). Not in ``make test``: 55 min at load ~18 (BENCHMARKS.md "Tourism").
 """
 
 from __future__ import annotations
