@@ -16,12 +16,13 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 from hexpulse.traffic_levels import level_of
-from releases.traffic import bins_speed
+from releases.traffic import CellBins, bins_speed, matching_pool
 
 FREE_FLOW_QUANTILE = 0.85
 FREE_FLOW_DAYS = 7
@@ -118,10 +119,11 @@ def cell_congestion(
     quiet_sigma: float,
     mids_kmh: Sequence[float],
 ) -> BinsCongestion:
-    """Congestion of one cell from its window's released bins and the bins pooled over its quiet
-    windows (``quiet``, summed before dividing; σ of one pooled bin ``quiet_sigma``). The index
-    is free flow / mean speed, the ratio the simulator's ground truth levels; its σ by the delta
-    method, (σ_I/I)² = (σ_F/F)² + (σ_V/V)² (the two come from disjoint windows: independent)."""
+    """Congestion of one segment (a cell or a corridor) from its window's released bins and the
+    bins pooled over its quiet windows (``quiet``, summed before dividing; σ of one pooled bin
+    ``quiet_sigma``). The index is free flow / mean speed, the ratio the simulator's ground truth
+    levels; its σ by the delta method, (σ_I/I)² = (σ_F/F)² + (σ_V/V)² (the two come from disjoint
+    windows: independent)."""
     v, sv = (float(x) for x in bins_speed(bins, mids_kmh, sigma))
     speed, speed_sigma = _known(v), _known(sv)
     f = sf = math.nan
@@ -136,3 +138,45 @@ def cell_congestion(
     lo, hi = max(index - 1.96 * index_sigma, 0.0), index + 1.96 * index_sigma
     return BinsCongestion(speed, speed_sigma, free, free_sigma, index, index_sigma, level_of(index),
                           (level_of(lo), level_of(hi)))  # fmt: skip
+
+
+# --- JSON fields of a segment (a cell or a corridor) from its bins --------------------------------
+
+
+def pair(lo: float | None, hi: float | None) -> list[float] | None:
+    return None if lo is None or hi is None else [round(lo, 3), round(hi, 3)]
+
+
+def ci95(x: float | None, sigma: float | None, floor: float | None = 0.0) -> list[float] | None:
+    """x ± 1.96σ, the lower end clipped at ``floor`` (None: not clipped)."""
+    if x is None or sigma is None:
+        return None
+    lo = x - 1.96 * sigma
+    return pair(lo if floor is None else max(lo, floor), x + 1.96 * sigma)
+
+
+def rounded(x: float | None, digits: int) -> float | None:
+    return None if x is None else round(x, digits)
+
+
+def bins_fields(now: CellBins, quiet: CellBins | None) -> dict[str, Any]:
+    """The traffic fields of one segment (a res-8 cell or a corridor) in one window: moving
+    devices, mean speed, pooled free flow (``quiet``, used only if its bins are ``now``'s), index,
+    level, each with its 95% interval (devices, km/h, dimensionless)."""
+    pooled = matching_pool(now, quiet)
+    c = cell_congestion(now.bins, now.sigma, None if pooled is None else pooled.bins,
+                        0.0 if pooled is None else pooled.sigma, now.mids_kmh)  # fmt: skip
+    moving = sum(now.bins)
+    return {
+        "moving": max(0, round(moving)),
+        "moving_ci95": ci95(moving, now.sigma * math.sqrt(len(now.bins)), floor=None),
+        "mean_speed_kmh": rounded(c.speed_kmh, 2),
+        "speed_ci95_kmh": ci95(c.speed_kmh, c.speed_sigma_kmh),
+        "free_flow_kmh": rounded(c.free_flow_kmh, 2),
+        "free_flow_ci95_kmh": ci95(c.free_flow_kmh, c.free_flow_sigma_kmh),
+        "free_flow_windows": 0 if pooled is None else pooled.windows,
+        "congestion_index": rounded(c.index, 3),
+        "congestion_index_ci95": ci95(c.index, c.index_sigma),
+        "level": c.level,
+        "level_range": c.level_range,
+    }

@@ -19,7 +19,12 @@ to today: release-noise keys exist only for today − HEXPULSE_KEY_RETENTION_DAY
 Budget plan: the configured one if it funds ``traffic``; otherwise the split the lead adopts,
 ``cells:0.50,traffic:0.20,zones.crowd:0.25,zones.district:0.05`` (printed either way).
 
-Usage: .venv/bin/python benchmarks/bench_city.py [--devices N] [--minutes M]   (make bench-city)
+Traffic is scored in two rows (benchmarks/city_scores.py): corridors (zone set ``corridor``, the
+plan's ``traffic.corridor`` draw, from ``/v1/traffic``'s ``corridors``), the headline, and res-8
+cells; the city index from ``/v1/traffic/index`` with ``set=corridor`` and ``set=none`` (cells).
+
+Usage: .venv/bin/python benchmarks/bench_city.py [--devices N] [--minutes M] [--runs N]   (make bench-city)
+``--runs 2``: the shortest run covering the incident (quiet1, then the morning peak).
 Not in ``make test`` or ``make bench``: ~3 GB of memory and many minutes of CPU per run.
 """
 
@@ -81,15 +86,24 @@ def log(msg: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')} load {load()} rss {rss_mb():.0f} MB] {msg}", flush=True)
 
 
-def runs(quiet: int, minutes: float) -> list[tuple[str, int, int]]:
+def runs(quiet: int, minutes: float, limit: int | None = None) -> list[tuple[str, int, int]]:
     """(name, start ms, seed) of each run: ``quiet`` consecutive quiet runs from 20:00 UTC two days
-    ago, then the morning and the evening peak yesterday."""
+    ago, then the morning and the evening peak yesterday. ``limit`` runs in all (≥ 2): at most
+    ``limit`` − 1 quiet runs (at least one, the free-flow reference), then the peaks, morning first
+    (``limit`` 2: one quiet run and the morning peak, which holds the incident like every run).
+    Seeds stay those of the full list, so a shorter run is a prefix of the same city."""
     today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     night = today - timedelta(days=2) + timedelta(hours=20)
     at = [(f"quiet{i + 1}", night + timedelta(minutes=i * minutes)) for i in range(quiet)]
     at += [("morning", today - timedelta(days=1)),
            ("evening", today - timedelta(days=1) + timedelta(hours=10, minutes=30))]  # fmt: skip
-    return [(name, int(t.timestamp() * 1000), seed) for seed, (name, t) in enumerate(at, start=1)]
+    out = [(name, int(t.timestamp() * 1000), seed) for seed, (name, t) in enumerate(at, start=1)]
+    if limit is None:
+        return out
+    if limit < 2 or quiet < 1:
+        raise SystemExit("--runs needs at least 2 runs and 1 quiet run (the free-flow reference)")
+    keep_quiet = min(quiet, limit - 1)
+    return out[:keep_quiet] + out[quiet : quiet + limit - keep_quiet]
 
 
 def bench_settings(state: Path) -> Settings:
@@ -112,7 +126,8 @@ def city_bbox(s: Settings) -> str:
 
 def score_run(api: TestClient, auth: dict[str, str], bbox: str, windows: list[int], truth: dict[str, Any],
               incident_cells: set[int], score: TrafficScore) -> dict[str, Any]:  # fmt: skip
-    """Traffic figures of one run's windows from /v1/traffic and /v1/traffic/index."""
+    """Traffic figures of one run's windows from /v1/traffic and /v1/traffic/index: corridors and
+    res-8 cells (two rows)."""
     cells_by_w: dict[int, list[list[Any]]] = {}
     for row in truth["traffic"]["cells"]:
         cells_by_w.setdefault(row[0] // 1000, []).append(row)
@@ -123,37 +138,53 @@ def score_run(api: TestClient, auth: dict[str, str], bbox: str, windows: list[in
     slug = inc["corridor_slug"]
     start_w = inc["start_ms"] // 1000 // 60 * 60
     served_incident: list[tuple[int, list[str | None], str | None]] = []
-    free_cells: dict[int, set[int]] = {}
+    road_of = {c["slug"]: c["road"] for c in truth["corridors"]}
+    counts: list[tuple[int, int, int]] = []  # per window: corridors served, with a free flow, with a level
+    free: dict[str, dict[int, set[Any]]] = {"cells": {}, "corridors": {}}
     for w in windows:
         r = api.get("/v1/traffic", params={"bbox": bbox, "res": 8, "at": iso(w)}, headers=auth)
         r.raise_for_status()
         doc = r.json()
         served = cells_of(doc["cells"])
         corridors = corridors_of(doc)
-        score.add_cells(cells_by_w.get(w, []), served)
-        score.add_corridors(corr_by_w.get(w, []), corridors)
-        free_cells[w] = {c for c, v in served.items() if v.get("free_flow_kmh") is not None}
+        score.cells.add(cells_by_w.get(w, []), served)
+        score.corridors.add(corr_by_w.get(w, []), corridors, road_of)
+        free["cells"][w] = {c for c, v in served.items() if v.get("free_flow_kmh") is not None}
+        free["corridors"][w] = {z for z, v in corridors.items() if v.get("free_flow_kmh") is not None}
+        with_level = sum(v.get("level") is not None for v in corridors.values())
+        counts.append((len(corridors), len(free["corridors"][w]), with_level))
         levels = [served.get(c, {}).get("level") for c in sorted(incident_cells)]
         served_incident.append((w, levels, corridors.get(slug, {}).get("level")))
+    truth_of = {"cells": cells_by_w, "corridors": corr_by_w}
+    index_points: dict[str, list[tuple[str, float, float]]] = {"corridors": [], "cells": []}
     span = {"from": iso(windows[0]), "to": iso(windows[-1] + 60)}
-    r = api.get("/v1/traffic/index", params=span, headers=auth)
-    r.raise_for_status()
-    index_points = []
-    for p in r.json()["series"]:
-        w = int(datetime.fromisoformat(p["window_start"].replace("Z", "+00:00")).timestamp())
-        t = true_index(cells_by_w.get(w, []), free_cells.get(w, set()))
-        if p["index"] is not None and t:
-            score.index_rel.append(abs(p["index"] - t) / t)
-            index_points.append((iso(w), round(p["index"], 3), round(t, 3)))
-    detect = next((k for k, (w, lv, cl) in enumerate(x for x in served_incident if x[0] >= start_w)
-                   if (heavy(cl) if cl is not None else any(heavy(v) for v in lv))), None)  # fmt: skip
-    corridor = truth["traffic"]["corridors"]
-    truth_heavy = sorted(row[0] // 1000 for row in corridor if row[1] == slug and heavy(row[5]))
-    truth_detect = next(((w - start_w) // 60 for w in truth_heavy if w >= start_w), None)
+    for zone_set, row in (("corridor", "corridors"), ("none", "cells")):  # set=none: cells only
+        r = api.get("/v1/traffic/index", params={**span, "set": zone_set}, headers=auth)
+        r.raise_for_status()
+        for p in r.json()["series"]:
+            if p["index"] is None or p["source"] != row:
+                continue
+            w = int(datetime.fromisoformat(p["window_start"].replace("Z", "+00:00")).timestamp())
+            t = true_index(truth_of[row].get(w, []), free[row].get(w, set()))
+            if t:
+                score.add_index(row, p["index"], t)
+                index_points[row].append((iso(w), round(p["index"], 3), round(t, 3)))
+    after = [x for x in served_incident if x[0] >= start_w]
+    before = [x for x in served_incident if x[0] < start_w]
+    corridor_truth = truth["traffic"]["corridors"]
+    truth_heavy = sorted(row[0] // 1000 for row in corridor_truth if row[1] == slug and heavy(row[5]))
     return {
-        "incident_detect_windows": detect,
-        "incident_truth_heavy_after_windows": truth_detect,
+        "incident_detect_windows": next((k for k, (_, _, cl) in enumerate(after) if heavy(cl)), None),
+        "incident_heavy_before_start": sum(heavy(cl) for _, _, cl in before),
+        "cells_incident_detect_windows": next((k for k, (_, lv, _) in enumerate(after)
+                                               if any(heavy(v) for v in lv)), None),  # fmt: skip
+        "cells_incident_heavy_before_start": sum(any(heavy(v) for v in lv) for _, lv, _ in before),
+        "incident_truth_heavy_after_windows": next(((w - start_w) // 60 for w in truth_heavy if w >= start_w),
+                                                   None),  # fmt: skip
+        "corridors_served (all, with free flow, with level)": counts,
         "incident_levels_served": [(iso(w), lv, cl) for w, lv, cl in served_incident],
+        "incident_levels_true": [(iso(row[0] // 1000), row[2], row[3], row[5]) for row in corridor_truth
+                                 if row[1] == slug],  # fmt: skip
         "index_points (served, true)": index_points,
     }
 
@@ -252,7 +283,8 @@ class City:
         base9 = zone_cells(shape(poly), s.base_resolution, self.area.cell_set)
         inc8 = {h3.str_to_int(h3.cell_to_parent(h3.int_to_str(c), 8)) for c in base9}
         r = self.per_run[name] = score_run(api, self.auth, self.bbox, windows, truth, inc8, self.traffic)
-        log(f"{name}: incident detect {r['incident_detect_windows']} windows "
+        log(f"{name}: incident detect {r['incident_detect_windows']} windows on its corridor, "
+            f"{r['cells_incident_detect_windows']} on its res-8 cells "
             f"(truth heavy after {r['incident_truth_heavy_after_windows']})")  # fmt: skip
         log(f"traffic so far: {json.dumps(self.traffic.summary())}")
 
@@ -266,6 +298,8 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--devices", type=int, default=None, help="scale the city down (default: real density)")
     ap.add_argument("--minutes", type=float, default=10.0, help="event time per run (default 10)")
     ap.add_argument("--quiet-runs", type=int, default=QUIET_RUNS, help=f"quiet runs (default {QUIET_RUNS})")
+    ap.add_argument("--runs", type=int, default=None,
+                    help="runs in all (2: a quiet run, then the morning peak with the incident)")  # fmt: skip
     args = ap.parse_args(argv)
     t_start = time.monotonic()
     cpu0 = time.process_time()
@@ -276,15 +310,16 @@ def main(argv: list[str]) -> int:
     with scratch_database(base, clickhouse_database=f"hexpulse_bench_city_{uuid.uuid4().hex[:6]}") as s:
         city = City(s, args.devices, args.minutes)
         with TestClient(create_app(s)) as api:
-            for name, start_ms, seed in runs(args.quiet_runs, args.minutes):
+            for name, start_ms, seed in runs(args.quiet_runs, args.minutes, args.runs):
                 city.run(api, name, start_ms, seed)
         eval_ms = score_alerts(s, city.pool, city.curves, city.windows, alerts)
         city.close()
     shutil.rmtree(state, ignore_errors=True)
     wall = time.monotonic() - t_start
     size, traffic = city.size, city.traffic
-    incident = {f"{k}_{n}": v[k] for n, v in city.per_run.items()
-                for k in ("incident_detect_windows", "incident_truth_heavy_after_windows")}  # fmt: skip
+    keys = ("incident_detect_windows", "incident_heavy_before_start", "cells_incident_detect_windows",
+            "cells_incident_heavy_before_start", "incident_truth_heavy_after_windows")
+    incident = {f"{k}_{n}": v[k] for n, v in city.per_run.items() for k in keys}
     figures = {**traffic.summary(), **incident, **alerts.summary(),
                "alerts_eval_ms_per_window": round(eval_ms, 1),
                "devices": size["devices"], "pings": size["pings"], "messages": size["messages"],
@@ -294,10 +329,16 @@ def main(argv: list[str]) -> int:
     for name, r in city.per_run.items():
         print(f"{name}: incident levels served (window, res-8 cells of the corridor, corridor): "
               f"{r['incident_levels_served']}")  # fmt: skip
+        print(f"{name}: incident corridor truth (window, moving, km/h, level): {r['incident_levels_true']}")
         print(f"{name}: city index (window, served, true): {r['index_points (served, true)']}")
+        print(f"{name}: corridors served per window (all, with free flow, with level): "
+              f"{r['corridors_served (all, with free flow, with level)']}")  # fmt: skip
     print("runs:", json.dumps(size["runs"]))
-    print("traffic by true moving devices per cell:", json.dumps(traffic.by_moving()))
-    print("level confusion (truth → served):", json.dumps(figures.pop("level_confusion")))
+    rows = traffic.rows()
+    for row, seg in (("corridors", traffic.corridors), ("cells", traffic.cells)):
+        print(f"traffic by true moving devices per segment ({row}):", json.dumps(seg.by_moving()))
+        print(f"level confusion ({row}, truth → served):", json.dumps(rows[row]["level_confusion"]))
+    print("corridors by road:", json.dumps(traffic.corridors.by_group()))
     print("alerts by zone:", json.dumps(alerts.by_zone))
     print(json.dumps(figures))
     return 0

@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from types import SimpleNamespace
 from typing import Any
 
+import orjson
 from shapely.geometry import shape
 
 from aggregate.sink import PartialsSink
@@ -106,8 +107,8 @@ class Pipeline:
 
 def register_zones(settings: Settings, area: ServiceArea, frame: LocalFrame) -> list[Zone]:
     """The city's zones of every set the budget plan funds (``hexpulse zones load`` skips the
-    others), covered as the API covers a polygon, in effect since 2020 so every run's windows
-    measure them."""
+    others), covered and stored (outline included) as the API does, in effect since 2020 so every
+    run's windows measure them."""
     funded = funded_sets(tuple(settings.budget_plan))
     since = datetime(2020, 1, 1, tzinfo=UTC)
     zones = []
@@ -116,7 +117,9 @@ def register_zones(settings: Settings, area: ServiceArea, frame: LocalFrame) -> 
         if props["set"] not in funded:
             continue
         cells = zone_cells(shape(f["geometry"]), settings.base_resolution, area.cell_set)
-        zones.append(Zone(props["id"], 1, props["set"], props["name"], "{}", cells, since, OPEN_END))
+        # The outline as the API stores it: /v1/traffic places corridors by it.
+        outline = orjson.dumps(f["geometry"]).decode()
+        zones.append(Zone(props["id"], 1, props["set"], props["name"], outline, cells, since, OPEN_END))
     client = connect(settings)
     try:
         client.execute(f"INSERT INTO zones ({ZONE_COLUMNS}) VALUES", [z.row() for z in zones])

@@ -1,14 +1,17 @@
 """Scores of benchmarks/bench_city.py: what the API serves and the alert evaluator decides,
 against the simulator's ground truth.
 
-Traffic (issue #12), on res-8 cells and corridors with ≥ 100 truly moving devices:
-``traffic_speed_mae_kmh`` |served mean speed − true mean speed|; ``congestion_level_exact`` /
-``_within_one`` served level vs the truth's (a level the API leaves out counts as wrong);
+Traffic (issue #12), two rows: corridors (the zones of set ``corridor`` the API serves, the
+headline) and res-8 cells, each segment scored in the windows where it has ≥ 100 truly moving
+devices: ``traffic_speed_mae_kmh`` |served mean speed − true mean speed| (a segment served
+without a speed is counted apart, ``without_speed``); ``congestion_level_exact`` / ``_within_one``
+served level vs the truth's (a level the API leaves out counts as wrong);
 ``incident_detect_windows`` windows from the one holding the incident's start to the first whose
-corridor (or, while corridors are not served, one of the res-8 cells its cover touches) reads
-heavy or worse; ``city_index_rel_err`` |served city index − true index| / true index per window,
-the true index travel-time weighted over the same cells, Σ n/v ÷ Σ n/v_free with each cell's
-true moving devices n, mean speed v and free flow v_free.
+incident corridor (cells row: one of the res-8 cells its cover touches) reads heavy or worse;
+``city_index_rel_err`` the median over windows of |served city index − true index| / true index,
+the served index from ``/v1/traffic/index`` (``set=corridor``: corridors; ``set=none``: cells
+only), the true one travel-time weighted over the same segments (those served with a free flow),
+Σ n/v ÷ Σ n/v_free with each segment's true moving devices n, mean speed v and free flow v_free.
 
 Alerts (issue #13): precision and recall of the events the real evaluator wrote, matched to the
 events of the same state machine run on the true zone values (σ = 0): same subscription and
@@ -40,24 +43,25 @@ def iso(epoch_s: int) -> str:
 
 
 @dataclass
-class TrafficScore:
-    """Running sums of the traffic figures over the scored windows."""
+class SegmentScore:
+    """Running sums of the traffic figures of one kind of segment (res-8 cells or corridors) over
+    the scored windows: truth rows ``[window_ms, key, moving, mean_kmh, free_flow_kmh, level]``
+    against the served objects by key."""
 
     speed_err: list[float] = field(default_factory=list)
     levels: list[tuple[str, str | None]] = field(default_factory=list)  # (truth, served)
-    moving: list[int] = field(default_factory=list)  # true moving devices of each scored cell
+    moving: list[int] = field(default_factory=list)  # true moving devices of each scored segment
     true_ff_levels: list[tuple[str, str | None]] = field(default_factory=list)  # diagnostic, below
     no_speed: int = 0
-    corridor_err: list[float] = field(default_factory=list)
-    corridor_levels: list[tuple[str, str | None]] = field(default_factory=list)
-    index_rel: list[float] = field(default_factory=list)
-    index_pairs: list[tuple[str, float, float]] = field(default_factory=list)
+    groups: list[str] = field(default_factory=list)  # e.g. a corridor's road, for by_group()
 
-    def add_cells(self, truth: Iterable[list[Any]], served: dict[int, dict[str, Any]]) -> None:
-        for _, cell, moving, mean, ff, level in truth:
+    def add(self, truth: Iterable[list[Any]], served: dict[Any, dict[str, Any]],
+            group_of: dict[Any, str] | None = None) -> None:  # fmt: skip
+        for _, key, moving, mean, ff, level in truth:
             if moving < MIN_MOVING:
                 continue
-            got = served.get(int(cell), {})
+            self.groups.append((group_of or {}).get(key, ""))
+            got = served.get(key, {})
             speed = got.get("mean_speed_kmh")
             if speed is None:
                 self.no_speed += 1
@@ -71,49 +75,79 @@ class TrafficScore:
             self.levels.append((str(level), got.get("level")))
             self.moving.append(int(moving))
 
-    def add_corridors(self, truth: Iterable[list[Any]], served: dict[str, dict[str, Any]]) -> None:
-        for _, slug, moving, mean, _, level in truth:
-            if moving < MIN_MOVING or slug not in served:
-                continue
-            speed = served[slug].get("mean_speed_kmh")
-            if speed is not None:
-                self.corridor_err.append(abs(float(speed) - float(mean)))
-            self.corridor_levels.append((str(level), served[slug].get("level")))
-
     def by_moving(self) -> dict[str, dict[str, Any]]:
-        """Speed error and level agreement by the cells' true moving devices."""
+        """Speed error and level agreement by the segments' true moving devices."""
         out: dict[str, dict[str, Any]] = {}
         for lo, hi in ((MIN_MOVING, 200), (200, 400), (400, 800), (800, 10**9)):
             pick = [i for i, m in enumerate(self.moving) if lo <= m < hi]
             errs = [self.speed_err[i] for i in pick if not math.isnan(self.speed_err[i])]
             out[f"{lo}-{hi if hi < 10**9 else ''}"] = {
-                "cells": len(pick), "speed_mae_kmh": _mean(errs),
+                "scored": len(pick), "speed_mae_kmh": _mean(errs),
                 "level_exact": _share([self.levels[i] for i in pick], 0),
                 "level_exact_true_free_flow": _share([self.true_ff_levels[i] for i in pick], 0),
             }  # fmt: skip
         return out
 
+    def by_group(self) -> dict[str, dict[str, Any]]:
+        """Speed error (mean signed and absolute) and level agreement per group."""
+        out: dict[str, dict[str, Any]] = {}
+        for g in sorted(set(self.groups)):
+            pick = [i for i, x in enumerate(self.groups) if x == g]
+            errs = [self.speed_err[i] for i in pick if not math.isnan(self.speed_err[i])]
+            out[g or "-"] = {"scored": len(pick), "speed_mae_kmh": _mean(errs),
+                             "level_exact": _share([self.levels[i] for i in pick], 0),
+                             "level_exact_true_free_flow": _share([self.true_ff_levels[i] for i in pick], 0),
+                             "level_confusion": _confusion([self.levels[i] for i in pick])}  # fmt: skip
+        return out
+
     def summary(self) -> dict[str, Any]:
         errs = [e for e in self.speed_err if not math.isnan(e)]
-        out: dict[str, Any] = {
-            "traffic_cells_scored": len(self.levels),
-            "traffic_cells_without_speed": self.no_speed,
+        return {
+            "scored": len(self.levels),
+            "without_speed": self.no_speed,
             "traffic_speed_mae_kmh": _mean(errs),
             "traffic_speed_err_p90_kmh": _quantile(errs, 0.9),
             "congestion_level_exact": _share(self.levels, 0),
             "congestion_level_within_one": _share(self.levels, 1),
-            "level_confusion": _confusion(self.levels),
             "congestion_level_exact_true_free_flow": _share(self.true_ff_levels, 0),
             "congestion_level_within_one_true_free_flow": _share(self.true_ff_levels, 1),
-            "city_index_rel_err": _quantile(self.index_rel, 0.5),
-            "city_index_rel_err_max": round(max(self.index_rel), 4) if self.index_rel else None,
         }
-        if self.corridor_levels:
-            out |= {"corridors_scored": len(self.corridor_levels),
-                    "corridor_speed_mae_kmh": _mean(self.corridor_err),
-                    "corridor_level_exact": _share(self.corridor_levels, 0),
-                    "corridor_level_within_one": _share(self.corridor_levels, 1)}  # fmt: skip
+
+
+@dataclass
+class TrafficScore:
+    """The traffic figures of a city run: corridors (the headline row: the unit the control room
+    reads) and res-8 cells (the second row), each with its city index error per window."""
+
+    corridors: SegmentScore = field(default_factory=SegmentScore)
+    cells: SegmentScore = field(default_factory=SegmentScore)
+    index_rel: dict[str, list[float]] = field(default_factory=lambda: {"corridors": [], "cells": []})
+
+    def add_index(self, source: str, served: float, true: float) -> None:
+        self.index_rel[source].append(abs(served - true) / true)
+
+    def rows(self) -> dict[str, dict[str, Any]]:
+        """One row of figures per segment kind; ``level_confusion`` included."""
+        out = {}
+        for name, seg in (("corridors", self.corridors), ("cells", self.cells)):
+            rel = self.index_rel[name]
+            out[name] = {**seg.summary(), "city_index_rel_err": _quantile(rel, 0.5),
+                         "city_index_rel_err_max": round(max(rel), 4) if rel else None,
+                         "city_index_points": len(rel),
+                         "level_confusion": _confusion(seg.levels)}  # fmt: skip
         return out
+
+    def summary(self) -> dict[str, Any]:
+        """Flat figures: the corridors' under the issue's names (their counts ``corridors_…``),
+        the cells' prefixed ``cells_``."""
+        rows = self.rows()
+        flat: dict[str, Any] = {}
+        for k, v in rows["corridors"].items():
+            flat[f"corridors_{k}" if k in ("scored", "without_speed") else k] = v
+        flat |= {f"cells_{k}": v for k, v in rows["cells"].items()}
+        for k in ("level_confusion", "cells_level_confusion"):
+            flat.pop(k)
+        return flat
 
 
 def _mean(xs: list[float]) -> float | None:
@@ -142,11 +176,12 @@ def _confusion(pairs: list[tuple[str, str | None]]) -> dict[str, dict[str, int]]
     return out
 
 
-def true_index(truth: Iterable[list[Any]], cells: set[int]) -> float | None:
-    """Travel-time-weighted congestion index of the truth over ``cells`` (dimensionless)."""
+def true_index(truth: Iterable[list[Any]], keys: set[Any]) -> float | None:
+    """Travel-time-weighted congestion index of the truth over the segments ``keys`` (res-8
+    cells or corridor slugs; dimensionless)."""
     now = free = 0.0
-    for _, cell, moving, mean, ff, _ in truth:
-        if int(cell) in cells and mean > 0 and ff > 0:
+    for _, key, moving, mean, ff, _ in truth:
+        if key in keys and mean > 0 and ff > 0:
             now += moving / max(float(mean), 1.0)
             free += moving / float(ff)
     return now / free if free > 0 else None
@@ -157,13 +192,9 @@ def cells_of(served: list[dict[str, Any]]) -> dict[int, dict[str, Any]]:
 
 
 def corridors_of(doc: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """Corridors the API serves in a /v1/traffic answer, by slug (none yet on main)."""
-    out: dict[str, dict[str, Any]] = {}
-    for c in doc.get("corridors") or []:
-        slug = next((c[k] for k in ("zone_id", "corridor", "slug", "id") if k in c), None)
-        if slug is not None:
-            out[str(slug)] = c
-    return out
+    """Corridors (zone set ``corridor``) the API serves in a /v1/traffic answer, by zone id (the
+    simulator's slug)."""
+    return {str(c["zone_id"]): c for c in doc.get("corridors") or [] if c["zone_set"] == "corridor"}
 
 
 def heavy(level: str | None) -> bool:

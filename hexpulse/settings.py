@@ -106,7 +106,7 @@ class Settings(BaseSettings):
     budget_resolution_shares: StrList = ()
     # Shares of the device-day ρ per product (privacy/release/budget.py, PRIVACY.md "Where the budget goes").
     budget_plan: StrList = (
-        "cells:0.50", "traffic:0.20", "zones.crowd:0.20", "zones.district:0.05",
+        "cells:0.45", "traffic:0.10", "traffic.corridor:0.15", "zones.crowd:0.20", "zones.district:0.05",
         "tourism.visitors:0.03", "tourism.dwell:0.02",
     )  # fmt: skip
     release_poll_s: float = Field(1.0, gt=0)

@@ -19,6 +19,7 @@ raw device ids and coordinates never appear in clear.
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
@@ -84,8 +85,24 @@ class DeadLetterSink(Protocol):
     def flush(self, timeout_s: float | None = None) -> None: ...
 
 
+@dataclass(slots=True)
+class _Queued:
+    """A DLQ record sent but not yet acknowledged: kept so a replaced producer can send it again."""
+
+    value: bytes
+    headers: list[tuple[str, bytes]]
+    future: Any  # kafka-python's FutureRecordMetadata; None when not (yet) handed to a producer
+
+
 class KafkaDeadLetterSink:
-    """Asynchronous DLQ producer (kafka-python, lingering) with optional payload sealing."""
+    """Asynchronous DLQ producer (kafka-python, lingering) with optional payload sealing.
+
+    A producer it made itself is replaced after a failed flush: kafka-python's producer can stay
+    wedged after a broker is killed and restarted (every later flush timed out in the full-size
+    broker kill, tests/faults/test_broker_kill.py), as other clients' producers are known to. The
+    records it had not acknowledged are sent again on the new one, so a successful flush still
+    means every record sent so far is durable (a record may then be in the DLQ twice: dead letters
+    are at-least-once, as after any replay)."""
 
     def __init__(
         self,
@@ -95,11 +112,13 @@ class KafkaDeadLetterSink:
     ) -> None:
         from hexpulse.kafka import make_producer
 
+        self._settings = settings
         self._topic = settings.topic_dlq
         self._sealer = sealer
         self._owns_producer = producer is None
-        self._producer = producer or make_producer(settings, linger_ms=50)
-        self._pending: list[Any] = []
+        self._producer: KafkaProducer | None = producer or make_producer(settings, linger_ms=50)
+        self._pending: list[_Queued] = []
+        self.replaced = 0  # producers replaced after failed flushes (tests, logs)
 
     def send(self, letters: list[DeadLetter], original: bytes | None) -> None:
         if not letters:
@@ -114,26 +133,63 @@ class KafkaDeadLetterSink:
             headers = letter.headers()
             if key_id is not None:
                 headers.append(("key_id", key_id))
-            try:
-                self._pending.append(self._producer.send(self._topic, value=value, headers=headers))
-            except (KafkaError, ValueError) as exc:  # ValueError: e.g. an illegal topic name
-                raise DeadLetterError(f"cannot queue a DLQ record on {self._topic}: {exc}") from None
+            queued = _Queued(value, headers, None)
+            if self._producer is not None:  # else the next flush sends it on a new producer
+                queued.future = self._send(self._producer, queued)
+            self._pending.append(queued)
             DLQ_RECORDS.labels(reason=letter.reason).inc()
+
+    def _send(self, producer: KafkaProducer, queued: _Queued) -> Any:
+        try:
+            return producer.send(self._topic, value=queued.value, headers=queued.headers)
+        except (KafkaError, ValueError) as exc:  # ValueError: e.g. an illegal topic name
+            raise DeadLetterError(f"cannot queue a DLQ record on {self._topic}: {exc}") from None
+
+    def _connected(self) -> KafkaProducer:
+        """The producer, made anew (and handed the unsent records) after :meth:`_drop_producer`."""
+        if self._producer is None:
+            from hexpulse.errors import ServiceUnavailableError
+            from hexpulse.kafka import make_producer
+
+            try:
+                self._producer = make_producer(self._settings, linger_ms=50)
+            except ServiceUnavailableError as exc:
+                raise DeadLetterError(f"cannot reconnect to the DLQ topic {self._topic}: {exc}") from None
+            self.replaced += 1
+        for queued in self._pending:
+            if queued.future is None:
+                queued.future = self._send(self._producer, queued)
+        return self._producer
+
+    def _drop_producer(self) -> None:
+        """Forget the producer (closed without waiting) and mark every unacknowledged record unsent."""
+        if not self._owns_producer or self._producer is None:
+            return
+        old, self._producer = self._producer, None
+        with contextlib.suppress(KafkaError):  # it is being discarded because it no longer works
+            old.close(timeout=0)
+        self._pending = [q for q in self._pending if not (q.future is not None and q.future.succeeded())]
+        for queued in self._pending:
+            queued.future = None
 
     def flush(self, timeout_s: float | None = 30.0) -> None:
         try:
-            self._producer.flush(timeout=timeout_s)
+            self._connected().flush(timeout=timeout_s)
         except KafkaError as exc:
+            self._drop_producer()
             raise DeadLetterError(f"the DLQ topic {self._topic} did not acknowledge: {exc}") from None
-        pending, self._pending = self._pending, []
-        failed = [f for f in pending if not f.is_done or f.failed()]
+        failed = [q for q in self._pending if not q.future.is_done or q.future.failed()]
         if failed:
+            self._drop_producer()
+            if not self._owns_producer:  # nothing to resend them on: the caller replays instead
+                self._pending = []
             # The caller must not commit and must replay from its last commit, which re-sends them.
             raise DeadLetterError(
                 f"{len(failed)} DLQ records on {self._topic} were not acknowledged; do not commit offsets"
             )
+        self._pending = []
 
     def close(self, timeout_s: float = 10.0) -> None:
         self.flush(timeout_s)
-        if self._owns_producer:
+        if self._owns_producer and self._producer is not None:
             self._producer.close(timeout=timeout_s)

@@ -19,6 +19,7 @@ from hexpulse.store.tables import RELEASE_CELL_VALUES, column_list
 from hexpulse.times import S_PER_DAY, epoch_s
 from releases import queries
 from releases.cache import Lru
+from releases.corridors import ZoneBins, ZoneKey, quiet_zone_bins, window_zone_bins
 from releases.models import CellRow, Window, WindowSum
 from releases.smoothing import Smoothed, SmoothingParams, smooth
 from releases.traffic import CellBins, quiet_bins, window_bins
@@ -177,6 +178,29 @@ class ReleaseReader:
 
         key = ("quiet", window.start, res, days, hours)
         result: dict[int, CellBins] = await self._once(self._traffic, key, load)
+        return result
+
+    async def zone_bins(self, window: Window) -> list[ZoneBins]:
+        """The window's released speed bins of zones measured directly (corridors), with their
+        names and outlines (cached; empty if the window measured none)."""
+
+        async def load() -> list[ZoneBins]:
+            return await window_zone_bins(self.pool, window.start)
+
+        result: list[ZoneBins] = await self._once(self._traffic, ("zone-bins", window.start), load)
+        return result
+
+    async def zone_free_flow_bins(
+        self, window: Window, days: int, hours: tuple[int, ...]
+    ) -> dict[ZoneKey, CellBins]:
+        """Per zone version: released bins pooled over the quiet windows (UTC ``hours``) of the
+        ``days`` before ``window`` (cached per window, as :meth:`free_flow_bins`)."""
+
+        async def load() -> dict[ZoneKey, CellBins]:
+            return await quiet_zone_bins(self.pool, window.start, days, hours)
+
+        key = ("zone-quiet", window.start, days, hours)
+        result: dict[ZoneKey, CellBins] = await self._once(self._traffic, key, load)
         return result
 
     async def estimate_sums(

@@ -136,6 +136,12 @@ def bins_speed(
     return np.where(ok, mean, np.nan), np.where(ok, np.sqrt(var), np.nan)
 
 
+def matching_pool(now: CellBins, quiet: CellBins | None) -> CellBins | None:
+    """The free-flow pool ``quiet`` if its bins are those of ``now`` (same mids), else None (a
+    pool of other edges is no reference)."""
+    return quiet if quiet is not None and quiet.mids_kmh == now.mids_kmh else None
+
+
 def pool_cells(cells: Sequence[CellBins]) -> CellBins | None:
     """The bins of several cells of one window summed (an area's moving devices per bin), σ of
     a summed bin √Σσ² (independent draws per cell). None when no cell is given; cells whose

@@ -1,5 +1,6 @@
-"""``/v1/traffic``: moving counts, speeds and congestion per cell in a bbox; ``/v1/traffic/index``:
-the city's or a district's travel-time-weighted congestion index per window."""
+"""``/v1/traffic``: moving counts, speeds and congestion per cell and per corridor in a bbox;
+``/v1/traffic/index``: the city's or a district's travel-time-weighted congestion index per window,
+weighing the window's corridors when it measured them, its res-8 cells otherwise."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 from shapely.geometry import box
 
-from api import congestion, density
+from api import congestion, corridors, density
 from api.deps import BBoxDep, StateDep, TrafficKey, check_res
 from api.geo import BBox, bbox_cover, cell_hex, check_area, parse_bbox
 from api.routes.density import resolve_window, series_range
@@ -17,49 +18,17 @@ from api.schemas.common import ERRORS
 from api.schemas.traffic import IndexResponse, TrafficResponse
 from hexpulse.settings import Settings
 from hexpulse.traffic_levels import level_of
+from releases.corridors import ZoneKey, outline_keys, series_zone_bins, zone_outlines
 from releases.models import CellRow, Window
 from releases.reader import ReleaseReader
 from releases.traffic import CellBins, series_bins
 
 router = APIRouter(prefix="/v1/traffic", tags=["traffic"])
-
-
-def _pair(lo: float | None, hi: float | None) -> list[float] | None:
-    return None if lo is None or hi is None else [round(lo, 3), round(hi, 3)]
-
-
-def _ci(x: float | None, sigma: float | None, floor: float | None = 0.0) -> list[float] | None:
-    if x is None or sigma is None:
-        return None
-    lo = x - 1.96 * sigma
-    return _pair(lo if floor is None else max(lo, floor), x + 1.96 * sigma)
-
-
-def _round(x: float | None, digits: int) -> float | None:
-    return None if x is None else round(x, digits)
+SET_PATTERN = r"^[A-Za-z0-9_.-]{1,64}$"
 
 
 def _from_bins(cell: int, now: CellBins, quiet: CellBins | None) -> dict[str, Any]:
-    pooled = quiet if quiet is not None and quiet.mids_kmh == now.mids_kmh else None
-    c = congestion.cell_congestion(now.bins, now.sigma, None if pooled is None else pooled.bins,
-                                   0.0 if pooled is None else pooled.sigma, now.mids_kmh)  # fmt: skip
-    moving = sum(now.bins)
-    moving_sigma = now.sigma * math.sqrt(len(now.bins))
-    return {
-        "cell": cell_hex(cell),
-        "source": "bins",
-        "moving": max(0, round(moving)),
-        "moving_ci95": _ci(moving, moving_sigma, floor=None),
-        "mean_speed_kmh": _round(c.speed_kmh, 2),
-        "speed_ci95_kmh": _ci(c.speed_kmh, c.speed_sigma_kmh),
-        "free_flow_kmh": _round(c.free_flow_kmh, 2),
-        "free_flow_ci95_kmh": _ci(c.free_flow_kmh, c.free_flow_sigma_kmh),
-        "free_flow_windows": 0 if pooled is None else pooled.windows,
-        "congestion_index": _round(c.index, 3),
-        "congestion_index_ci95": _ci(c.index, c.index_sigma),
-        "level": c.level,
-        "level_range": c.level_range,
-    }
+    return {"cell": cell_hex(cell), "source": "bins", **congestion.bins_fields(now, quiet)}
 
 
 def _from_cells(cell: int, row: CellRow, free: dict[int, tuple[float, int]]) -> dict[str, Any]:
@@ -71,9 +40,9 @@ def _from_cells(cell: int, row: CellRow, free: dict[int, tuple[float, int]]) -> 
         "source": "cells",
         "moving": max(0, int(row.moving)),
         "moving_ci95": [round(row.moving_lo, 3), round(row.moving_hi, 3)],
-        "mean_speed_kmh": _round(row.speed_kmh, 2),
-        "speed_ci95_kmh": _pair(row.speed_lo_kmh, row.speed_hi_kmh),
-        "free_flow_kmh": _round(ff, 2),
+        "mean_speed_kmh": congestion.rounded(row.speed_kmh, 2),
+        "speed_ci95_kmh": congestion.pair(row.speed_lo_kmh, row.speed_hi_kmh),
+        "free_flow_kmh": congestion.rounded(ff, 2),
         "free_flow_windows": n,
         "congestion_index": index,
         "level": level,
@@ -85,6 +54,11 @@ async def _quiet(reader: ReleaseReader, window: Window, settings: Settings) -> d
                                        tuple(settings.traffic_free_flow_hours_utc))  # fmt: skip
 
 
+async def _zone_quiet(reader: ReleaseReader, window: Window, settings: Settings) -> dict[ZoneKey, CellBins]:
+    return await reader.zone_free_flow_bins(window, settings.traffic_free_flow_days,
+                                            tuple(settings.traffic_free_flow_hours_utc))  # fmt: skip
+
+
 @router.get("", summary="Traffic state of every released cell in a bbox", responses=ERRORS)
 async def get_traffic(
     key: TrafficKey,
@@ -92,6 +66,9 @@ async def get_traffic(
     bbox: BBoxDep,
     res: Annotated[int, Query(ge=0, le=15)] = 8,
     at: Annotated[str, Query(max_length=64, description="'latest' or an ISO 8601 time")] = "latest",
+    zone_set: Annotated[
+        str | None, Query(alias="set", pattern=SET_PATTERN, description="corridors of this zone set only")
+    ] = None,
 ) -> TrafficResponse:
     settings = state.settings
     if res != settings.traffic_resolution:  # the speed bins' resolution need not be a density one
@@ -108,6 +85,8 @@ async def get_traffic(
             window, res, congestion.FREE_FLOW_DAYS, congestion.FREE_FLOW_QUANTILE
         )
         cells = [_from_cells(c, released[c], free) for c in sorted(bbox_cover(bbox, res)) if c in released]
+    zones = await state.reader.zone_bins(window)
+    zone_quiet = await _zone_quiet(state.reader, window, settings) if zones else {}
     return TrafficResponse.model_validate(
         {
             "window": density.window_json(window),
@@ -116,6 +95,7 @@ async def get_traffic(
             "levels": congestion.LEVEL_TEXT,
             "privacy": density.privacy_json(state.settings, window),
             "cells": cells,
+            "corridors": corridors.corridors_in(zones, zone_quiet, bbox, zone_set),
         }
     )
 
@@ -130,6 +110,9 @@ async def get_index(
         str | None,
         Query(max_length=200, description="a district: minLon,minLat,maxLon,maxLat; omitted: the city"),
     ] = None,
+    zone_set: Annotated[
+        str, Query(alias="set", pattern=SET_PATTERN, description="the zone set weighed where measured")
+    ] = corridors.INDEX_SET,
 ) -> IndexResponse:
     settings = state.settings
     start, end = await series_range(state, from_, to)
@@ -139,36 +122,52 @@ async def get_index(
         check_area(box(*district), settings.api_max_bbox_km2, "bbox")
     res = settings.traffic_resolution
     windows = await series_bins(state.pool, start, end, res)
+    zone_windows = {w: {k: b for k, b in zones.items() if k[0] == zone_set}
+                    for w, zones in (await series_zone_bins(state.pool, start, end)).items()}  # fmt: skip
     series: list[dict[str, Any]] = []
-    if windows:
+    starts = sorted(set(windows) | {w for w, z in zone_windows.items() if z})
+    if starts:
         # One free-flow reference for the whole series (the quiet windows before its first
         # window), so points are comparable with each other.
-        first = await state.reader.at(min(windows))
-        quiet = await _quiet(state.reader, first, settings) if first is not None else {}
+        first = await state.reader.at(starts[0])
+        quiet = await _quiet(state.reader, first, settings) if first is not None and windows else {}
+        zone_quiet = await _zone_quiet(state.reader, first, settings) if first is not None else {}
         chosen = None if district is None else bbox_cover(district, res)
-        for w, cells in windows.items():
-            series.append(_index_point(w, cells, quiet, chosen))
+        chosen_zones = None if district is None else await _zones_in(state, zone_windows, district)
+        for w in starts:
+            point = _index_point(w, zone_windows.get(w, {}), zone_quiet, chosen_zones, "corridors")
+            if point["index"] is None:
+                point = _index_point(w, windows.get(w, {}), quiet, chosen, "cells")
+            series.append(point)
     return IndexResponse.model_validate(
-        {"resolution": res, "bbox": district, "from": start, "to": end,
+        {"resolution": res, "bbox": district, "from": start, "to": end, "zone_set": zone_set,
          "free_flow_hours_utc": list(settings.traffic_free_flow_hours_utc),
          "free_flow_days": settings.traffic_free_flow_days, "series": series}
     )  # fmt: skip
 
 
+async def _zones_in(
+    state: Any, zone_windows: dict[Any, dict[ZoneKey, CellBins]], district: BBox
+) -> frozenset[Any]:
+    keys = {k for zones in zone_windows.values() for k in zones}
+    outlines = await zone_outlines(state.pool, outline_keys(keys))
+    return frozenset(k for k in keys if corridors.in_bbox(outlines.get((k[1], k[2])), district))
+
+
 def _index_point(
-    w: Any, cells: dict[int, CellBins], quiet: dict[int, CellBins], chosen: frozenset[int] | None
+    w: Any, bins: dict[Any, CellBins], quiet: dict[Any, CellBins], chosen: frozenset[Any] | None, source: str
 ) -> dict[str, Any]:
-    keys = [c for c in sorted(cells) if c in quiet and (chosen is None or c in chosen)
-            and quiet[c].mids_kmh == cells[c].mids_kmh and sum(quiet[c].bins) >= 1.0]  # fmt: skip
+    keys = corridors.index_keys(bins, quiet, chosen)
     point: dict[str, Any] = {"window_start": w, "index": None, "sigma": None, "ci95": None, "level": None,
-                             "cells": len(keys)}  # fmt: skip
+                             "source": None, "cells": 0, "corridors": 0}  # fmt: skip
     if not keys:
         return point
     index, sigma = congestion.travel_time_index(
-        [cells[c].bins for c in keys], [quiet[c].bins for c in keys], cells[keys[0]].mids_kmh,
-        [cells[c].sigma for c in keys], [quiet[c].sigma for c in keys],
+        [bins[k].bins for k in keys], [quiet[k].bins for k in keys], bins[keys[0]].mids_kmh,
+        [bins[k].sigma for k in keys], [quiet[k].sigma for k in keys],
     )  # fmt: skip
     if math.isnan(index):
         return point
-    return {**point, "index": round(index, 4), "sigma": round(sigma, 4), "ci95": _ci(index, sigma),
-            "level": level_of(index)}  # fmt: skip
+    return {**point, "index": round(index, 4), "sigma": round(sigma, 4),
+            "ci95": congestion.ci95(index, sigma), "level": level_of(index), "source": source,
+            source: len(keys)}  # fmt: skip

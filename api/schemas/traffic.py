@@ -1,9 +1,10 @@
-"""Traffic resource: per-cell moving counts, speeds and congestion; the congestion index series."""
+"""Traffic resource: per-cell and per-corridor moving counts, speeds and congestion; the congestion
+index series."""
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -36,6 +37,34 @@ class TrafficCell(BaseModel):
     )
 
 
+class TrafficCorridor(BaseModel):
+    """A zone measured directly for traffic (a road corridor): its bins are one draw over the sum
+    of its base cells' devices, so its σ does not grow with its length."""
+
+    zone_id: str
+    zone_set: str = Field(description="the zone set, e.g. corridor")
+    name: str
+    version: int = Field(description="the zone version the window measured")
+    cells: int = Field(description="base cells (H3 res 9) the corridor holds")
+    moving: int = Field(description="persons moving ≥ 2 m/s on the corridor (noisy)")
+    moving_ci95: tuple[float, float]
+    mean_speed_kmh: float | None
+    speed_ci95_kmh: tuple[float, float] | None
+    free_flow_kmh: float | None = Field(
+        description="mean speed of the corridor's released bins summed over the quiet hours of the"
+        " trailing days"
+    )
+    free_flow_ci95_kmh: tuple[float, float] | None
+    free_flow_windows: int = Field(description="quiet windows pooled")
+    congestion_index: float | None = Field(description="free-flow speed / current speed (1 = free flow)")
+    congestion_index_ci95: tuple[float, float] | None
+    level: Level | None
+    level_range: tuple[Level, Level] | None = Field(
+        description="the levels at the ends of the index's 95% interval"
+    )
+    geometry: dict[str, Any] | None = Field(description="the corridor's GeoJSON outline (lon, lat)")
+
+
 class TrafficResponse(BaseModel):
     window: WindowOut
     resolution: int
@@ -43,6 +72,9 @@ class TrafficResponse(BaseModel):
     levels: dict[str, str] = Field(description="congestion-index thresholds of each level")
     privacy: PrivacySummary
     cells: list[TrafficCell]
+    corridors: list[TrafficCorridor] = Field(
+        description="zones measured directly for traffic whose outline intersects the bbox, by set and id"
+    )
 
 
 class IndexPoint(BaseModel):
@@ -51,12 +83,17 @@ class IndexPoint(BaseModel):
     sigma: float | None = Field(description="standard error of the index")
     ci95: tuple[float, float] | None
     level: Level | None
+    source: Literal["corridors", "cells"] | None = Field(
+        description="what the index weighs: the window's corridors when it measured them, else its cells"
+    )
     cells: int = Field(description="cells with a free-flow reference that the index weighs")
+    corridors: int = Field(description="corridors with a free-flow reference that the index weighs")
 
 
 class IndexResponse(BaseModel):
     resolution: int
     bbox: tuple[float, float, float, float] | None = Field(description="the district; null: the whole city")
+    zone_set: str = Field(description="the zone set weighed in windows that measured it")
     from_: datetime = Field(alias="from")
     to: datetime
     free_flow_hours_utc: list[int]

@@ -132,6 +132,7 @@
       ? "Congestion (free-flow ÷ current speed)"
       : state.smooth ? "Persons per km² (smoothed over recent windows)" : "Persons per km² (noisy)";
     if (privacy) $("privacy-note").textContent = privacy.note + " " + privacy.guarantee;
+    renderCorridorLegend();
   }
 
   function draw(features, windowInfo, privacy) {
@@ -159,9 +160,11 @@
     try {
       if (state.layer === "traffic") {
         const doc = await api(`/v1/traffic?${q}`);
+        drawCorridors(doc.corridors || [], doc.window);
         draw(trafficFeatures(doc), doc.window, doc.privacy);
       } else {
         const doc = await api(`/v1/density?${q}&format=rows${smooth}`);
+        drawCorridors([], doc.window);
         draw(densityFeatures(doc), doc.window, doc.privacy);
       }
     } catch (err) {
@@ -193,8 +196,10 @@
     updateSlider();
     setStatus("live · release lag " + doc.window.release_lag_s.toFixed(1) + " s", "live");
     if (!state.live) return;
-    if (state.layer === "crowd") draw(densityFeatures(doc), doc.window, doc.privacy);
-    else load();
+    if (state.layer === "crowd") {
+      drawCorridors([], doc.window);
+      draw(densityFeatures(doc), doc.window, doc.privacy);
+    } else load();
   }
 
   // EventSource cannot send an Authorization header, so the stream is read with fetch().
@@ -255,12 +260,13 @@
         id: "cells-fill", type: "fill", source: "cells",
         paint: {
           "fill-color": fillColor(), "fill-outline-color": "#0d1117",
-          "fill-opacity": ["case", ["==", ["get", "faint"], 1], 0.35, 0.85],
+          "fill-opacity": cellOpacity(false),
         },
       });
       map.addLayer({ id: "area", type: "line", source: { type: "geojson", data: {
         type: "Feature", properties: {}, geometry: { type: "Polygon", coordinates: [[[w, s], [e, s], [e, n], [w, n], [w, s]]] },
       } }, paint: { "line-color": "#8b949e", "line-width": 1, "line-dasharray": [2, 2] } });
+      addCorridorLayers(map);
       map.on("mousemove", "cells-fill", (ev) => showTip(ev));
       map.on("mouseleave", "cells-fill", () => { $("tooltip").hidden = true; });
       resolve();
@@ -278,6 +284,7 @@
   }
 
   function showTip(ev) {
+    if (state.overCorridor) return; // a corridor's tooltip wins over the cell beneath it
     const p = ev.features[0].properties;
     const tip = $("tooltip");
     tip.textContent = state.layer === "traffic"
@@ -289,6 +296,104 @@
     tip.style.top = ev.point.y + 14 + "px";
     tip.hidden = false;
   }
+
+  // ---- Corridors (issue #12): road segments measured directly, coloured by congestion level. ----
+  // /v1/traffic returns each corridor with its outline; on the traffic layer they are drawn over
+  // the (then dimmed) res-8 cells with a dark casing, so a wall screen reads roads at a glance.
+  // Faded corridor: its level's 95% interval spans two or more levels. Hover: every interval.
+  const LEVELS = ["free", "light", "moderate", "heavy", "severe"];
+
+  function cellOpacity(dim) {
+    return dim ? ["case", ["==", ["get", "faint"], 1], 0.12, 0.3]
+      : ["case", ["==", ["get", "faint"], 1], 0.35, 0.85];
+  }
+
+  function corridorFeatures(corridors) {
+    const iv = (a) => (a ? a.map((x) => Math.round(x * 100) / 100).join("–") : "");
+    return corridors.filter((c) => c.geometry).map((c) => {
+      const r = c.level_range || [];
+      const spread = r.length === 2 ? Math.abs(LEVELS.indexOf(r[1]) - LEVELS.indexOf(r[0])) : 0;
+      return {
+        type: "Feature", geometry: c.geometry,
+        properties: {
+          id: c.zone_id, name: c.name, set: c.zone_set, level: c.level || "unknown",
+          faint: c.level && spread < 2 ? 0 : 1, range: r.length === 2 ? r.join("–") : "",
+          index: c.congestion_index, ici: iv(c.congestion_index_ci95), speed: c.mean_speed_kmh,
+          sci: iv(c.speed_ci95_kmh), free: c.free_flow_kmh, fci: iv(c.free_flow_ci95_kmh),
+          moving: c.moving, mci: iv(c.moving_ci95), cells: c.cells,
+        },
+      };
+    });
+  }
+
+  function drawCorridors(corridors, windowInfo) {
+    if (!state.map || !state.map.getSource("corridors")) return;
+    const features = corridorFeatures(corridors);
+    state.map.getSource("corridors").setData({ type: "FeatureCollection", features });
+    state.map.setPaintProperty("cells-fill", "fill-opacity", cellOpacity(features.length > 0));
+    state.map.once("idle", () => {
+      const drawn = state.map.queryRenderedFeatures({ layers: ["corridors-fill"] });
+      window.hexpulse.corridors = new Set(drawn.map((f) => f.properties.id)).size;
+      window.hexpulse.corridorLevels = Object.fromEntries(features.map((f) => [f.properties.id, f.properties.level]));
+      window.hexpulse.corridorWindow = windowInfo ? windowInfo.window_start : null;
+      window.hexpulse.corridorRenders = (window.hexpulse.corridorRenders || 0) + 1;
+    });
+  }
+
+  function levelColor() {
+    const m = ["match", ["get", "level"]];
+    for (const [k, v] of Object.entries(LEVEL_COLORS)) m.push(k, v);
+    m.push(UNKNOWN);
+    return m;
+  }
+
+  function addCorridorLayers(map) {
+    map.addSource("corridors", { type: "geojson", data: { type: "FeatureCollection", features: [] } });
+    map.addLayer({ id: "corridors-casing", type: "line", source: "corridors",
+      paint: { "line-color": "#0d1117", "line-width": 6, "line-opacity": 0.9 } });
+    map.addLayer({ id: "corridors-fill", type: "fill", source: "corridors",
+      paint: { "fill-color": levelColor(), "fill-opacity": ["case", ["==", ["get", "faint"], 1], 0.45, 0.95] } });
+    map.addLayer({ id: "corridors-edge", type: "line", source: "corridors",
+      paint: { "line-color": levelColor(), "line-width": 3 } });
+    map.on("mousemove", "corridors-fill", (ev) => {
+      state.overCorridor = true;
+      showCorridorTip(ev);
+    });
+    map.on("mouseleave", "corridors-fill", () => {
+      state.overCorridor = false;
+      $("tooltip").hidden = true;
+    });
+    // Test hook: the screen position (map pixels) of a point, so a browser test can hover a corridor.
+    window.hexpulse.project = (lng, lat) => map.project([lng, lat]);
+  }
+
+  function corridorTip(p) {
+    const ends = p.range ? p.range.split("–") : [];
+    const could = ends.length === 2 && ends[0] !== ends[1] ? ` (95%: ${p.range})` : "";
+    const known = (x) => x !== null && x !== undefined && x !== "null";
+    const v = (x, unit) => (known(x) ? `${x}${unit}` : "–");
+    const ci = (s) => (s ? ` (95%: ${s})` : "");
+    return `${p.name}  [${p.set} · ${p.cells} cells]\nlevel ${p.level}${could}  index ${v(p.index, "")}${ci(p.ici)}`
+      + `\nspeed ${v(p.speed, " km/h")}${ci(p.sci)}\nfree-flow ${v(p.free, " km/h")}${ci(p.fci)}`
+      + `\nmoving ${p.moving}${ci(p.mci)}  (one draw for the whole corridor)`;
+  }
+
+  function showCorridorTip(ev) {
+    const tip = $("tooltip");
+    tip.textContent = corridorTip(ev.features[0].properties);
+    tip.style.left = ev.point.x + 14 + "px";
+    tip.style.top = ev.point.y + 14 + "px";
+    tip.hidden = false;
+  }
+
+  function renderCorridorLegend() {
+    const note = $("legend-corridors");
+    if (!note) return;
+    note.hidden = state.layer !== "traffic";
+    note.textContent = "Roads: corridors measured directly, coloured by level (faded: the 95% interval spans"
+      + " two levels or more); hexagons behind them: res-8 cells, dimmed. Hover for intervals.";
+  }
+  // ---- end of corridors --------------------------------------------------------------------------
 
   // ---- Alert feed (issue #13): zones with their current level and the latest events. -------------
   // Shown only to a key with the alerts:write scope (its own subscriptions); refreshed every 10 s from

@@ -9,15 +9,11 @@ post-processing and costs nothing. zCDP composes additively, so the per-device-d
 W × Σ ρ(draw) ≤ ρ_day, refused otherwise.
 
 The one budget plan (``HEXPULSE_BUDGET_PLAN``) splits ρ_day between *products*: ``cells`` (the
-live map, split further by metric and resolution as above) and one ``zones.<set>`` per set of
-registered zones, each a window product that gets share·ρ_day / W per window. A zone set is one
-draw over its zones' totals; its zones are disjoint at the base resolution, so a device changes
-one zone's total by at most L (L2 and L1 sensitivity L). The ``traffic`` product is one draw per
-window of the moving devices per speed bin and cell at ``traffic_resolution`` (cells × bins): a
-device-window has one speed, so it falls in one bin of each of its ≤ L base cells, and summed to
-the coarser resolution it moves the vector by at most L in total — all in one entry when its cells
-share a parent — so the draw takes sensitivity L (bound L over one entry; √L only if each entry
-moved by at most 1, which summing children does not ensure). The shares add up to at most 1.
+live map, split further by metric and resolution as above), ``traffic`` (speed bins per cell),
+one ``zones.<set>`` (devices per zone) and one ``traffic.<set>`` (speed bins per zone) per set
+of registered zones, each a window product that gets share·ρ_day / W per window; every window
+draw's sensitivity and noise is derived in :mod:`privacy.release.window_draws`. The shares add up
+to at most 1.
 
 The daily products ``tourism.visitors`` and ``tourism.dwell`` are measured once per UTC day, not
 per window: a device-UTC-day keeps at most K (area, local day) pairs
@@ -44,9 +40,17 @@ from privacy.release.shares import (
     DAILY_PRODUCTS,
     SLACK,
     TRAFFIC,
+    TRAFFIC_PREFIX,
     ZONES_PREFIX,
     parse_plan,
     parse_shares,
+)
+from privacy.release.window_draws import (
+    cell_draws,
+    speed_edges_kmh,
+    traffic_draw,
+    zone_draws,
+    zone_traffic_draws,
 )
 
 METRICS = ("count", "moving", "speed")
@@ -97,6 +101,9 @@ class ReleasePlan:
     traffic_draw: Draw | None = None
     #: The speed bins' edges (whole km/h): [low, e1), …, [e_last, cap], low = moving threshold.
     traffic_edges_kmh: tuple[float, ...] = ()
+    #: One speed-bin draw per zone set (metric ``traffic.<set>``, res = base), drawn only in
+    #: windows that have zones of the set and speed bins.
+    zone_traffic_draws: tuple[Draw, ...] = ()
     #: The daily draws (metric ``tourism.visitors`` / ``tourism.dwell``, res 0): ρ and charge are
     #: per device-UTC-day. Not part of a window's draws nor of its plan record (so not compared).
     daily_draws: tuple[Draw, ...] = field(default=(), compare=False)
@@ -109,8 +116,9 @@ class ReleasePlan:
 
     @property
     def every_draw(self) -> tuple[Draw, ...]:
-        """The cells' draws, then every zone set's, then the traffic draw."""
-        return (*self.draws, *self.zone_draws, *((self.traffic_draw,) if self.traffic_draw else ()))
+        """The cells' draws, every zone set's, the traffic draw, then every zone set's speed bins."""
+        traffic = (self.traffic_draw,) if self.traffic_draw else ()
+        return (*self.draws, *self.zone_draws, *traffic, *self.zone_traffic_draws)
 
     @property
     def rho_per_window(self) -> float:
@@ -129,18 +137,45 @@ class ReleasePlan:
 
     def window_charge(self, zone_sets: Iterable[str], traffic: bool = True) -> float:
         """What a window charges when it draws the cells, the zone sets ``zone_sets`` (names
-        without the ``zones.`` prefix: a set with no zones in the window draws nothing) and, if
-        ``traffic`` and the plan funds it, the speed bins."""
-        drawn = {ZONES_PREFIX + s for s in zone_sets}
-        bins = self.traffic_draw.charge if traffic and self.traffic_draw else 0.0
-        zones = sum(d.charge for d in self.zone_draws if d.metric in drawn)
+        without a prefix: a set with no zones in the window draws nothing) and, if ``traffic``
+        (the window has speed bins), the speed-bin draws the plan funds: ``traffic`` and the
+        ``traffic.<set>`` of those sets."""
+        sets = set(zone_sets)
+        zones = sum(d.charge for d in self.zone_draws if d.metric.removeprefix(ZONES_PREFIX) in sets)
+        bins = 0.0
+        if traffic:
+            bins = self.traffic_draw.charge if self.traffic_draw else 0.0
+            bins += sum(d.charge for d in self.zone_traffic_draws
+                        if d.metric.removeprefix(TRAFFIC_PREFIX) in sets)  # fmt: skip
         return sum(d.charge for d in self.draws) + zones + bins
 
     @property
+    def funds_bins(self) -> bool:
+        """Whether any draw reads the partials' speed bins (``traffic`` or a ``traffic.<set>``)."""
+        return self.traffic_draw is not None or bool(self.zone_traffic_draws)
+
+    def zone_traffic_draw(self, zone_set: str) -> Draw | None:
+        """The speed-bin draw of zone set ``zone_set`` (None: no ``traffic.<set>`` budget)."""
+        return next((d for d in self.zone_traffic_draws if d.metric == TRAFFIC_PREFIX + zone_set), None)
+
+    def measures_set(self, zone_set: str) -> bool:
+        """Whether the plan measures zone set ``zone_set`` at all (devices or speed bins)."""
+        return self.zone_draw(zone_set) is not None or self.zone_traffic_draw(zone_set) is not None
+
+    @property
     def traffic_mids_kmh(self) -> tuple[float, ...]:
-        """Each speed bin's representative speed (km/h): the middle of its edges."""
+        """Each speed bin's representative speed (km/h): the middle of its edges, except the top bin's.
+
+        The top bin runs from the last configured edge to the speed cap (180 km/h by default), and
+        its middle (125 km/h) put every car on an expressway flowing at 90 at 125 (found by the
+        city benchmark, BENCHMARKS.md "City at real density, corridors"). It is represented as if it
+        were as wide as the bin below it (70 + 30/2 = 85 km/h by default): public, data-independent
+        and closer to the speeds that fill it, never above its own middle."""
         e = self.traffic_edges_kmh
-        return tuple((a + b) / 2 for a, b in zip(e, e[1:], strict=False))
+        mids = [(a + b) / 2 for a, b in zip(e, e[1:], strict=False)]
+        if len(e) >= 3:
+            mids[-1] = min(mids[-1], e[-2] + (e[-2] - e[-3]) / 2)
+        return tuple(mids)
 
     def zone_draw(self, zone_set: str) -> Draw | None:
         """The draw of zone set ``zone_set`` (None: the plan gives the set no budget)."""
@@ -177,56 +212,17 @@ def plan_from_settings(settings: Settings) -> ReleasePlan:
     resolutions = tuple(sorted(set(settings.release_resolutions), reverse=True))
     base = settings.base_resolution
     res_shares = parse_shares(tuple(settings.budget_resolution_shares), resolutions, base)
-    others = [m for m in metrics if m != "count"]
-    count_share = settings.budget_count_share if others else 1.0
-    if others and count_share >= 1.0:
-        raise BudgetError("budget_count_share must leave a share for the other released metrics")
-    metric_shares = {"count": count_share} | {m: (1 - count_share) / len(others) for m in others}
-
     products = parse_plan(tuple(settings.budget_plan))
     per_day = windows_per_day(settings.window_s)
     w = settings.windows_per_device_day
-    rho_window = settings.budget_rho_per_day / w * products[CELLS]
-    bounds = {"count": 1, "moving": 1, "speed": speed_bound_kmh(settings.speed_clamp_mps)}
-    draws: list[Draw] = []
-    for metric in metrics:
-        for res, share in sorted(res_shares.items(), reverse=True):
-            target = rho_window * metric_shares[metric] * share
-            # At the base a device moves L entries by at most `bound` each (L2 √L·bound). A coarser
-            # level is a sum of base cells, and a device's L cells may share one parent: one entry
-            # then moves by L·bound, so its L2 sensitivity is L·bound, not √L·bound.
-            l_cells = settings.cells_per_window
-            bound, entries = (bounds[metric], l_cells) if res == base else (bounds[metric] * l_cells, 1)
-            try:
-                params = params_for_rho(settings.noise_mechanism, bound, entries, target)
-            except ValueError as exc:
-                raise BudgetError(f"cannot derive noise for {metric} at resolution {res}: {exc}") from None
-            rho = params.rho
-            draws.append(Draw(metric, res, params, rho, rho * w / per_day))
-    zone_draws: list[Draw] = []
-    for product, share in products.items():
-        if not product.startswith(ZONES_PREFIX) or share <= 0:
-            continue
-        target = settings.budget_rho_per_day / w * share
-        # Disjoint zones: a device's L cells may all fall in one zone, so one entry moves by L.
-        params = params_for_rho(settings.noise_mechanism, settings.cells_per_window, 1, target)
-        zone_draws.append(Draw(product, base, params, params.rho, params.rho * w / per_day))
-    traffic: Draw | None = None
-    edges: tuple[float, ...] = ()
-    if products.get(TRAFFIC, 0.0) > 0:
-        # The bins are summed from the base cells' exact bins, so any resolution up to the base
-        # can be measured whichever density resolutions are released.
-        if settings.traffic_resolution > base:
-            raise BudgetError(
-                f"HEXPULSE_TRAFFIC_RESOLUTION {settings.traffic_resolution} is finer than the base "
-                f"resolution {base}, so the speed bins the budget plan funds cannot be measured"
-            )
-        target = settings.budget_rho_per_day / w * products[TRAFFIC]
-        params = params_for_rho(settings.noise_mechanism, settings.cells_per_window, 1, target)
-        traffic = Draw(TRAFFIC, settings.traffic_resolution, params, params.rho, params.rho * w / per_day)
-        low = round(settings.moving_speed_mps * 3.6, 3)
-        cap = float(speed_bound_kmh(settings.speed_clamp_mps))
-        edges = (low, *map(float, settings.traffic_speed_edges_kmh), cap)
+    cells = cell_draws(settings, metrics, res_shares, products[CELLS])
+    draws = [Draw(m, r, q, q.rho, q.rho * w / per_day) for m, r, q in cells]
+    per_window = [*zone_draws(settings, products), *zone_traffic_draws(settings, products)]
+    traffic_t = traffic_draw(settings, products)
+    if traffic_t is not None:
+        per_window.append(traffic_t)
+    window: dict[str, Draw] = {m: Draw(m, r, q, q.rho, q.rho * w / per_day) for m, r, q in per_window}
+    funds_bins = any(m == TRAFFIC or m.startswith(TRAFFIC_PREFIX) for m in window)
     daily: list[Draw] = []
     for product in DAILY_PRODUCTS:
         share = products.get(product, 0.0)
@@ -245,10 +241,11 @@ def plan_from_settings(settings: Settings) -> ReleasePlan:
         resolutions=resolutions,
         metrics=metrics,
         draws=tuple(draws),
-        zone_draws=tuple(zone_draws),
+        zone_draws=tuple(d for m, d in window.items() if m.startswith(ZONES_PREFIX)),
         shares=tuple(products.items()),
-        traffic_draw=traffic,
-        traffic_edges_kmh=edges,
+        traffic_draw=window.get(TRAFFIC),
+        traffic_edges_kmh=speed_edges_kmh(settings) if funds_bins else (),
+        zone_traffic_draws=tuple(d for m, d in window.items() if m.startswith(TRAFFIC_PREFIX)),
         daily_draws=tuple(daily),
         tourism_max_areas=settings.tourism_max_areas,
     )
@@ -276,6 +273,8 @@ _WHAT = {
     ZONES_PREFIX: "registered zones of set {set!r}: devices per zone every window, measured directly",
     TRAFFIC: "traffic: moving devices per speed bin ({bins} km/h) and H3 cell every window at "
     "resolution {res}",
+    TRAFFIC_PREFIX: "traffic of zone set {set!r}: moving devices per speed bin ({bins} km/h) and zone "
+    "every window, measured directly",
     "tourism.visitors": "tourism: distinct visitors per tourism area and local day (a device-day in "
     "at most {k} area-days)",
     "tourism.dwell": "tourism: visitors per dwell bin (<15 min, 15-60 min, 1-3 h, >=3 h) per tourism "
@@ -287,7 +286,7 @@ def plan_rows(plan: ReleasePlan) -> list[dict[str, Any]]:
     """The budget plan as ``GET /v1/privacy`` publishes it: one row per product with its share, the
     ρ (zCDP) and ε (zCDP conversion at the plan's δ) per device-day it costs alone, and σ (devices)
     of one released count: the base-resolution count for ``cells``, one zone for a zone set, one
-    (cell, bin) entry for ``traffic``."""
+    (cell, bin) entry for ``traffic``, one (zone, bin) entry for ``traffic.<set>``."""
     rows: list[dict[str, Any]] = []
     w = plan.windows_per_device_day
     for product, share in plan.shares:
@@ -307,13 +306,15 @@ def plan_rows(plan: ReleasePlan) -> list[dict[str, Any]]:
             sigma = base.params.sigma if base else None
             res = ", ".join(map(str, plan.resolutions))
             what = _WHAT[CELLS].format(res=res, metrics=", ".join(plan.metrics))
-        elif product == TRAFFIC:
-            draws = (plan.traffic_draw,) if plan.traffic_draw else ()
-            sigma = plan.traffic_draw.params.sigma if plan.traffic_draw else None
+        elif product == TRAFFIC or product.startswith(TRAFFIC_PREFIX):
+            one = plan.traffic_draw if product == TRAFFIC else plan.zone_traffic_draw(
+                product.removeprefix(TRAFFIC_PREFIX))  # fmt: skip
+            draws = (one,) if one else ()
+            sigma = one.params.sigma if one else None
             e = plan.traffic_edges_kmh
             bins = ", ".join(f"{a:g}–{b:g}" for a, b in zip(e, e[1:], strict=False))
-            res_t = plan.traffic_draw.res if plan.traffic_draw else "-"
-            what = _WHAT[TRAFFIC].format(bins=bins, res=res_t)
+            what = _WHAT[TRAFFIC].format(bins=bins, res=one.res if one else "-") if product == TRAFFIC else \
+                _WHAT[TRAFFIC_PREFIX].format(set=product.removeprefix(TRAFFIC_PREFIX), bins=bins)
         else:
             zone = plan.zone_draw(product.removeprefix(ZONES_PREFIX))
             draws = (zone,) if zone else ()

@@ -28,7 +28,7 @@ from clickhouse_driver import Client
 
 from privacy.release.budget import ReleasePlan
 from privacy.release.exceptions import DoubleDrawError
-from privacy.release.shares import ZONES_PREFIX
+from privacy.release.shares import TRAFFIC, TRAFFIC_PREFIX, ZONES_PREFIX
 
 DERIVED = "derived"
 _COLUMNS = (
@@ -53,10 +53,12 @@ def ledger_rows(
     recorded_at: datetime,
     zone_sets: Iterable[str] = (),
     traffic: bool = False,
+    zone_traffic_sets: Iterable[str] = (),
 ) -> list[tuple[object, ...]]:
     """The ledger rows of one window's release under ``plan`` (naive UTC datetimes): every cell
-    family, one row per zone set drawn (``zone_sets``; a set without zones draws nothing) and,
-    if ``traffic``, the speed-bin draw."""
+    family, one row per zone set drawn (``zone_sets``; a set without zones draws nothing), if
+    ``traffic`` the speed-bin draw, and one row per zone set whose speed bins were drawn
+    (``zone_traffic_sets``)."""
     rows: list[tuple[object, ...]] = []
     for metric in plan.metrics:
         measured = plan.measured(metric)
@@ -68,21 +70,16 @@ def ledger_rows(
                 cost = (draw.params.mechanism, draw.params.sensitivity, draw.params.scale, draw.charge)
             rows.append((window_start.date(), window_start, res, metric, plan_hash, prints[(res, metric)],
                          *cost, releaser, recorded_at))  # fmt: skip
-    for zone_set in sorted(zone_sets):
-        draw = plan.zone_draw(zone_set)
-        if draw is None:
-            raise ValueError(f"the plan has no draw for zone set {zone_set!r}")
-        family = (plan.base_resolution, ZONES_PREFIX + zone_set)
-        rows.append((window_start.date(), window_start, family[0], family[1], plan_hash, prints[family],
-                     draw.params.mechanism, draw.params.sensitivity, draw.params.scale, draw.charge,
-                     releaser, recorded_at))  # fmt: skip
+    drawn = [(plan.zone_draw(s), ZONES_PREFIX + s) for s in sorted(zone_sets)]
     if traffic:
-        t = plan.traffic_draw
-        if t is None:
-            raise ValueError("the plan has no traffic draw")
-        rows.append((window_start.date(), window_start, t.res, t.metric, plan_hash, prints[(t.res, t.metric)],
-                     t.params.mechanism, t.params.sensitivity, t.params.scale, t.charge,
-                     releaser, recorded_at))  # fmt: skip
+        drawn.append((plan.traffic_draw, TRAFFIC))
+    drawn += [(plan.zone_traffic_draw(s), TRAFFIC_PREFIX + s) for s in sorted(zone_traffic_sets)]
+    for draw, product in drawn:
+        if draw is None:
+            raise ValueError(f"the plan has no draw for {product!r}")
+        rows.append((window_start.date(), window_start, draw.res, draw.metric, plan_hash,
+                     prints[(draw.res, draw.metric)], draw.params.mechanism, draw.params.sensitivity,
+                     draw.params.scale, draw.charge, releaser, recorded_at))  # fmt: skip
     return rows
 
 

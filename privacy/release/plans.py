@@ -1,7 +1,8 @@
 """A release plan's identity and stored form, so every window is finished under the plan it began with.
 
 A :class:`PlanRecord` is everything that decides a window's published numbers apart from the
-exact data and the noise key: the noise of every draw family (cells and zone sets), the cells of
+exact data and the noise key: the noise of every draw family (cells, zone sets, speed bins per
+cell and per zone set), the cells of
 every released resolution (a digest of the service area's hierarchy), the speed cap of the mean
 speed, the speed bins' edges and whether the window draws them, the registered zones the
 window measures (set, id, version and a digest of their cells;
@@ -27,7 +28,7 @@ from privacy.release.budget import Draw, ReleasePlan
 from privacy.release.consistency import Hierarchy
 from privacy.release.exceptions import ReleaseError
 from privacy.release.mechanisms import NoiseParams
-from privacy.release.shares import TRAFFIC, ZONES_PREFIX
+from privacy.release.shares import SET_PREFIXES, TRAFFIC, TRAFFIC_PREFIX, ZONES_PREFIX
 
 #: Bumped whenever the sampler's use of the keystream or the rules turning estimates into rows
 #: change: the same plan must give the same numbers, so a new rule is a new plan.
@@ -56,8 +57,8 @@ class PlanRecord:
     area: str
     rules: str = RULES_VERSION
     zones: tuple[ZoneRef, ...] = ()  # sorted by (set, id)
-    #: False when the plan funds traffic but the window's partials predate the speed bins
-    #: (migration 0011): the window then draws no bins and is not charged for them.
+    #: False when the plan funds speed bins (``traffic`` or a ``traffic.<set>``) but the window's
+    #: partials predate them (migration 0011): the window then draws no bins and is not charged.
     traffic_drawn: bool = True
 
     @property
@@ -72,8 +73,13 @@ class PlanRecord:
 
     @property
     def draws_traffic(self) -> bool:
-        """Whether this window releases speed bins."""
+        """Whether this window releases speed bins per cell."""
         return self.plan.traffic_draw is not None and self.traffic_drawn
+
+    @property
+    def draws_bins(self) -> bool:
+        """Whether this window reads the partials' speed bins (per cell or per zone)."""
+        return self.plan.funds_bins and self.traffic_drawn
 
     def document(self) -> dict[str, Any]:
         """The canonical form. ``shares`` and ``zones`` appear only when non-empty, so a plan stored
@@ -102,7 +108,7 @@ class PlanRecord:
             doc["shares"] = [[product, share] for product, share in p.shares]
         if self.zones:
             doc["zones"] = [z.document() for z in self.zones]
-        if p.traffic_draw is not None:
+        if p.funds_bins:  # a plan without bins keeps the document (and hash) it always had
             doc["traffic_edges_kmh"] = list(p.traffic_edges_kmh)
             if not self.traffic_drawn:
                 doc["traffic_drawn"] = False
@@ -127,9 +133,10 @@ def record_from_json(text: str) -> PlanRecord:
                  float(d["rho"]), float(d["charge"]))
             for d in doc["draws"]
         )  # fmt: skip
-        cells = tuple(d for d in draws if not d.metric.startswith(ZONES_PREFIX) and d.metric != TRAFFIC)
+        cells = tuple(d for d in draws if d.metric != TRAFFIC and not d.metric.startswith(SET_PREFIXES))
         traffic = next((d for d in draws if d.metric == TRAFFIC), None)
         zone_draws = tuple(d for d in draws if d.metric.startswith(ZONES_PREFIX))
+        zone_traffic = tuple(d for d in draws if d.metric.startswith(TRAFFIC_PREFIX))
         plan = ReleasePlan(
             mechanism=doc["mechanism"],
             rho_per_day=float(doc["rho_per_day"]),
@@ -145,6 +152,7 @@ def record_from_json(text: str) -> PlanRecord:
             shares=tuple((str(p), float(s)) for p, s in doc.get("shares", ())),
             traffic_draw=traffic,
             traffic_edges_kmh=tuple(float(e) for e in doc.get("traffic_edges_kmh", ())),
+            zone_traffic_draws=zone_traffic,
         )
         zones = tuple(ZoneRef.of(z) for z in doc.get("zones", ()))
         return PlanRecord(plan, int(doc["speed_cap_kmh"]), str(doc["area"]), str(doc["rules"]), zones,

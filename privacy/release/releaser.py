@@ -15,12 +15,14 @@ order, the releaser
    from the day's secret release-noise key, the plan and the exact input
    (:mod:`privacy.release.seeds`), and reconciles the resolutions (:mod:`privacy.release.consistency`);
 4. measures the registered zones in effect at the window's start (the ones its plan record names:
-   one keyed draw per zone set, :mod:`privacy.release.zones`) and, if the plan funds ``traffic``,
-   the moving devices per speed bin at the traffic resolution (:mod:`privacy.release.traffic`;
-   a window whose partials predate the speed bins draws none and is not charged for them);
+   one keyed draw per zone set, :mod:`privacy.release.zones`), if the plan funds ``traffic``,
+   the moving devices per speed bin at the traffic resolution (:mod:`privacy.release.traffic`)
+   and, per ``traffic.<set>``, the set's moving devices per speed bin and zone
+   (:mod:`privacy.release.zone_traffic`); a window whose partials predate the speed bins draws
+   no bins and is not charged for them;
 5. records the draws in the append-only ``release_ledger``; if the ledger then holds no other draw
-   of the window, writes ``release_cells`` (one INSERT, one part: atomic), ``release_zones`` and
-   ``release_traffic``,
+   of the window, writes ``release_cells`` (one INSERT, one part: atomic), ``release_zones``,
+   ``release_traffic`` and ``release_zone_traffic``,
    then the ``release_windows`` row that makes it public.
 
 Crash safety and concurrency: every step may run again, in this process or another. The same
@@ -73,6 +75,12 @@ from privacy.release.traffic import (
     traffic_rows,
 )
 from privacy.release.values import CELL_COLUMNS, cell_rows, exact_totals, release_values
+from privacy.release.zone_traffic import (
+    ZONE_TRAFFIC_COLUMNS,
+    measure_zone_traffic,
+    zone_traffic_prints,
+    zone_traffic_rows,
+)
 from privacy.release.zones import (
     ZONE_COLUMNS,
     measure_zones,
@@ -247,7 +255,7 @@ class Releaser:
         if self._is_public(start):
             return False
         measured = self._zones_at(start)
-        bins_ok = self.plan.traffic_draw is None or self.has_bins(w)
+        bins_ok = not self.plan.funds_bins or self.has_bins(w)
         if not bins_ok:
             self._report(w, "partials predate the speed bins (migration 0011): no traffic released "
                          "for this window", logging.WARNING)  # fmt: skip
@@ -264,22 +272,26 @@ class Releaser:
             )
         exact = self.read_exact(w)
         # The window's own plan fixes the bins (it may have been begun under another configuration).
-        base_bins = self.read_bins(w, len(plan.traffic_edges_kmh) - 1) if record.draws_traffic else None
+        base_bins = self.read_bins(w, len(plan.traffic_edges_kmh) - 1) if record.draws_bins else None
         # The bins join the digest only when drawn, so windows without traffic keep their keys.
         digest_in = exact if base_bins is None else {**exact, TRAFFIC: base_bins.ravel()}
         keys = window_keys(self.ring, w, record.hash, input_digest(digest_in))
         values = release_values(plan, self.tree, exact, keys)
         zones = measure_zones(plan, measured, self.tree.cells[0], exact["count"], keys)
-        traffic = None
+        traffic, corridors = None, []
         if base_bins is not None and plan.traffic_draw is not None:
             traffic = measure_traffic(plan, self._bins_tree(plan.traffic_draw.res), base_bins, keys)
+        if base_bins is not None:
+            corridors = measure_zone_traffic(plan, measured, self.tree.cells[0], base_bins, keys)
         prints = values.prints(self.tree) | zone_prints(zones, plan.base_resolution)
+        prints |= zone_traffic_prints(corridors, plan.base_resolution)
         if traffic is not None:
             prints |= traffic.prints()
         check_one_draw(window_prints(self.client, self.db, start), prints, start)
         now = time.time()
         ledger = ledger_rows(plan, record.hash, start, prints, self.releaser_id, _ts(int(now)),
-                             zone_sets=[v.zone_set for v in zones], traffic=traffic is not None)  # fmt: skip
+                             zone_sets=[v.zone_set for v in zones], traffic=traffic is not None,
+                             zone_traffic_sets=[v.zone_set for v in corridors])  # fmt: skip
         write_ledger(self.client, self.db, ledger)
         # Recorded first, checked, then written: a releaser that read another input (a bug
         # upstream) drew independent noise, and of two such draws the one whose check reads last
@@ -293,6 +305,9 @@ class Releaser:
         if traffic is not None:
             self.client.execute(f"INSERT INTO {self.db}.release_traffic ({TRAFFIC_COLUMNS}) VALUES",
                                 traffic_rows(start, traffic, plan=record.hash))  # fmt: skip
+        if corridors:
+            self.client.execute(f"INSERT INTO {self.db}.release_zone_traffic ({ZONE_TRAFFIC_COLUMNS}) VALUES",
+                                zone_traffic_rows(start, corridors, plan=record.hash))  # fmt: skip
         lag = max(0.0, now - self._completed_at(w))
         self.client.execute(
             f"INSERT INTO {self.db}.release_windows "

@@ -124,7 +124,7 @@ def enforce_retention(
             )
             for part in old_months:
                 _drop(cl, "release_cells", part)
-        for table in ("release_zones", "release_traffic", "release_tourism_daily"):
+        for table in ("release_zones", "release_traffic", "release_zone_traffic", "release_tourism_daily"):
             for part in _partitions(cl, db, table):
                 if part < cutoff.strftime("%Y%m") and not dry_run:
                     _drop(cl, table, part)

@@ -1,8 +1,9 @@
 """The budget settings parsed: the budget plan's products and the cells' resolution shares.
 
 ``HEXPULSE_BUDGET_PLAN`` names *products* with a share of the device-day ρ: ``cells`` (the live
-map), ``traffic`` (moving devices per speed bin and cell) and ``zones.<set>`` (one set of
-registered zones), all per window, and the daily ``tourism.visitors`` and ``tourism.dwell``
+map), ``traffic`` (moving devices per speed bin and cell), ``zones.<set>`` (devices per zone of
+one set of registered zones) and ``traffic.<set>`` (moving devices per speed bin and zone of one
+set, e.g. road corridors), all per window, and the daily ``tourism.visitors`` and ``tourism.dwell``
 (distinct visitors and the dwell histogram per tourism area and local day).
 ``HEXPULSE_BUDGET_RESOLUTION_SHARES``
 splits the cells' share between the measured resolutions. Both are refused with one sentence
@@ -21,6 +22,8 @@ from privacy.release.exceptions import BudgetError
 CELLS = "cells"
 TRAFFIC = "traffic"
 ZONES_PREFIX = "zones."
+TRAFFIC_PREFIX = "traffic."
+SET_PREFIXES = (ZONES_PREFIX, TRAFFIC_PREFIX)  # products that measure a zone set
 TOURISM_VISITORS = "tourism.visitors"
 TOURISM_DWELL = "tourism.dwell"
 DAILY_PRODUCTS = (TOURISM_VISITORS, TOURISM_DWELL)
@@ -63,8 +66,8 @@ def parse_shares(raw: tuple[str, ...], resolutions: tuple[int, ...], base: int) 
 def parse_plan(raw: tuple[str, ...]) -> dict[str, float]:
     """``("cells:0.7", "zones.crowd:0.25")`` → {product: share of ρ_day}, or BudgetError.
 
-    Products: ``cells`` (required, positive), ``traffic`` (the speed bins), ``zones.<set>``
-    (``<set>``: lower case letters, digits and ``_``, 32 at most) and the daily
+    Products: ``cells`` (required, positive), ``traffic`` (the speed bins), ``zones.<set>`` and
+    ``traffic.<set>`` (``<set>``: lower case letters, digits and ``_``, 32 at most) and the daily
     ``tourism.visitors`` and ``tourism.dwell``. Shares are finite, ≥ 0 and add up to at most 1."""
     shares: dict[str, float] = {}
     for item in raw:
@@ -74,13 +77,11 @@ def parse_plan(raw: tuple[str, ...]) -> dict[str, float]:
             share = float(share_s)
         except ValueError:
             raise BudgetError(f"HEXPULSE_BUDGET_PLAN item {item!r} is not 'product:share'") from None
-        if product not in (CELLS, TRAFFIC, *DAILY_PRODUCTS) and not (
-            product.startswith(ZONES_PREFIX) and _SET_NAME.match(product.removeprefix(ZONES_PREFIX))
-        ):
+        if product not in (CELLS, TRAFFIC, *DAILY_PRODUCTS) and set_of(product) is None:
             raise BudgetError(
                 f"HEXPULSE_BUDGET_PLAN names an unknown product {product!r}; products are 'cells', "
-                "'traffic', 'zones.<set>' (set: lower case letters, digits, '_'), 'tourism.visitors' "
-                "and 'tourism.dwell'"
+                "'traffic', 'zones.<set>', 'traffic.<set>' (set: lower case letters, digits, '_'), "
+                "'tourism.visitors' and 'tourism.dwell'"
             )
         if product in shares:
             raise BudgetError(f"HEXPULSE_BUDGET_PLAN names {product!r} twice")
@@ -95,7 +96,18 @@ def parse_plan(raw: tuple[str, ...]) -> dict[str, float]:
     return shares
 
 
+def set_of(product: str) -> str | None:
+    """The zone set a ``zones.<set>`` or ``traffic.<set>`` product measures (None: another product)."""
+    for prefix in SET_PREFIXES:
+        name = product.removeprefix(prefix)
+        if product.startswith(prefix) and _SET_NAME.match(name):
+            return name
+    return None
+
+
 def funded_sets(raw: tuple[str, ...]) -> tuple[str, ...]:
-    """The zone sets the budget plan ``raw`` gives a positive share (names without ``zones.``)."""
-    return tuple(p.removeprefix(ZONES_PREFIX) for p, s in parse_plan(raw).items()
-                 if p.startswith(ZONES_PREFIX) and s > 0)  # fmt: skip
+    """The zone sets the budget plan ``raw`` gives a positive share, by ``zones.<set>`` or
+    ``traffic.<set>`` (names without the prefix, in plan order, each once): the sets whose zones
+    are registered and measured."""
+    sets = (set_of(p) for p, s in parse_plan(raw).items() if s > 0)
+    return tuple(dict.fromkeys(s for s in sets if s is not None))

@@ -38,15 +38,15 @@ ZONE_COLUMNS = (
 
 
 def select_disjoint(zones: Sequence[Zone], plan: ReleasePlan) -> tuple[list[Zone], list[Zone]]:
-    """(measured, left out): zones of sets the plan budgets, at most one zone per base cell and set,
-    sorted by (set, zone_id). A zone of an unbudgeted set, or one sharing a cell with an earlier zone
-    of its set, is left out."""
+    """(measured, left out): zones of sets the plan budgets (``zones.<set>`` or ``traffic.<set>``),
+    at most one zone per base cell and set, sorted by (set, zone_id). A zone of an unbudgeted set,
+    or one sharing a cell with an earlier zone of its set, is left out."""
     kept: list[Zone] = []
     dropped: list[Zone] = []
     taken: dict[str, set[int]] = {}
     for z in sorted(zones, key=lambda z: (z.zone_set, z.valid_from, z.zone_id, z.version)):
         used = taken.setdefault(z.zone_set, set())
-        if plan.zone_draw(z.zone_set) is None or used.intersection(z.cells):
+        if not plan.measures_set(z.zone_set) or used.intersection(z.cells):
             dropped.append(z)
             continue
         used.update(z.cells)
@@ -79,16 +79,19 @@ def zones_of_record(client: Client, record: PlanRecord, start: datetime) -> list
     return zones
 
 
-def zone_totals(zones: Sequence[Zone], base: npt.NDArray[np.uint64], exact: IntVector) -> IntVector:
-    """Exact totals per zone (in ``zones`` order): sums of ``exact`` (aligned with ``base``, the
-    sorted base cells of the area) over each zone's cells; cells outside ``base`` add nothing."""
-    out = np.zeros(len(zones), dtype=np.int64)
+def zone_totals(
+    zones: Sequence[Zone], base: npt.NDArray[np.uint64], exact: npt.NDArray[np.int64]
+) -> npt.NDArray[np.int64]:
+    """Exact totals per zone (in ``zones`` order): sums of ``exact`` (rows aligned with ``base``, the
+    sorted base cells of the area; a vector, or a matrix such as cells × speed bins) over each
+    zone's cells; cells outside ``base`` add nothing."""
+    out = np.zeros((len(zones), *exact.shape[1:]), dtype=np.int64)
     n = base.size
     for i, z in enumerate(zones):
         cells = np.array(z.cells, dtype=np.uint64)
         idx = np.minimum(np.searchsorted(base, cells), n - 1)
         inside = base[idx] == cells
-        out[i] = int(exact[idx[inside]].sum())
+        out[i] = exact[idx[inside]].sum(axis=0)
     return out
 
 

@@ -11,7 +11,15 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "benchmarks"))
 
-from city_scores import AlertScore, TrafficScore, margin_ok, rule_for, true_index, truth_events  # noqa: E402
+from city_scores import (  # noqa: E402
+    AlertScore,
+    TrafficScore,
+    corridors_of,
+    margin_ok,
+    rule_for,
+    true_index,
+    truth_events,
+)
 
 RAMP = [0.0, 100.0, 300.0, 600.0, 1000.0, 1000.0, 1000.0, 600.0, 100.0, 0.0, 0.0, 0.0]
 
@@ -58,10 +66,37 @@ def test_traffic_score_counts_a_missing_level_as_wrong() -> None:
     truth = [[0, 1, 150, 40.0, 60.0, "light"], [0, 2, 150, 50.0, 60.0, "free"],
              [0, 3, 99, 10.0, 60.0, "severe"]]  # fmt: skip
     served = {1: {"mean_speed_kmh": 44.0, "level": "light"}, 2: {"mean_speed_kmh": None, "level": None}}
-    score.add_cells(truth, served)
+    score.cells.add(truth, served)
     s = score.summary()
-    assert s["traffic_cells_scored"] == 2  # the cell under 100 moving devices is not scored
-    assert s["traffic_speed_mae_kmh"] == 4.0
-    assert s["congestion_level_exact"] == 0.5
-    assert s["traffic_cells_without_speed"] == 1
-    assert math.isnan(score.speed_err[1])
+    assert s["cells_scored"] == 2  # the cell under 100 moving devices is not scored
+    assert s["cells_traffic_speed_mae_kmh"] == 4.0
+    assert s["cells_congestion_level_exact"] == 0.5
+    assert s["cells_without_speed"] == 1
+    assert math.isnan(score.cells.speed_err[1])
+    assert s["corridors_scored"] == 0 and s["traffic_speed_mae_kmh"] is None  # no corridor served
+
+
+def test_corridors_are_the_headline_row_and_cells_the_second() -> None:
+    score = TrafficScore()
+    truth = [[0, "ring-1", 400, 30.0, 60.0, "heavy"], [0, "ring-2", 300, 58.0, 60.0, "free"],
+             [0, "ring-3", 20, 5.0, 60.0, "severe"]]  # fmt: skip
+    served = {"ring-1": {"mean_speed_kmh": 33.0, "level": "moderate"},
+              "ring-2": {"mean_speed_kmh": 57.0, "level": "free"}}  # fmt: skip
+    score.corridors.add(truth, served)
+    score.add_index("corridors", 1.1, 1.0)
+    score.add_index("cells", 2.0, 1.0)
+    s = score.summary()
+    assert s["corridors_scored"] == 2 and s["traffic_speed_mae_kmh"] == 2.0
+    assert s["congestion_level_exact"] == 0.5 and s["congestion_level_within_one"] == 1.0
+    assert s["city_index_rel_err"] == pytest.approx(0.1)
+    assert s["cells_city_index_rel_err"] == pytest.approx(1.0)
+    rows = score.rows()
+    assert rows["corridors"]["level_confusion"] == {"heavy": {"moderate": 1}, "free": {"free": 1}}
+    assert true_index(truth, {"ring-1", "ring-2"}) == pytest.approx((400 / 30 + 300 / 58) / (700 / 60))
+
+
+def test_corridors_of_keeps_the_corridor_set() -> None:
+    doc = {"corridors": [{"zone_id": "a-1", "zone_set": "corridor"},
+                         {"zone_id": "d", "zone_set": "district"}]}  # fmt: skip
+    assert list(corridors_of(doc)) == ["a-1"]
+    assert corridors_of({"cells": []}) == {}

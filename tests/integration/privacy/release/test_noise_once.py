@@ -172,7 +172,7 @@ def _cells_of(rel: Releaser, w: int) -> list[tuple[object, ...]]:
 
     exact = rel.read_exact(w)
     # As the releaser keys a window that draws speed bins: the bins join the input digest.
-    bins = rel.read_bins(w, len(rel.plan.traffic_edges_kmh) - 1) if rel.record.draws_traffic else None
+    bins = rel.read_bins(w, len(rel.plan.traffic_edges_kmh) - 1) if rel.record.draws_bins else None
     keys = window_keys(rel.ring, w, rel.record.hash,
                        input_digest(exact if bins is None else {**exact, TRAFFIC: bins.ravel()}))  # fmt: skip
     values = release_values(rel.plan, rel.tree, exact, keys)

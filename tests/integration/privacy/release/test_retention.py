@@ -89,6 +89,11 @@ def test_retention_drops_released_partials_and_old_release_months(ret_settings: 
         f"INSERT INTO {db}.release_intents (window_start, plan, releaser, plan_json, at) VALUES",
         [(w, 1, "r", "{}", at) for w, at in released],
     )
+    client.execute(  # corridors measured directly (issue #12) go with their months like the cells
+        f"INSERT INTO {db}.release_zone_traffic (window_start, zone_set, zone_id, version, bins_est, "
+        "bins_sigma, moving_est, mids_kmh, cells, plan) VALUES",
+        [(w, "corridor", "c1", 1, [1.0, 2.0], 3.0, 3.0, [13.6, 30.0], 7, 1) for w, _ in released],
+    )
     now_ms = int(NOW.timestamp() * 1000)
 
     dry = enforce_retention(ret_settings, client=client, now_ms=now_ms, dry_run=True)
@@ -104,6 +109,7 @@ def test_retention_drops_released_partials_and_old_release_months(ret_settings: 
     assert _partitions(client, exact, "partials") == ["20261123", "20261125", "20261126"]
     assert _partitions(client, db, "release_cells") == ["202510", "202611"]
     assert _partitions(client, db, "release_intents") == ["202510", "202611"]
+    assert _partitions(client, db, "release_zone_traffic") == ["202510", "202611"]
     # release_windows has no partition key: its old rows go by an (asynchronous) mutation.
     deadline = time.monotonic() + 30
     while True:

@@ -14,22 +14,22 @@ from privacy.release.budget import eps_from_rho, fits_day, plan_from_settings, s
 from privacy.release.exceptions import BudgetError
 from privacy.release.ledger import ledger_rows
 
-#: The default plan's window products alone (no daily products).
+#: Window products alone (no daily products): the window split of the default before corridors.
 WINDOWS_ONLY = ("cells:0.50", "traffic:0.20", "zones.crowd:0.20", "zones.district:0.05")
 
 
 def test_default_plan_spends_exactly_the_daily_budget() -> None:
-    """The window products (cells, traffic, zones) take 0.95 of ρ_day, the daily tourism products
-    0.05 (once per device-day)."""
+    """The window products (cells, traffic, corridors, zones) take 0.95 of ρ_day, the daily tourism
+    products 0.05 (once per device-day)."""
     plan = plan_from_settings(load_settings())
     assert plan.windows_per_day == plan.windows_per_device_day == 1440
     assert plan.rho_per_device_day <= 1.0
     assert plan.rho_per_device_day == pytest.approx(1.0, rel=1e-6)
     assert plan.charge_per_window * plan.windows_per_day == pytest.approx(0.95, rel=1e-6)
     assert sum(d.rho for d in plan.daily_draws) == pytest.approx(0.05, rel=1e-6)
-    # Cells get 0.50 of the plan; count half of that, split 0.6/0.4 between res 9 and res 8.
+    # Cells get 0.45 of the plan; count half of that, split 0.6/0.4 between res 9 and res 8.
     sigma9 = plan.measured("count")[9].params.sigma
-    assert sigma9 == pytest.approx(1 / math.sqrt(2 * (1 / 1440) * 0.5 * 0.5 * 0.6), rel=1e-6)
+    assert sigma9 == pytest.approx(1 / math.sqrt(2 * (1 / 1440) * 0.45 * 0.5 * 0.6), rel=1e-6)
     assert 7 not in plan.measured("count")  # res 7 is derived by summing: free
     assert plan.measured("speed")[9].params.bound == speed_bound_kmh(50.0) == 180
 

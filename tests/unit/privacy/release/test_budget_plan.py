@@ -18,21 +18,28 @@ from privacy.release.exceptions import BudgetError
 from privacy.release.ledger import ledger_rows
 from privacy.release.plans import PlanRecord, record_from_json
 
-#: The default plan's window products alone (no daily products).
+#: Window products alone (no daily products): the window split of the default before corridors.
 WINDOWS_ONLY = ("cells:0.50", "traffic:0.20", "zones.crowd:0.20", "zones.district:0.05")
 
 
 def test_default_plan_splits_the_device_day() -> None:
     plan = plan_from_settings(load_settings())
-    assert dict(plan.shares) == {"cells": 0.50, "traffic": 0.20, "zones.crowd": 0.20, "zones.district": 0.05,
-                                 "tourism.visitors": 0.03, "tourism.dwell": 0.02}  # fmt: skip
+    assert dict(plan.shares) == {
+        "cells": 0.45, "traffic": 0.10, "traffic.corridor": 0.15, "zones.crowd": 0.20, "zones.district": 0.05,
+        "tourism.visitors": 0.03, "tourism.dwell": 0.02,
+    }  # fmt: skip
     assert plan.zone_sets == ("crowd", "district")
+    # Road corridors (issue #12) are measured for their speed bins: σ of one (corridor, bin).
+    corridor = plan.zone_traffic_draw("corridor")
+    assert corridor is not None and corridor.res == 9 and plan.zone_draw("corridor") is None
+    assert corridor.params.sigma == pytest.approx(1 / math.sqrt(2 * 0.15 / 1440), rel=1e-9)
+    assert corridor.rho * plan.windows_per_device_day == pytest.approx(0.15, rel=1e-6)
     # The window products take 0.95 of the device-day, the daily ones 0.05.
     assert plan.rho_per_device_day == pytest.approx(1.0, rel=1e-6)
     cells = sum(d.rho for d in plan.draws) * plan.windows_per_device_day
-    assert cells == pytest.approx(0.50, rel=1e-6)
+    assert cells == pytest.approx(0.45, rel=1e-6)
     assert plan.traffic_draw is not None and plan.traffic_draw.res == 8
-    assert plan.traffic_draw.rho * plan.windows_per_device_day == pytest.approx(0.20, rel=1e-6)
+    assert plan.traffic_draw.rho * plan.windows_per_device_day == pytest.approx(0.10, rel=1e-6)
     # The daily products: one draw per device-day each, sensitivity √K (K = 3 area-days).
     visitors, dwell = plan.daily_draw("tourism.visitors"), plan.daily_draw("tourism.dwell")
     assert visitors is not None and dwell is not None and plan.tourism_max_areas == 3
@@ -116,7 +123,7 @@ def test_refusals_are_one_sentence(plan: tuple[str, ...], message: str) -> None:
 
 
 def test_daily_rows_say_per_day() -> None:
-    rows = plan_rows(plan_from_settings(load_settings()))[4:]
+    rows = plan_rows(plan_from_settings(load_settings()))[5:]
     assert [(r["product"], r["per"]) for r in rows] == [("tourism.visitors", "day"), ("tourism.dwell", "day")]
     assert [round(r["sigma"], 3) for r in rows] == [7.071, 8.66]
     assert all(r["rho_per_device_day"] == pytest.approx(r["share"], rel=1e-6) for r in rows)
