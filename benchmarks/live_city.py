@@ -77,11 +77,13 @@ class LiveCity:
         sample_s: float = 5.0,
         state: Path,
         skip_truth: bool = False,
+        feed: bool = True,
+        env: dict[str, str] | None = None,
     ) -> None:
         tag = uuid.uuid4().hex[:8]
         self.tag, self.minutes, self.consumers, self.products = tag, minutes, consumers, products
         self.devices, self.lead_s, self.sample_s, self.state = devices, lead_s, sample_s, state
-        self.skip_truth = skip_truth
+        self.skip_truth, self.feed, self.extra_env = skip_truth, feed, env or {}
         self.settings = base.model_copy(
             update={
                 "clickhouse_database": f"hexpulse_live_{tag}",
@@ -117,7 +119,7 @@ class LiveCity:
             "HEXPULSE_ALERTS_METRICS_PORT": "0",
             "HEXPULSE_LOG_LEVEL": "WARNING",
         }
-        return env
+        return env | self.extra_env
 
     def _start(self, name: str, *args: str, **env: str) -> None:
         log = (self.state / f"{name}.log").open("wb")
@@ -133,12 +135,13 @@ class LiveCity:
         # before its own event time comes, so "behind real time" measures the run, not set-up.
         self.feed_start_ms = (int(time.time()) + self.lead_s) * 1000
         size = ["--devices", str(self.devices)] if self.devices else []
-        self._start(
-            "simulator", "simulate", *size, "--duration", f"{self.minutes * 60:.0f}s",
-            "--start", str(self.feed_start_ms), "--speed", "realtime", "--seed", "2",
-            "--topic", self.settings.topic_pings, *(["--skip-truth"] if self.skip_truth else []),
-            "--truth", str(self.state / "truth.json"),
-        )  # fmt: skip
+        if self.feed:  # feed False: the caller produces (bench_tourism.py, its own stream)
+            self._start(
+                "simulator", "simulate", *size, "--duration", f"{self.minutes * 60:.0f}s",
+                "--start", str(self.feed_start_ms), "--speed", "realtime", "--seed", "2",
+                "--topic", self.settings.topic_pings, *(["--skip-truth"] if self.skip_truth else []),
+                "--truth", str(self.state / "truth.json"),
+            )  # fmt: skip
         for i in range(self.consumers):
             self._start(f"consumer-{i + 1}", "consume")
         self._start("releaser", "release")

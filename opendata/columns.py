@@ -63,7 +63,13 @@ ZONE_COLUMNS: tuple[Column, ...] = (
 
 GEOMETRY = Column("geometry", "geojson", "WGS 84 (OGC:CRS84)",
                   "outline of the H3 cell, WKB-encoded polygon (GeoParquet 1.1)")  # fmt: skip
-"""The geometry column of ``cells.parquet`` only."""
+"""The geometry column of ``cells.parquet``."""
+
+ZONE_GEOMETRY = Column("geometry", "geojson", "WGS 84 (OGC:CRS84)",
+                       "polygon of the area's registered zone, WKB-encoded (GeoParquet 1.1); null when "
+                       "the zone has none", nullable=True)  # fmt: skip
+"""The geometry column of ``tourism.parquet`` (the zone's polygon: the cells counted are the base
+cells whose centre lies inside it)."""
 
 TOURISM_COLUMNS: tuple[Column, ...] = (
     Column("area_id", "string", "", "tourism area id (/v1/tourism/areas)"),

@@ -17,10 +17,11 @@ from hexpulse.settings import Settings
 from hexpulse.store.pool import ClickHousePool
 from opendata import files
 from releases.days import cells_between, day_window_starts, day_zones
-from releases.tourism import days_of_local_date
+from releases.tourism import day_geometries, days_of_local_date
 
 DAY_FOLDER = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-FILES = ("README.md", "datapackage.json", "cells.csv", "cells.parquet", "zones.csv", "tourism.csv")
+FILES = ("README.md", "datapackage.json", "cells.csv", "cells.parquet", "zones.csv", "tourism.csv",
+         "tourism.parquet")
 """Every file of a day's folder (the only names ``/open-data/`` serves)."""
 _TMP_PREFIX = ".partial-"
 #: Windows read and written at a time: at real density (~6,000 released cells per window over three
@@ -40,7 +41,8 @@ Crowd density released by hexpulse for every window of {day} UTC ({windows} wind
   folder's UTC day: the newest local date that has ended in every time zone when this folder is
   written): distinct visitors per area and local day and their dwell histogram (minutes present:
   < 15, 15–60, 60–180, ≥ 180), one row per area and metric. An area-day released more than 12
-  hours after its local midnight is not in any folder (read it from the API).
+  hours after its local midnight is not in any folder (read it from the API). `tourism.parquet`
+  is GeoParquet: the same rows plus the polygon of each area's registered zone.
 - `*_est` is an unbiased estimate with standard error `*_sigma`; `*_lo`..`*_hi` is its 95%
   interval. Add `*_est` values for sums (the error of a sum is not the sum of the sigmas:
   resolutions are reconciled, so estimates of a cell and its parent are correlated).
@@ -101,7 +103,9 @@ def export_day(pool: ClickHousePool, root: Path, day: date) -> Path:
             cells.write(cells_between(pool, starts[i], end))
     files.write_zones_csv(tmp / "zones.csv", day_zones(pool, day))
     tourism_date = tourism_date_of(day)
-    files.write_tourism_csv(tmp / "tourism.csv", days_of_local_date(pool, tourism_date))
+    tourism = days_of_local_date(pool, tourism_date)
+    files.write_tourism_csv(tmp / "tourism.csv", tourism)
+    files.write_tourism_parquet(tmp / "tourism.parquet", tourism, day_geometries(pool, tourism))
     (tmp / "README.md").write_text(
         README.format(day=day.isoformat(), windows=windows, tourism_date=tourism_date.isoformat()),
         encoding="utf-8",

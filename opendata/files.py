@@ -1,4 +1,5 @@
-"""Writers of one exported day: CSV, GeoParquet (cells with their H3 outline) and the
+"""Writers of one exported day: CSV, GeoParquet (cells with their H3 outline, tourism area-days
+with their zone's polygon) and the
 Frictionless ``datapackage.json`` describing them; every writer takes the rows of
 :mod:`releases.days` and the column lists of :mod:`opendata.columns`."""
 
@@ -17,9 +18,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
-from shapely.geometry import Polygon
+from shapely.geometry import Polygon, shape
 
-from opendata.columns import CELL_COLUMNS, GEOMETRY, TOURISM_COLUMNS, ZONE_COLUMNS, Column
+from opendata.columns import CELL_COLUMNS, GEOMETRY, TOURISM_COLUMNS, ZONE_COLUMNS, ZONE_GEOMETRY, Column
 from releases.tourism import TourismDay
 
 GEOPARQUET_VERSION = "1.1.0"
@@ -55,20 +56,44 @@ def write_zones_csv(path: Path, rows: Rows) -> None:
     write_csv(path, ZONE_COLUMNS, [_zone_values(r) for r in rows])
 
 
-def write_tourism_csv(path: Path, days: Sequence[TourismDay]) -> None:
-    """``tourism.csv``: one row per released area-day and metric."""
-    rows = [
-        [d.area_id, d.local_date.isoformat(), d.timezone, iso(d.day_start), iso(d.day_end), metric,
+def _tourism_rows(days: Sequence[TourismDay]) -> list[list[Any]]:
+    """One row per released area-day and metric: (area, day, metric) order, native values."""
+    return [
+        [d.area_id, d.local_date, d.timezone, d.day_start, d.day_end, metric,
          v.estimate, v.sigma, v.lo, v.hi, v.display, d.k_areas]
         for d in days
         for metric, v in sorted(d.values.items())
     ]  # fmt: skip
+
+
+def write_tourism_csv(path: Path, days: Sequence[TourismDay]) -> None:
+    """``tourism.csv``: one row per released area-day and metric."""
+    rows = [[r[0], r[1].isoformat(), r[2], iso(r[3]), iso(r[4]), *r[5:]] for r in _tourism_rows(days)]
     write_csv(path, TOURISM_COLUMNS, rows)
+
+
+def write_tourism_parquet(
+    path: Path, days: Sequence[TourismDay], geometries: dict[tuple[str, date], str | None]
+) -> None:
+    """``tourism.parquet`` (GeoParquet): ``tourism.csv``'s rows plus the polygon of the zone each
+    area-day was measured on (``geometries``: GeoJSON text per (area, local date); a zone
+    registered without a polygon gives a null geometry)."""
+    wkb: dict[tuple[str, date], bytes | None] = {}
+    for key, text in geometries.items():
+        wkb[key] = shape(json.loads(text)).wkb if text else None
+    schema = _geo_schema(TOURISM_COLUMNS, ZONE_GEOMETRY, ["Polygon", "MultiPolygon"])
+    rows = _tourism_rows(days)
+    columns: list[list[Any]] = [[r[i] for r in rows] for i in range(len(TOURISM_COLUMNS))]
+    columns.append([wkb.get((r[0], r[1])) for r in rows])
+    arrays = [pa.array(col, type=field.type) for col, field in zip(columns, schema, strict=True)]
+    pq.write_table(pa.Table.from_arrays(arrays, schema=schema), path, compression="zstd")
 
 
 def _arrow_type(column: Column) -> pa.DataType:
     if column.kind == "datetime":
         return pa.timestamp("s", tz="UTC")
+    if column.kind == "date":
+        return pa.date32()
     if column.kind == "integer":
         return pa.int64()
     if column.kind == "number":
@@ -82,15 +107,17 @@ def _outline_wkb(cell: int) -> bytes:
     return data
 
 
-def _geo_schema() -> pa.Schema:
-    """The Parquet schema of ``cells.parquet`` with its GeoParquet ``geo`` metadata (CRS omitted =
-    OGC:CRS84, lon/lat degrees; the optional bbox is omitted because the file is streamed)."""
-    fields = [pa.field(c.name, _arrow_type(c), nullable=c.nullable) for c in CELL_COLUMNS]
-    fields.append(pa.field(GEOMETRY.name, pa.binary(), nullable=False))
+def _geo_schema(
+    columns: tuple[Column, ...] = CELL_COLUMNS, geometry: Column = GEOMETRY, types: list[str] | None = None
+) -> pa.Schema:
+    """A Parquet schema (default ``cells.parquet``'s) with its GeoParquet ``geo`` metadata (CRS
+    omitted = OGC:CRS84, lon/lat degrees; the optional bbox is omitted: ``cells.parquet`` is streamed)."""
+    fields = [pa.field(c.name, _arrow_type(c), nullable=c.nullable) for c in columns]
+    fields.append(pa.field(geometry.name, pa.binary(), nullable=geometry.nullable))
     geo = {
         "version": GEOPARQUET_VERSION,
-        "primary_column": GEOMETRY.name,
-        "columns": {GEOMETRY.name: {"encoding": "WKB", "geometry_types": ["Polygon"]}},
+        "primary_column": geometry.name,
+        "columns": {geometry.name: {"encoding": "WKB", "geometry_types": types or ["Polygon"]}},
     }
     return pa.schema(fields, metadata={b"geo": json.dumps(geo).encode()})
 
@@ -190,6 +217,11 @@ def write_datapackage(folder: Path, day: date, windows: int, tourism_date: date 
          "description": f"released tourism area-days of local date {tourism_date.isoformat()}",
          "schema": {"fields": _fields(TOURISM_COLUMNS),
                     "primaryKey": ["area_id", "local_date", "metric"]}})  # fmt: skip
+        resources.append(
+        {"name": "tourism-geoparquet", **_file_facts(folder / "tourism.parquet"), "format": "parquet",
+         "mediatype": "application/vnd.apache.parquet",
+         "description": f"tourism.csv's rows with each area's zone polygon ({tourism_date.isoformat()})",
+         "schema": {"fields": _fields((*TOURISM_COLUMNS, ZONE_GEOMETRY))}})  # fmt: skip
     package = {
         "name": f"hexpulse-{day.isoformat()}",
         "title": f"hexpulse released crowd density, {day.isoformat()} (UTC)",

@@ -15,6 +15,7 @@ _DESCRIPTIONS = {
     "cells.parquet": "the same as GeoParquet, with each cell's outline",
     "zones.csv": "per window and registered zone",
     "tourism.csv": "tourism areas: visitors and dwell per local day (the day before)",
+    "tourism.parquet": "the same as GeoParquet, with each area's zone polygon",
 }
 
 _STYLE = (

@@ -14,6 +14,7 @@ from typing import Any
 
 from hexpulse.store.pool import ClickHousePool
 from hexpulse.times import utc
+from hexpulse.zones import Zone, zones_in_effect
 
 VISITORS = "visitors"
 DWELL_BINS = ("dwell_lt_15m", "dwell_15_60m", "dwell_1_3h", "dwell_ge_3h")
@@ -96,3 +97,20 @@ def area_days_sync(pool: ClickHousePool, area_id: str, first: date, last: date) 
 def days_of_local_date(pool: ClickHousePool, local_date: date) -> list[TourismDay]:
     """Every area's released day of ``local_date`` (blocking; for exports), by area id."""
     return _days(pool.query(_DAYS_SQL.format(where="local_date = %(d)s"), {"d": local_date}))
+
+
+def day_geometries(pool: ClickHousePool, days: list[TourismDay]) -> dict[tuple[str, date], str | None]:
+    """Per released area-day, the GeoJSON geometry (text, as registered) of the zone its area named
+    at the local day's start; None when the zone was registered without one (blocking; exports)."""
+    out: dict[tuple[str, date], str | None] = {}
+    for start in sorted({d.day_start for d in days}):
+        named = dict(pool.query(
+            "SELECT area_id, argMax(zone_id, revision) FROM tourism_areas WHERE revision < %(ns)s "
+            "GROUP BY area_id", {"ns": int(start.timestamp()) * 1_000_000_000}))  # fmt: skip
+        zones = {z.zone_id: z for z in map(Zone.from_row, pool.query(*zones_in_effect(start)))}
+        for d in days:
+            if d.day_start == start:
+                zone = zones.get(str(named.get(d.area_id, "")))
+                shape = zone.geometry if zone is not None else ""
+                out[(d.area_id, d.local_date)] = shape if shape not in ("", "{}") else None
+    return out

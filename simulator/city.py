@@ -91,7 +91,7 @@ def _groups(
     cfg: SimConfig, start_ms: int, rng: np.random.Generator
 ) -> tuple[list[_Group], list[int], Traffic]:
     n = cfg.device_count()
-    plan = census(n, cfg.duration_s, start_ms)
+    plan = census(n, cfg.duration_s, start_ms, cfg.tourist_share)
     traffic = Traffic(cfg.duration_s, start_ms, plan.devices_per_person, rng)
     crowd = cfg.crowd()
     fixed = [len(traffic), crowd, plan.tourists, plan.regional]

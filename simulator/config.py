@@ -41,6 +41,10 @@ class SimConfig:
     ``devices`` None means the real density: ``market_share`` of the district's population
     (:mod:`.population`); a number scales the whole city to that many devices.
     ``stadium_crowd`` None means the stadium's seats × attendance × devices per person.
+    ``tourist_share`` None means tourists carry devices like everyone (the city's devices per
+    person); a share (e.g. ``market_share``) keeps the scenic areas' visitors at that share of
+    their real numbers while ``devices`` scales the rest of the city (a day of tourists at real
+    numbers with a thin background, benchmarks/bench_tourism.py). ``devices`` still counts them.
     ``interval_s`` is a moving device's ping interval; a device that stands still pings every
     k-th slot instead, k drawn per device from ``idle_every`` (passive feeds report less often
     when nothing changes).
@@ -58,6 +62,7 @@ class SimConfig:
     market_share: float = MARKET_SHARE
     idle_every: tuple[int, int] = (3, 6)
     center: tuple[float, float] = DEFAULT_CENTER
+    tourist_share: float | None = None
 
     def validate(self, settings: Settings) -> None:
         """Raise SimulatorConfigError naming the first invalid option."""
@@ -67,6 +72,8 @@ class SimConfig:
 
         if not 0.0 < self.market_share <= 1.0:
             raise bad(f"--market-share must be in (0, 1], not {self.market_share}")
+        if self.tourist_share is not None and not 0.0 < self.tourist_share <= 1.0:
+            raise bad(f"tourist_share must be in (0, 1], not {self.tourist_share}")
         n = self.device_count()
         if n < 1:
             raise bad(f"--devices must be at least 1, not {n}")

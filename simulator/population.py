@@ -106,11 +106,13 @@ class Census:
     """Share of the remaining people (residents, commuters) who make a trip during the run."""
 
 
-def census(devices: int, duration_s: float, start_ms: int) -> Census:
+def census(devices: int, duration_s: float, start_ms: int, tourist_share: float | None = None) -> Census:
     """Tourists, regional devices and the share travelling, for ``devices`` devices in a run of
-    ``duration_s`` s starting at ``start_ms`` (the stadium crowd: ``SimConfig.crowd``)."""
+    ``duration_s`` s starting at ``start_ms`` (the stadium crowd: ``SimConfig.crowd``).
+    ``tourist_share``: devices per tourist (default: the city's devices per person)."""
     p = devices / POPULATION
-    tourists = round(SCENIC_TOURISTS_PER_DAY * p * visitor_days(start_ms, duration_s))
+    share = p if tourist_share is None else tourist_share
+    tourists = round(SCENIC_TOURISTS_PER_DAY * share * visitor_days(start_ms, duration_s))
     regional = round(REGIONAL_SHARE * devices)
     # Departures spread over the run and the 30 % before it (trips under way at its start).
     peak = peak_factor(start_ms + duration_s * 500.0)

@@ -24,6 +24,7 @@ _MEDIA = {
     "zones.csv": "text/csv; charset=utf-8",
     "tourism.csv": "text/csv; charset=utf-8",
     "cells.parquet": "application/vnd.apache.parquet",
+    "tourism.parquet": "application/vnd.apache.parquet",
 }
 #: Exported days never change, so a browser or proxy may keep a file for a day.
 _FILE_CACHE = "public, max-age=86400"

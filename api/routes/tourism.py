@@ -211,8 +211,12 @@ async def area_daily(
     scale = scale_by or 1.0
     doc = DailyResponse(area=area_id, timezone=area.timezone, unit=unit_label(scale_by), expansion=scale_by,
                         days=[TourismDayOut.of(d, scale) for d in days if VISITORS in d.values])  # fmt: skip
+    return _json_or_csv(request, doc, f"{area_id}-{first}-{last}.csv")
+
+
+def _json_or_csv(request: Request, doc: DailyResponse | HourlyResponse, filename: str) -> Response:
+    """JSON, or CSV (an attachment named ``filename``) when the client accepts ``text/csv``."""
     if "text/csv" in request.headers.get("accept", ""):
-        filename = f"{area_id}-{first}-{last}.csv"
         return Response(doc.to_csv(), media_type="text/csv; charset=utf-8",
                         headers={"Content-Disposition": f'attachment; filename="{filename}"'})  # fmt: skip
     return Response(doc.model_dump_json(), media_type="application/json")
@@ -224,23 +228,29 @@ async def _curve(state: ApiState, area: Area, local_date: date, expansion: float
     return hourly_curve(points, local_date, area.timezone, area.capacity, expansion)
 
 
-@router.get("/areas/{area_id}/hourly", summary="Hourly occupancy of an area's local day", responses=ERRORS)
+@router.get(
+    "/areas/{area_id}/hourly", summary="Hourly occupancy of an area's local day", responses=ERRORS,
+    response_model=HourlyResponse,
+    openapi_extra={"responses": {"200": {"content": {"text/csv": {"schema": {"type": "string"}}}}}},
+)  # fmt: skip
 async def area_hourly(
-    key: TourismKey, state: StateDep, area_id: AreaId, local_date: DateQuery,
+    request: Request, key: TourismKey, state: StateDep, area_id: AreaId, local_date: DateQuery,
     expansion: Expansion = None,
-) -> HourlyResponse:  # fmt: skip
+) -> Response:  # fmt: skip
     """Mean occupancy per local hour from the zone's minute releases, the peak hour and the peak
-    against capacity (warning at 80%). Hours of the day not yet released are absent."""
+    against capacity (warning at 80%). Hours of the day not yet released are absent.
+    ``Accept: text/csv`` gives one CSV row per hour."""
     scale_by = _expansion(expansion)
     area = await _run(lambda: AreaStore(state.pool).get(area_id))
     _check_date(state.settings, local_date, "date")
     c = await _curve(state, area, local_date, scale_by)
-    return HourlyResponse(
+    doc = HourlyResponse(
         area=area_id, local_date=local_date, timezone=area.timezone, unit=c.unit, expansion=c.expansion,
         capacity=c.capacity, capacity_warning_at=c.warning_at, hours=[HourOut.of(h) for h in c.hours],
         peak=None if c.peak is None else HourOut.of(c.peak),
         peak_vs_capacity=None if c.peak_share is None else list(c.peak_share), warning=c.warning,
     )  # fmt: skip
+    return _json_or_csv(request, doc, f"{area_id}-{local_date}-hourly.csv")
 
 
 @router.get(

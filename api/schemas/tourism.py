@@ -144,3 +144,16 @@ class HourlyResponse(BaseModel):
         "capacity in visitors only with an expansion factor (devices alone understate visitors)"
     )
     warning: bool = Field(description="the peak estimate reaches 80% of capacity")
+
+    def to_csv(self) -> str:
+        """One row per local hour (the peak and capacity are per day: ask the JSON form)."""
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(["area", "local_date", "timezone", "unit", "start", "estimate", "sigma", "lo", "hi",
+                         "display", "windows", "capacity"])  # fmt: skip
+        for h in self.hours:
+            values = [round(v, 6) for v in (h.estimate, h.sigma, h.lo, h.hi)]
+            writer.writerow([self.area, self.local_date.isoformat(), self.timezone, self.unit,
+                             h.start.isoformat(), *values, h.display, h.windows,
+                             "" if self.capacity is None else self.capacity])  # fmt: skip
+        return out.getvalue()

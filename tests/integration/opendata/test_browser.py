@@ -59,6 +59,7 @@ def settings(migrated: Settings, tmp_path_factory: pytest.TempPathFactory) -> It
     files.write_zones_csv(folder / "zones.csv", day_zone_rows(start))
     tourism_date = DAY - timedelta(days=1)
     files.write_tourism_csv(folder / "tourism.csv", [])
+    files.write_tourism_parquet(folder / "tourism.parquet", [], {})
     (folder / "README.md").write_text(README.format(day=DAY.isoformat(), windows=3,
                                                     tourism_date=tourism_date.isoformat()))  # fmt: skip
     files.write_datapackage(folder, DAY, windows=3, tourism_date=tourism_date)

@@ -12,12 +12,17 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pyarrow.parquet as pq
 import pytest
+from shapely import wkb
+from shapely.geometry import Point
 
 from hexpulse.settings import Settings
 from hexpulse.store import connect
 from hexpulse.store.pool import ClickHousePool
 from hexpulse.store.scratch import drop_database
+from hexpulse.times import naive_utc
+from hexpulse.zones import OPEN_END, ZONE_COLUMNS, Zone
 from opendata.columns import TOURISM_COLUMNS
 from opendata.dataset import FILES, export_day, tourism_date_of
 from releases.tourism import DWELL_BINS
@@ -28,6 +33,9 @@ pytestmark = pytest.mark.integration
 
 DAY = datetime.now(UTC).date() - timedelta(days=1)  # the exported UTC day
 LOCAL = DAY - timedelta(days=1)  # the local date its tourism.csv holds
+SINCE = datetime(2020, 1, 1, tzinfo=UTC)
+SQUARE = {"type": "Polygon", "coordinates": [[[113.3, 23.1], [113.31, 23.1], [113.31, 23.11], [113.3, 23.11],
+                                              [113.3, 23.1]]]}  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -41,6 +49,14 @@ def data(migrated: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterat
     release_days(client, "baiyun", "Asia/Shanghai", [(LOCAL, 6000.0), (DAY, 7000.0)])
     release_days(client, "lakeside", "America/Los_Angeles", [(LOCAL, 800.0)])
     release_days(client, "unpublished", "UTC", [(LOCAL, 5.0)], publish_day=False)
+    # baiyun names a zone with a polygon since 2020; lakeside has no area row (geometry null)
+    zone = Zone("baiyun-zone", 1, "crowd", "Baiyun", json.dumps(SQUARE), tuple(CELLS[9][:2]), SINCE, OPEN_END)
+    client.execute(f"INSERT INTO zones ({ZONE_COLUMNS}) VALUES", [zone.row()])
+    area = ("baiyun", "Baiyun", "baiyun-zone", 0, "Asia/Shanghai", naive_utc(SINCE.timestamp()), 0,
+            int(SINCE.timestamp()) * 10**9)  # fmt: skip
+    client.execute(
+        "INSERT INTO tourism_areas (area_id, name, zone_id, capacity, timezone, created_at, deleted,"
+        " revision) VALUES", [area])
     client.disconnect()
     yield {"settings": settings, "root": root, "pool": ClickHousePool(settings, size=1)}
     drop_database(settings)
@@ -70,3 +86,19 @@ def test_a_day_folder_holds_the_tourism_days_of_the_local_date_before(data: dict
     assert resource["schema"]["primaryKey"] == ["area_id", "local_date", "metric"]
     readme = (folder / "README.md").read_text()
     assert f"tourism area-days of local date {LOCAL.isoformat()}" in readme
+
+
+def test_tourism_parquet_holds_the_same_rows_with_each_areas_zone_polygon(data: dict[str, Any]) -> None:
+    folder = export_day(data["pool"], data["root"], DAY)
+    table = pq.read_table(folder / "tourism.parquet")
+    assert table.column_names == [c.name for c in TOURISM_COLUMNS] + ["geometry"]
+    assert json.loads(table.schema.metadata[b"geo"])["primary_column"] == "geometry"
+    rows = table.to_pylist()
+    with (folder / "tourism.csv").open() as f:
+        in_csv = [(r["area_id"], r["metric"]) for r in csv.DictReader(f)]
+    assert in_csv == [(r["area_id"], r["metric"]) for r in rows]
+    baiyun = [r for r in rows if r["area_id"] == "baiyun"]
+    assert baiyun and all(wkb.loads(r["geometry"]).contains(Point(113.305, 23.105)) for r in baiyun)
+    assert all(r["geometry"] is None for r in rows if r["area_id"] == "lakeside")
+    package = json.loads((folder / "datapackage.json").read_text())
+    assert "tourism-geoparquet" in {r["name"] for r in package["resources"]}

@@ -117,6 +117,20 @@ def test_hourly_curve(api: TestClient, area: dict[str, Any], data: dict[str, Any
     assert scaled["hours"][3]["estimate"] == pytest.approx(3900.0) and "visitors" in scaled["unit"]
 
 
+
+def test_hourly_curve_as_csv(api: TestClient, area: dict[str, Any], data: dict[str, Any]) -> None:
+    resp = api.get("/v1/tourism/areas/baiyun/hourly", params={"date": DAY.isoformat()},
+                   headers=tourism(data) | {"Accept": "text/csv"})  # fmt: skip
+    assert resp.status_code == 200 and resp.headers["content-type"].startswith("text/csv")
+    assert f'filename="baiyun-{DAY.isoformat()}-hourly.csv"' in resp.headers["content-disposition"]
+    rows = list(csv.DictReader(io.StringIO(resp.text)))
+    assert len(rows) == 24 and rows[0]["start"] == f"{DAY.isoformat()}T00:00:00+08:00"
+    assert float(rows[3]["estimate"]) == pytest.approx(1300.0)
+    assert float(rows[3]["sigma"]) == pytest.approx(SIGMA * math.sqrt(60) / 60, abs=1e-6)
+    assert [int(r["windows"]) for r in rows] == [30 if i == 14 else 60 for i in range(24)]
+    assert rows[0]["unit"] == "devices" and rows[0]["capacity"] == str(CAPACITY)
+
+
 def test_the_report_page(api: TestClient, area: dict[str, Any], data: dict[str, Any]) -> None:
     resp = api.get("/v1/tourism/areas/baiyun/report", params={"date": DAY.isoformat()}, headers=tourism(data))
     assert resp.status_code == 200 and resp.headers["content-type"].startswith("text/html")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
-from datetime import date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +18,8 @@ from shapely import wkb
 from shapely.geometry import Point
 
 from opendata import files
-from opendata.columns import CELL_COLUMNS, GEOMETRY, ZONE_COLUMNS
+from opendata.columns import CELL_COLUMNS, GEOMETRY, TOURISM_COLUMNS, ZONE_COLUMNS
+from releases.tourism import METRICS, DailyValue, TourismDay
 from tests.support.opendata import day_cell_rows, day_zone_rows
 
 DAY = date(2026, 11, 30)
@@ -117,3 +118,57 @@ def test_datapackage_describes_every_file(folder: Path) -> None:
     units = {f["name"]: f.get("unit") for f in by_name["cells"]["schema"]["fields"]}
     assert units["count_est"] == "devices" and units["speed_kmh"] == "km/h" and units["window_start"] == "UTC"
     assert set(by_name["cells"]["schema"]["primaryKey"]) <= set(header)
+
+
+def _tourism_day(area: str) -> TourismDay:
+    values = {m: DailyValue(100.0 + i, 7.07, 86.1 + i, 113.9 + i, 100 + i) for i, m in enumerate(METRICS)}
+    start = datetime(2026, 11, 28, 16, tzinfo=UTC)
+    return TourismDay(area, date(2026, 11, 29), "Asia/Shanghai", start, start + timedelta(days=1), 3, 7,
+                      start + timedelta(days=1, minutes=2), values)  # fmt: skip
+
+
+SQUARE = {"type": "Polygon", "coordinates": [[[113.3, 23.1], [113.31, 23.1], [113.31, 23.11], [113.3, 23.11],
+                                              [113.3, 23.1]]]}  # fmt: skip
+
+
+def test_tourism_geoparquet_reads_back_with_the_zone_polygon_and_valid_metadata(tmp_path: Path) -> None:
+    days = [_tourism_day("tower"), _tourism_day("unmapped")]
+    geometries = {("tower", date(2026, 11, 29)): json.dumps(SQUARE), ("unmapped", date(2026, 11, 29)): None}
+    files.write_tourism_csv(tmp_path / "tourism.csv", days)
+    files.write_tourism_parquet(tmp_path / "tourism.parquet", days, geometries)
+    table = pq.read_table(tmp_path / "tourism.parquet")
+    assert table.column_names == [c.name for c in TOURISM_COLUMNS] + ["geometry"]
+    assert table.num_rows == 2 * len(METRICS)
+    geo = json.loads(table.schema.metadata[b"geo"])
+    jsonschema.validate(geo, GEO_SCHEMA)
+    assert geo["primary_column"] == "geometry" and geo["columns"]["geometry"]["encoding"] == "WKB"
+    rows = table.to_pylist()
+    tower = [r for r in rows if r["area_id"] == "tower"]
+    assert {r["metric"] for r in tower} == set(METRICS)
+    assert tower[0]["local_date"] == date(2026, 11, 29)
+    assert tower[0]["day_end"].isoformat() == "2026-11-29T16:00:00+00:00"
+    poly = wkb.loads(tower[0]["geometry"])
+    assert poly.geom_type in geo["columns"]["geometry"]["geometry_types"]
+    assert poly.contains(Point(113.305, 23.105))  # lon/lat order
+    assert all(r["geometry"] is None for r in rows if r["area_id"] == "unmapped")
+    with (tmp_path / "tourism.csv").open() as f:  # the same rows as the CSV, in the same order
+        csv_rows = list(csv.DictReader(f))
+    assert [(r["area_id"], r["metric"], float(r["estimate"])) for r in csv_rows] == [
+        (r["area_id"], r["metric"], r["estimate"]) for r in rows
+    ]
+
+
+def test_datapackage_describes_the_tourism_files(folder: Path) -> None:
+    days = [_tourism_day("tower")]
+    files.write_tourism_csv(folder / "tourism.csv", days)
+    shapes = {("tower", date(2026, 11, 29)): json.dumps(SQUARE)}
+    files.write_tourism_parquet(folder / "tourism.parquet", days, shapes)
+    files.write_datapackage(folder, DAY, windows=3, tourism_date=date(2026, 11, 29))
+    by_name = {r["name"]: r for r in json.loads((folder / "datapackage.json").read_text())["resources"]}
+    parquet = by_name["tourism-geoparquet"]
+    assert parquet["path"] == "tourism.parquet" and parquet["format"] == "parquet"
+    data = (folder / "tourism.parquet").read_bytes()
+    assert parquet["hash"] == "sha256:" + hashlib.sha256(data).hexdigest()
+    names = [f["name"] for f in parquet["schema"]["fields"]]
+    assert names == [c.name for c in TOURISM_COLUMNS] + ["geometry"]
+    assert parquet["schema"]["fields"][-1]["type"] == "geojson"

@@ -12,7 +12,7 @@ from api.zones import zone_cells
 from hexpulse.service_area import load_service_area
 from hexpulse.settings import Settings, load_settings
 from privacy.release.tourism_daily import DWELL_METRICS, dwell_bin
-from simulator import SimConfig
+from simulator import SimConfig, SimulatorConfigError
 from simulator.geo import LocalFrame
 from simulator.motion import tourists
 from simulator.places import DEFAULT_CENTER, SCENIC_AREAS, ZONE_SETS
@@ -84,3 +84,14 @@ def test_arrivals_follow_opening_hours_with_a_midday_peak_and_stays_fill_all_dwe
     per_device = np.array(SCENIC_VISITORS_PER_DAY) * 20_000 / POPULATION
     n = census(20_000, 86_400.0, LOCAL_MIDNIGHT).tourists
     assert seen.sum(axis=0) / 20_000 * n == pytest.approx(per_device, rel=0.1)
+
+
+def test_tourist_share_keeps_real_visitor_numbers_in_a_thin_city(settings: Settings) -> None:
+    # bench_tourism.py: the tourists at the market share, everyone else scaled down.
+    real = census(770_000, 86_400.0, LOCAL_MIDNIGHT).tourists
+    thin = census(20_000, 86_400.0, LOCAL_MIDNIGHT, tourist_share=770_000 / POPULATION).tourists
+    assert thin == real
+    assert census(20_000, 86_400.0, LOCAL_MIDNIGHT).tourists < real / 30
+    for bad in (0.0, 1.5):
+        with pytest.raises(SimulatorConfigError, match="tourist_share"):
+            SimConfig(devices=20_000, start_ms=LOCAL_MIDNIGHT, tourist_share=bad).validate(settings)
