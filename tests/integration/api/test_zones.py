@@ -199,9 +199,9 @@ def test_privacy_publishes_the_budget_plan(api: TestClient, data: dict[str, Any]
     priv = api.get("/v1/privacy", headers=auth(data, "density")).json()
     expected = plan_rows(plan_from_settings(data["settings"]))
     products = [r["product"] for r in priv["budget_plan"]]
-    assert products == ["cells", "traffic", "zones.crowd", "zones.district",
+    assert products == ["cells", "traffic", "traffic.corridor", "zones.crowd", "zones.district",
                         "tourism.visitors", "tourism.dwell"]  # fmt: skip
-    assert [r["per"] for r in priv["budget_plan"]] == ["window"] * 4 + ["day"] * 2
+    assert [r["per"] for r in priv["budget_plan"]] == ["window"] * 5 + ["day"] * 2
     for got, want in zip(priv["budget_plan"], expected, strict=True):
         assert got == pytest.approx(want)
     assert priv["unallocated_share"] == pytest.approx(0.0, abs=1e-9)
