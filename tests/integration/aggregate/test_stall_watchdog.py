@@ -141,9 +141,12 @@ def test_wedged_consumer_exits_and_its_restart_gives_fault_free_partials(
         assert stalls[0]["quiet_s"] >= STALL_S  # type: ignore[operator]
         stuck_at = read_horizons(s)
 
-        # The supervisor's restart: an unwedged consumer of the same group finishes the stream.
+        # The supervisor's restart: an unwedged consumer of the same group finishes the stream. It
+        # waits for its assignment until the broker drops the dead member (the 10 s session timeout),
+        # longer than the wedged one's short STALL_S: its own watchdog gets the deployed scale of time.
+        restart_env = {**env, "HEXPULSE_CONSUMER_STALL_TIMEOUT_S": "60"}
         with log.open("ab") as fh:
-            restarted = subprocess.Popen([HEXPULSE, "consume"], env=env, stdout=fh, stderr=fh)
+            restarted = subprocess.Popen([HEXPULSE, "consume"], env=restart_env, stdout=fh, stderr=fh)
         deadline = time.monotonic() + 180
         while not all_closed(s, stream):
             assert time.monotonic() < deadline, "the restarted consumer did not finish"
