@@ -124,13 +124,17 @@ def bins_speed(
     representative speed (k); ``sigma``: the noise σ of each entry of ``bins`` (scalar or
     broadcastable; the sum of T windows has σ·√T). Where the bins hold less than one device the
     mean is NaN. Mean = Σ mid·b / Σ b; its gradient in b_i is (mid_i − mean) / Σ b, so with
-    independent entries σ_mean² = Σ (mid_i − mean)² σ_i² / (Σ b)²."""
+    independent entries σ_mean² = Σ (mid_i − mean)² σ_i² / (Σ b)². Noisy bins below zero can put
+    the ratio outside the bins' speeds, where no mean of devices in them can lie: it is cut to
+    [lowest, highest] representative speed (post-processing, never further from the truth)."""
     b = np.asarray(bins, dtype=np.float64)
     mids = np.asarray(mids_kmh, dtype=np.float64)
     total = b.sum(axis=-1)
     ok = total >= 1.0
     safe = np.where(ok, total, 1.0)
     mean = (b @ mids) / safe
+    if mids.size:
+        mean = np.clip(mean, mids.min(), mids.max())
     sig = np.broadcast_to(np.asarray(sigma, dtype=np.float64), b.shape)
     var = (((mids - mean[..., None]) * sig) ** 2).sum(axis=-1) / safe**2
     return np.where(ok, mean, np.nan), np.where(ok, np.sqrt(var), np.nan)

@@ -29,6 +29,13 @@ def test_bins_speed_sigma_matches_the_spread_of_noisy_draws() -> None:
     assert float(np.mean(draws)) == pytest.approx(float(mean), abs=0.1)
 
 
+def test_bins_speed_stays_within_the_bins_speeds() -> None:
+    """A negative noisy bin can push Σ mid·b / Σ b past every bin's speed: the mean is cut there."""
+    high, _ = bins_speed([-30.0, 5.0, 10.0, 40.0], MIDS, 20.0)  # the ratio alone: 121 km/h
+    low, _ = bins_speed([40.0, 10.0, 5.0, -30.0], MIDS, 20.0)
+    assert float(high) == 95.0 and float(low) == 13.6
+
+
 def test_bins_speed_pools_rows_only_when_summed_first_and_refuses_empty_bins() -> None:
     rows = np.array([[1.0, 0, 0, 0], [0, 0, 0, 99.0]])
     per_row, _ = bins_speed(rows, MIDS, 1.0)
