@@ -52,11 +52,14 @@ class Bounds:
 @dataclass(frozen=True)
 class Contributions:
     """Who the per-cell sums count: one row per contributed (device-window, cell), sorted like the
-    partials (window start ms, base cell, pseudonym). Tourism presence is derived from these."""
+    partials (window start ms, base cell, pseudonym). Tourism presence and the traffic products'
+    moving rows are derived from these. ``speed_bin``: the device-window's speed bin, −1 if it
+    was not moving."""
 
     window_start_ms: I64
     cell: U64
     device: U64
+    speed_bin: I64
 
     def __len__(self) -> int:
         return int(self.cell.size)
@@ -209,7 +212,7 @@ def compute_partials(pings: PingColumns, bounds: Bounds) -> Partials:
         speed_sum=np.add.reduceat(kmh, ostart),
         duplicates=duplicates,
         speed_bins=bins.astype(np.int64),
-        contributions=Contributions(cw, cc, gdev[cg]),
+        contributions=Contributions(cw, cc, gdev[cg], np.where(hit, gbin[cg], -1).astype(np.int64)),
     )
 
 

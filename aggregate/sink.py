@@ -2,7 +2,9 @@
 
 Both tables live in the restricted exact database (``Settings.exact_database``), which only the
 pipeline user can read, with ``tourism_presence`` (aggregate/presence.py), the tourism areas'
-pseudonyms per window, written in the same unit: after the partials, before the progress row.
+pseudonyms per window, and ``traffic_moving`` / ``traffic_movers``, each moving device-window's
+cells and speed bin, and who moved (the speed bins' per-device-day bound:
+privacy/release/traffic_bound.py), written in the same unit: after the partials, before the progress row.
 
 Order matters: a progress row says "every window in ``[from_horizon, horizon)`` is written, as
 the partial rows carrying this closing id", so it goes in after the partials. A crash between the
@@ -16,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import time
 from dataclasses import dataclass
+from itertools import chain
 from typing import Any
 
 import numpy as np
@@ -70,6 +73,18 @@ def progress_row(c: Closing) -> ProgressRow:
         generation=c.generation,
         closed_by=c.closed_by,
     )
+
+
+def moving_columns(c: Closing) -> list[list[int]]:
+    """``traffic_moving`` columns of one closing (window start s, partition, closing, pseudonym,
+    base cell, speed bin): the contributions of moving device-windows."""
+    con = c.partials.contributions
+    if con is None or not len(con):
+        return [[] for _ in range(6)]
+    hit = con.speed_bin >= 0
+    n = int(np.count_nonzero(hit))
+    return [(con.window_start_ms[hit] // 1000).tolist(), [c.partition] * n, [c.closing_id] * n,
+            con.device[hit].tolist(), con.cell[hit].tolist(), con.speed_bin[hit].tolist()]  # fmt: skip
 
 
 class PartialsSink:
@@ -136,6 +151,7 @@ class PartialsSink:
                 columnar=True,
             )
             self._write_presence(parts)
+            self._write_moving(parts)
         now_s = int(time.time())
         self._execute(
             "insert into progress",
@@ -180,6 +196,28 @@ class PartialsSink:
                 [wins, zones, parts, ids, devs],
                 columnar=True,
             )
+
+    def _write_moving(self, closings: list[Closing]) -> None:
+        """Insert the ``traffic_moving`` rows of ``closings`` (one per moving contribution), then
+        their ``traffic_movers`` rows (one per moving device-window, no cell)."""
+        rows = [moving_columns(c) for c in closings]
+        if not sum(len(r[0]) for r in rows):
+            return
+        cols = [list(chain.from_iterable(r[i] for r in rows)) for i in range(6)]
+        self._execute(
+            "insert into traffic_moving",
+            f"INSERT INTO {self._exact}.traffic_moving (window_start, partition, closing, device, cell, "
+            "speed_bin) VALUES",
+            cols,
+            columnar=True,
+        )
+        movers = sorted(set(zip(*cols[:4], strict=True)))
+        self._execute(
+            "insert into traffic_movers",
+            f"INSERT INTO {self._exact}.traffic_movers (window_start, partition, closing, device) VALUES",
+            [list(c) for c in zip(*movers, strict=True)],
+            columnar=True,
+        )
 
     def load_resume(self, topic: str, partition: int) -> Resume:
         """Where a new owner of ``partition`` starts: the highest horizon no later claim has cut

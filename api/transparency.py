@@ -93,12 +93,19 @@ def _collected(s: Settings) -> str:
     return f"""<section id="collected"><h2>What is collected, and what is never stored</h2>
 <p>Apps and carriers send location pings. Each ping carries these fields; this is what happens to them:</p>
 {_table(("field", "what it is", "what hexpulse keeps"), _collected_rows(s))}
-<p>What hexpulse stores is counts: per {_e(window_word(s))} and per hexagon, how many devices were
-there, how many were moving and the sum of their speeds. The exact counts are kept in a restricted
-database that no public interface can read and are deleted {_e(num(s.partials_grace_h))} h after the day is
-released. Only the noisy releases below are published (kept {_e(num(s.release_retention_days))} days).</p>
-<p><strong>Never stored</strong> by hexpulse: device identifiers, pseudonyms, precise coordinates,
-tracks or any per-device record. Logs and metrics never contain them either.</p>
+<p>What hexpulse stores is mostly counts: per {_e(window_word(s))} and per hexagon, how many devices were
+there, how many were moving and the sum of their speeds. To bound what one device adds over a day,
+it also keeps, under that day's pseudonym only: which pseudonyms were in a tourism area and which
+were moving in each {_e(window_word(s))}, and, for about the last hour or two only, the hexagon and speed
+band of each moving one (so that a device counts in traffic in at most
+{_e(num(s.traffic_window_bound))} of its moving {_e(window_word(s))}s a day). All of this exact data is
+kept in a restricted database that no public interface can read; the last hours' moving hexagons
+are deleted once their {_e(window_word(s))}s are released, the rest {_e(num(s.partials_grace_h))} h after
+the day is released.
+Only the noisy releases below are published (kept {_e(num(s.release_retention_days))} days).</p>
+<p><strong>Never stored</strong> by hexpulse: device identifiers, precise coordinates, a pseudonym past its
+day (the day's key is destroyed), or a device's tracks beyond the last hours' moving hexagons above.
+Logs and metrics never contain a device identifier, pseudonym or coordinate.</p>
 <p>Raw pings wait in the input queue for at most {_e(num(s.topic_pings_retention_h))} h (so a failure
 can be replayed). Rejected messages go to a dead-letter queue encrypted with a daily key, kept
 {_e(num(s.topic_dlq_retention_h))} h; the key is destroyed after {_e(num(s.key_retention_days))} days.</p>
@@ -168,6 +175,12 @@ sums).</p>
             )
         }
 <p>Unallocated: {_e(num(f.report.get("unallocated_share", 0.0)))} of the budget.</p>"""
+    if f.plan.funds_bins and f.plan.traffic_window_bound < f.plan.windows_per_device_day:
+        out += f"""
+<p>Traffic (speed bins) counts each device in at most its first {_e(num(f.plan.traffic_window_bound))}
+moving {_e(window_word(f.settings))}s of the day, so each of those gets
+1/{_e(num(f.plan.traffic_window_bound))} of the traffic share; a device moving longer is left out of the
+traffic numbers for the rest of that day (never out of the crowd maps).</p>"""
     return out + "</section>"
 
 

@@ -85,6 +85,10 @@ class Settings(BaseSettings):
     # Contribution bounding (per device)
     cells_per_window: int = Field(1, ge=1, le=16)
     windows_per_device_day: int = Field(1440, ge=1)
+    # W_t: the windows of a device-day whose speed bins count, its first moving ones (the traffic
+    # products only; privacy/release/traffic_bound.py). A device moves in few windows of its day, so
+    # charging traffic for W_t windows instead of every window lowers its noise by √(W / W_t).
+    traffic_windows_per_device_day: int = Field(120, ge=1)
     speed_clamp_mps: float = Field(50.0, gt=0)
     moving_speed_mps: float = Field(2.0, gt=0)
     # Upper edges (whole km/h) of the moving devices' speed bins: [moving, e1), [e1, e2), …, [last, ∞).
@@ -277,6 +281,11 @@ class Settings(BaseSettings):
     def exact_database(self) -> str:
         """The restricted database of the exact partials and progress (default ``<database>_exact``)."""
         return self.clickhouse_exact_database or f"{self.clickhouse_database}_exact"
+
+    @property
+    def traffic_window_bound(self) -> int:
+        """W_t in effect: at most W (a device is in no more than W windows a day anyway)."""
+        return min(self.traffic_windows_per_device_day, self.windows_per_device_day)
 
     @property
     def window_ms(self) -> int:

@@ -6,7 +6,9 @@ A device contributes to at most ``windows_per_device_day`` (W) windows a day and
 therefore gets ρ_day / W, split across metrics (count, moving, speed) and across the resolutions
 that are *measured*; resolutions that are not measured are derived by summing children, which is
 post-processing and costs nothing. zCDP composes additively, so the per-device-day spend is
-W × Σ ρ(draw) ≤ ρ_day, refused otherwise.
+W × Σ ρ(draw) ≤ ρ_day, refused otherwise. The traffic products (speed bins) count a device-day in
+its first W_t moving windows only (:mod:`privacy.release.traffic_bound`), so their draws get
+share·ρ_day / W_t per window and cost W_t × ρ(draw) per device-day.
 
 The one budget plan (``HEXPULSE_BUDGET_PLAN``) splits ρ_day between *products*: ``cells`` (the
 live map, split further by metric and resolution as above), ``traffic`` (speed bins per cell),
@@ -47,6 +49,7 @@ from privacy.release.shares import (
 )
 from privacy.release.window_draws import (
     cell_draws,
+    product_windows,
     speed_edges_kmh,
     traffic_draw,
     zone_draws,
@@ -67,7 +70,8 @@ class Draw:
     """One noise draw family per window: (metric, resolution) with its parameters.
 
     ``rho`` is the zCDP cost of the draw to a device in the window; ``charge`` is the share of the
-    device-day budget the ledger records per window (ρ·W / windows per day), so that the sum of
+    device-day budget the ledger records per window (ρ·W / windows per day, W the windows of a
+    device-day the draw's product can count it in: W_t for speed bins), so that the sum of
     ``charge`` over a day's windows is the per-device-day spend.
     """
 
@@ -109,6 +113,18 @@ class ReleasePlan:
     daily_draws: tuple[Draw, ...] = field(default=(), compare=False)
     #: K: the (area, local day) pairs one device-UTC-day counts in.
     tourism_max_areas: int = field(default=1, compare=False)
+    #: W_t: the moving windows of a device-day the speed-bin draws count (0: W, as before the bound).
+    traffic_windows: int = 0
+
+    @property
+    def traffic_window_bound(self) -> int:
+        """W_t in effect for the speed-bin draws (W when the plan predates the bound)."""
+        return self.traffic_windows or self.windows_per_device_day
+
+    def windows_of(self, draw: Draw) -> int:
+        """How many windows of a device-day ``draw`` can count a device in (W_t or W)."""
+        bins = draw.metric == TRAFFIC or draw.metric.startswith(TRAFFIC_PREFIX)
+        return self.traffic_window_bound if bins else self.windows_per_device_day
 
     def daily_draw(self, product: str) -> Draw | None:
         """The daily draw of ``product`` (None: unfunded)."""
@@ -187,8 +203,10 @@ class ReleasePlan:
 
     @property
     def rho_per_device_day(self) -> float:
-        """Worst-case spend of one device-day: W windows × ρ per window, plus the daily draws."""
-        return self.windows_per_device_day * self.rho_per_window + sum(d.rho for d in self.daily_draws)
+        """Worst-case spend of one device-day: per window draw, the windows it can count the device
+        in (W, or W_t for speed bins) × its ρ, plus the daily draws."""
+        window = sum(self.windows_of(d) * d.rho for d in self.every_draw)
+        return window + sum(d.rho for d in self.daily_draws)
 
     @property
     def eps_per_device_day(self) -> float:
@@ -214,14 +232,15 @@ def plan_from_settings(settings: Settings) -> ReleasePlan:
     res_shares = parse_shares(tuple(settings.budget_resolution_shares), resolutions, base)
     products = parse_plan(tuple(settings.budget_plan))
     per_day = windows_per_day(settings.window_s)
-    w = settings.windows_per_device_day
+    w, w_t = settings.windows_per_device_day, settings.traffic_window_bound
     cells = cell_draws(settings, metrics, res_shares, products[CELLS])
     draws = [Draw(m, r, q, q.rho, q.rho * w / per_day) for m, r, q in cells]
     per_window = [*zone_draws(settings, products), *zone_traffic_draws(settings, products)]
     traffic_t = traffic_draw(settings, products)
     if traffic_t is not None:
         per_window.append(traffic_t)
-    window: dict[str, Draw] = {m: Draw(m, r, q, q.rho, q.rho * w / per_day) for m, r, q in per_window}
+    window = {m: Draw(m, r, q, q.rho, q.rho * product_windows(settings, m) / per_day)
+              for m, r, q in per_window}  # fmt: skip
     funds_bins = any(m == TRAFFIC or m.startswith(TRAFFIC_PREFIX) for m in window)
     daily: list[Draw] = []
     for product in DAILY_PRODUCTS:
@@ -248,6 +267,8 @@ def plan_from_settings(settings: Settings) -> ReleasePlan:
         zone_traffic_draws=tuple(d for m, d in window.items() if m.startswith(TRAFFIC_PREFIX)),
         daily_draws=tuple(daily),
         tourism_max_areas=settings.tourism_max_areas,
+        # 0 unless the bound binds, so a plan without it keeps the record (and hash) it always had.
+        traffic_windows=w_t if funds_bins and w_t < w else 0,
     )
     check_plan(plan)
     return plan
@@ -288,7 +309,6 @@ def plan_rows(plan: ReleasePlan) -> list[dict[str, Any]]:
     of one released count: the base-resolution count for ``cells``, one zone for a zone set, one
     (cell, bin) entry for ``traffic``, one (zone, bin) entry for ``traffic.<set>``."""
     rows: list[dict[str, Any]] = []
-    w = plan.windows_per_device_day
     for product, share in plan.shares:
         if product in DAILY_PRODUCTS:
             daily = plan.daily_draw(product)
@@ -320,7 +340,7 @@ def plan_rows(plan: ReleasePlan) -> list[dict[str, Any]]:
             draws = (zone,) if zone else ()
             sigma = zone.params.sigma if zone else None
             what = _WHAT[ZONES_PREFIX].format(set=product.removeprefix(ZONES_PREFIX))
-        rho = w * sum(d.rho for d in draws)
+        rho = sum(plan.windows_of(d) * d.rho for d in draws)
         rows.append({
             "product": product, "per": "window", "share": share, "rho_per_device_day": rho,
             "epsilon_per_device_day": eps_from_rho(rho, plan.delta), "sigma": sigma, "what": what,

@@ -112,6 +112,8 @@ class PlanRecord:
             doc["traffic_edges_kmh"] = list(p.traffic_edges_kmh)
             if not self.traffic_drawn:
                 doc["traffic_drawn"] = False
+            if p.traffic_windows:
+                doc["traffic_windows_per_device_day"] = p.traffic_windows
         return doc
 
     def to_json(self) -> str:
@@ -153,6 +155,7 @@ def record_from_json(text: str) -> PlanRecord:
             traffic_draw=traffic,
             traffic_edges_kmh=tuple(float(e) for e in doc.get("traffic_edges_kmh", ())),
             zone_traffic_draws=zone_traffic,
+            traffic_windows=int(doc.get("traffic_windows_per_device_day", 0)),
         )
         zones = tuple(ZoneRef.of(z) for z in doc.get("zones", ()))
         return PlanRecord(plan, int(doc["speed_cap_kmh"]), str(doc["area"]), str(doc["rules"]), zones,

@@ -18,8 +18,9 @@ order, the releaser
    one keyed draw per zone set, :mod:`privacy.release.zones`), if the plan funds ``traffic``,
    the moving devices per speed bin at the traffic resolution (:mod:`privacy.release.traffic`)
    and, per ``traffic.<set>``, the set's moving devices per speed bin and zone
-   (:mod:`privacy.release.zone_traffic`); a window whose partials predate the speed bins draws
-   no bins and is not charged for them;
+   (:mod:`privacy.release.zone_traffic`), both over the devices within their day's first W_t
+   moving windows (:mod:`privacy.release.traffic_bound`); a window whose partials predate the
+   speed bins or the moving rows draws no bins and is not charged for them;
 5. records the draws in the append-only ``release_ledger``; if the ledger then holds no other draw
    of the window, writes ``release_cells`` (one INSERT, one part: atomic), ``release_zones``,
    ``release_traffic`` and ``release_zone_traffic``,
@@ -65,15 +66,16 @@ from privacy.release.plans import PlanRecord, area_digest
 from privacy.release.seeds import input_digest, window_keys
 from privacy.release.shares import TRAFFIC
 from privacy.release.traffic import (
-    BINS_SQL,
     BINS_STATE_SQL,
+    MOVING_STATE_SQL,
     TRAFFIC_COLUMNS,
     bins_tree,
-    exact_bins,
     has_bins,
+    has_moving_rows,
     measure_traffic,
     traffic_rows,
 )
+from privacy.release.traffic_bound import TrafficBound, bins_of_rows
 from privacy.release.values import CELL_COLUMNS, cell_rows, exact_totals, release_values
 from privacy.release.zone_traffic import (
     ZONE_TRAFFIC_COLUMNS,
@@ -122,6 +124,7 @@ class Releaser:
         self.releaser_id = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
         self._reported: set[tuple[int, str]] = set()  # (window, reason) already logged
         self._bins_trees: dict[int, Hierarchy] = {}
+        self._bound = TrafficBound(self.client, self.exact, self.window_s)
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -196,23 +199,36 @@ class Releaser:
         return out
 
     def has_bins(self, w: int) -> bool:
-        """Whether window ``w``'s counted partials all hold speed bins (none predates migration 0011)."""
+        """Whether window ``w``'s counted partials all hold speed bins (none predates migration
+        0011) and their moving contributions all have ``traffic_moving`` rows (none predates 0019)."""
         pairs = self._counted(w)
         if not pairs:
             return True
-        ((with_bins, without),) = self.client.execute(
-            BINS_STATE_SQL.format(exact=self.exact), {"w": _ts(w), "pairs": pairs}
-        )
-        return has_bins(int(with_bins), int(without))
+        params = {"w": _ts(w), "pairs": pairs}
+        ((with_bins, without),) = self.client.execute(BINS_STATE_SQL.format(exact=self.exact), params)
+        ((moving, rows),) = self.client.execute(MOVING_STATE_SQL.format(exact=self.exact), params)
+        if rows and not has_moving_rows(int(moving), int(rows)):
+            self._report(w, f"{rows} moving rows for {moving} moving contributions: no traffic released "
+                         "for this window", logging.ERROR)  # fmt: skip
+        return has_bins(int(with_bins), int(without)) and has_moving_rows(int(moving or 0), int(rows))
 
-    def read_bins(self, w: int, k: int) -> npt.NDArray[np.int64]:
-        """(base cells × ``k`` bins) exact moving devices per speed bin of window ``w``, from the
-        counted closings like :meth:`read_exact`."""
-        pairs = self._counted(w)
-        if not pairs:
-            return exact_bins(self.tree.cells[0], [], k)
-        rows = self.client.execute(BINS_SQL.format(exact=self.exact), {"w": _ts(w), "pairs": pairs})
-        return exact_bins(self.tree.cells[0], rows, k)
+    def read_bins(self, w: int, k: int, limit: int) -> npt.NDArray[np.int64]:
+        """(base cells × ``k`` bins) moving devices per speed bin of window ``w``, from the counted
+        closings like :meth:`read_exact`, of the devices within their day's first ``limit`` (W_t)
+        moving windows (:mod:`privacy.release.traffic_bound`)."""
+        rows = self._bound.bound(w, self._counted(w), self._day_triples, limit)
+        return bins_of_rows(self.tree.cells[0], rows, k)
+
+    def _day_triples(self, start: int, end: int) -> list[tuple[int, int, int]]:
+        """(window, partition, closing) of every counted closing of the windows in [start, end)."""
+        cov = self.coverage(start)
+        out = []
+        for w in range(start, end, self.window_s):
+            for p in range(self.settings.topic_partitions):
+                c = cov.counted(p, w * 1000)
+                if c is not None:
+                    out.append((w, p, c.closing))
+        return out
 
     def _completed_at(self, w: int) -> int:
         rows = self.client.execute(
@@ -272,7 +288,8 @@ class Releaser:
             )
         exact = self.read_exact(w)
         # The window's own plan fixes the bins (it may have been begun under another configuration).
-        base_bins = self.read_bins(w, len(plan.traffic_edges_kmh) - 1) if record.draws_bins else None
+        bins_k, limit = len(plan.traffic_edges_kmh) - 1, plan.traffic_window_bound
+        base_bins = self.read_bins(w, bins_k, limit) if record.draws_bins else None
         # The bins join the digest only when drawn, so windows without traffic keep their keys.
         digest_in = exact if base_bins is None else {**exact, TRAFFIC: base_bins.ravel()}
         keys = window_keys(self.ring, w, record.hash, input_digest(digest_in))

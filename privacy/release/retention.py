@@ -26,7 +26,7 @@ from hexpulse.logs import log_event
 from hexpulse.settings import Settings
 from hexpulse.store import connect
 from hexpulse.store.errors import DRIVER_FAILURES, store_failure
-from hexpulse.times import S_PER_DAY, epoch_s, release_cutoff, utc_from_ms
+from hexpulse.times import epoch_s, release_cutoff, utc_from_ms
 
 _log = logging.getLogger("hexpulse.retention")
 _UTC = dt.UTC
@@ -64,17 +64,19 @@ def _drop(client: Client, table: str, partition: str) -> None:
         raise store_failure(exc, what, unavailable=StoreError) from None
 
 
-def _unreleased_windows(client: Client, exact: str, day: dt.date, released_before: dt.datetime) -> int:
-    """Windows with partials on ``day`` that were not released before ``released_before``."""
+def _unreleased_windows(
+    client: Client, exact: str, start: dt.datetime, end: dt.datetime, released_before: dt.datetime
+) -> int:
+    """Windows in [``start``, ``end``) with partials that were not released before ``released_before``."""
     # Epoch seconds, not datetime literals: a literal would be read in the server's time zone.
-    lo = epoch_s(dt.datetime(day.year, day.month, day.day))
+    lo, hi = epoch_s(start), epoch_s(end)
     rows = client.execute(
         f"SELECT uniqExact(window_start) FROM {exact}.partials "
         "WHERE window_start >= toDateTime(%(lo)s) AND window_start < toDateTime(%(hi)s) "
         "AND window_start NOT IN ("
         "  SELECT window_start FROM release_windows WHERE window_start >= toDateTime(%(lo)s) "
         "  AND window_start < toDateTime(%(hi)s) AND released_at <= toDateTime(%(cut)s))",
-        {"lo": lo, "hi": lo + S_PER_DAY, "cut": epoch_s(released_before)},
+        {"lo": lo, "hi": hi, "cut": epoch_s(released_before)},
     )
     return int(rows[0][0])
 
@@ -101,7 +103,7 @@ def enforce_retention(
             day = dt.datetime.strptime(part, "%Y%m%d").replace(tzinfo=_UTC)
             if day + dt.timedelta(days=1) > grace_edge:
                 continue  # the day (or its grace) is not over: windows may still be written
-            if _unreleased_windows(cl, exact, day.date(), grace_edge):
+            if _unreleased_windows(cl, exact, day, day + dt.timedelta(days=1), grace_edge):
                 kept.append(part)  # never drop exact data the releaser has not published yet
                 continue
             if not dry_run:
@@ -109,10 +111,20 @@ def enforce_retention(
             dropped.append(part)
         # The day's tourism pseudonyms go with its partials: the local days that touch a UTC day
         # have all ended within 14 h of its end, before the grace (≥ 1 h, default 24 h) is over.
-        for part in _partitions(cl, exact, "tourism_presence"):
-            day = dt.datetime.strptime(part, "%Y%m%d").replace(tzinfo=_UTC)
-            if day + dt.timedelta(days=1) <= grace_edge and part not in kept and not dry_run:
-                _drop(cl, f"{exact}.tourism_presence", part)
+        # So do the day's movers (pseudonyms per window, no cells: the speed bins' bound).
+        for table in ("tourism_presence", "traffic_movers"):
+            for part in _partitions(cl, exact, table):
+                day = dt.datetime.strptime(part, "%Y%m%d").replace(tzinfo=_UTC)
+                if day + dt.timedelta(days=1) <= grace_edge and part not in kept and not dry_run:
+                    _drop(cl, f"{exact}.{table}", part)
+
+        # The moving rows link a pseudonym's cells over minutes: kept by the hour, dropped as soon
+        # as every window of the hour is released (the releaser reads them only then).
+        for part in _partitions(cl, exact, "traffic_moving"):
+            hour = dt.datetime.strptime(part, "%Y%m%d%H").replace(tzinfo=_UTC)
+            end = hour + dt.timedelta(hours=1)
+            if end <= now and not _unreleased_windows(cl, exact, hour, end, now) and not dry_run:
+                _drop(cl, f"{exact}.traffic_moving", part)
 
         cutoff = release_cutoff(settings.release_retention_days, now)
         old_months = [p for p in _partitions(cl, db, "release_cells") if p < cutoff.strftime("%Y%m")]

@@ -1,21 +1,21 @@
 """The budget plan's ``traffic`` product: moving devices per speed bin and cell, one keyed draw per window.
 
-The partials hold, per base cell, the moving devices of each speed bin (migration 0011,
-``aggregate/bounding.py``: a device-window has one speed, so one bin, in each of its ≤ L base
-cells). :func:`exact_bins` lays them on the area's base cells; :func:`measure_traffic` sums them
-to the plan's traffic resolution and noises the (cells × bins) matrix once, from the keystream of
+A device-window has one speed, so one bin, in each of its ≤ L base cells (``aggregate/bounding.py``);
+the releaser lays the moving rows that the per-device-day bound keeps on the area's base cells
+(:mod:`privacy.release.traffic_bound`); :func:`measure_traffic` sums them to the plan's traffic
+resolution and noises the (cells × bins) matrix once, from the keystream of
 ``keys.key("traffic", res)``; :func:`traffic_rows` writes ``release_traffic`` rows (migration
 0014). Every cell of the area at that resolution is released, zeros included (the public
 partition), so a row's presence says nothing.
 
 Windows whose partials predate 0011 hold an empty ``speed_bins`` array: read as zeros they would
 publish "no traffic" where traffic was never measured, so such a window draws no bins and is not
-charged for them (:func:`has_bins`, ``PlanRecord.traffic_drawn``). Pure: no store access.
+charged for them (:func:`has_bins`, ``PlanRecord.traffic_drawn``); so does a window whose partials
+predate the moving rows (migration 0019, :func:`has_moving_rows`). Pure: no store access.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -25,7 +25,6 @@ import numpy.typing as npt
 from hexpulse.service_area import ServiceArea
 from privacy.release.budget import ReleasePlan
 from privacy.release.consistency import Hierarchy, build_hierarchy
-from privacy.release.exceptions import ReleaseError
 from privacy.release.ledger import fingerprint
 from privacy.release.mechanisms import add_noise
 from privacy.release.seeds import DrawKeys
@@ -38,9 +37,11 @@ BINS_STATE_SQL = (
     "SELECT countIf(notEmpty(speed_bins)), countIf(empty(speed_bins)) FROM {exact}.partials FINAL "
     "WHERE window_start = %(w)s AND (partition, closing) IN %(pairs)s"
 )
-BINS_SQL = (
-    "SELECT cell, sumForEach(speed_bins) FROM {exact}.partials FINAL "
-    "WHERE window_start = %(w)s AND (partition, closing) IN %(pairs)s GROUP BY cell ORDER BY cell"
+#: Σ moving of the window's counted partials, and its counted ``traffic_moving`` rows (migration 0019).
+MOVING_STATE_SQL = (
+    "SELECT (SELECT sum(moving) FROM {exact}.partials FINAL WHERE window_start = %(w)s "
+    "AND (partition, closing) IN %(pairs)s), (SELECT count() FROM {exact}.traffic_moving FINAL "
+    "WHERE window_start = %(w)s AND (partition, closing) IN %(pairs)s)"
 )
 
 
@@ -50,26 +51,12 @@ def has_bins(with_bins: int, without_bins: int) -> bool:
     return without_bins == 0 or (with_bins == 0 and without_bins == 0)
 
 
-def exact_bins(
-    base: npt.NDArray[np.uint64], rows: Sequence[tuple[int, Sequence[int]]], bins: int
-) -> npt.NDArray[np.int64]:
-    """(base cells × ``bins``) exact moving devices per speed bin, in the order of ``base`` (zeros
-    for quiet cells); cells outside ``base`` are left out. ReleaseError if a row has another
-    number of bins (the partials were written with other edges than the plan's)."""
-    out = np.zeros((base.size, bins), dtype=np.int64)
-    if not rows:
-        return out
-    if any(len(r[1]) != bins for r in rows):
-        raise ReleaseError(
-            f"partials hold speed bins of another length than the plan's {bins}: "
-            "HEXPULSE_TRAFFIC_SPEED_EDGES_KMH changed without a new plan"
-        )
-    cells = np.array([r[0] for r in rows], dtype=np.uint64)
-    idx = np.minimum(np.searchsorted(base, cells), base.size - 1)
-    inside = base[idx] == cells
-    vals = np.array([list(r[1]) for r in rows], dtype=np.int64)
-    np.add.at(out, idx[inside], vals[inside])
-    return out
+def has_moving_rows(moving: int, rows: int) -> bool:
+    """Whether the window's counted ``traffic_moving`` rows are its moving contributions (one per
+    moving device-window and cell, so as many as Σ ``moving`` of the partials). Partials written
+    before migration 0019 have none: their speed bins cannot be bounded per device-day
+    (privacy/release/traffic_bound.py), so such a window draws no bins, like one before 0011."""
+    return moving == rows
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,9 @@
 """Every window draw's sensitivity and noise, from its product's share of ρ.
 
-Each window product of the budget plan spends ``share · ρ_day / W`` (zCDP) per window
+Each window product of the budget plan spends ``share · ρ_day / W`` (zCDP) per window, where W is
+the number of windows of a device-day the product can count it in: ``windows_per_device_day`` for
+the cells and zones, the traffic bound W_t (``Settings.traffic_window_bound``: a device-day's first
+W_t moving windows, :mod:`privacy.release.traffic_bound`) for ``traffic`` and ``traffic.<set>``
 (:mod:`privacy.release.budget` turns the parameters into ledger charges).
 
 - ``cells``: split by metric (``budget_count_share``) and measured resolution; at the base a
@@ -64,17 +67,25 @@ def cell_draws(
     return out
 
 
-def _params(settings: Settings, share: float) -> NoiseParams:
-    """Noise of a draw of bound L over one entry that spends ``share`` of ρ_day per window."""
-    target = settings.budget_rho_per_day / settings.windows_per_device_day * share
+def _params(settings: Settings, share: float, windows: int) -> NoiseParams:
+    """Noise of a draw of bound L over one entry that spends ``share`` of ρ_day over the
+    ``windows`` windows a device-day can be counted in."""
+    target = settings.budget_rho_per_day / windows * share
     return params_for_rho(settings.noise_mechanism, settings.cells_per_window, 1, target)
+
+
+def product_windows(settings: Settings, product: str) -> int:
+    """How many windows of a device-day ``product`` can count the device in: W_t for the traffic
+    products (speed bins), W for every other window product."""
+    traffic = product == TRAFFIC or product.startswith(TRAFFIC_PREFIX)
+    return settings.traffic_window_bound if traffic else settings.windows_per_device_day
 
 
 def set_draws(settings: Settings, products: Mapping[str, float], prefix: str) -> list[WindowDraw]:
     """One draw per funded product ``<prefix><set>`` (``zones.`` or ``traffic.``), at the base
     resolution, in plan order."""
     return [
-        (product, settings.base_resolution, _params(settings, share))
+        (product, settings.base_resolution, _params(settings, share, product_windows(settings, product)))
         for product, share in products.items()
         if share > 0 and product.startswith(prefix) and set_of(product) is not None
     ]
@@ -101,7 +112,7 @@ def traffic_draw(settings: Settings, products: Mapping[str, float]) -> WindowDra
             f"HEXPULSE_TRAFFIC_RESOLUTION {settings.traffic_resolution} is finer than the base resolution "
             f"{settings.base_resolution}, so the speed bins the budget plan funds cannot be measured"
         )
-    return (TRAFFIC, settings.traffic_resolution, _params(settings, share))
+    return (TRAFFIC, settings.traffic_resolution, _params(settings, share, settings.traffic_window_bound))
 
 
 def speed_edges_kmh(settings: Settings) -> tuple[float, ...]:

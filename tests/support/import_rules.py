@@ -63,7 +63,7 @@ PRODUCTS = ("api", "alerts", "opendata", "tourism")
 """Layers that serve released data; they read it only through ``releases``."""
 
 _TABLE_SQL = re.compile(
-    r"\b(?:FROM|JOIN|INTO|TABLE)\s+(release_windows|release_cells|release_zones|release_traffic|release_zone_traffic|release_tourism_daily|release_tourism_days|budget_ledger|release_ledger|release_intents|feed_cursors|partials|progress)\b",
+    r"\b(?:FROM|JOIN|INTO|TABLE)\s+(release_windows|release_cells|release_zones|release_traffic|release_zone_traffic|release_tourism_daily|release_tourism_days|budget_ledger|release_ledger|release_intents|feed_cursors|partials|progress|tourism_presence|traffic_moving)\b",
     re.IGNORECASE,
 )
 

@@ -27,13 +27,14 @@ import orjson
 from kafka.partitioner.default import murmur2
 
 from aggregate.presence import NO_TOURISM, TourismZones
-from aggregate.sink import PartialsSink, progress_row
+from aggregate.sink import PartialsSink, moving_columns, progress_row
 from aggregate.state import Aggregator
 from aggregate.windows import Closing
 from hexpulse.pings import PingColumns
 from hexpulse.settings import Settings
 from hexpulse.store.progress import Coverage, ProgressRow
 from ingest import Ingestor
+from privacy.release.traffic_bound import DayCounts, MovingRows, bins_of_rows, bound_window
 from tests.support.aggregate_reference import Ping, reference
 from tests.support.ingest import INSIDE
 
@@ -97,8 +98,8 @@ def message(device: str, pings: list[dict[str, object]]) -> bytes:
 
 
 class MemorySink(PartialsSink):
-    """``partials``, ``tourism_presence`` and ``progress`` in memory; resume, claim and the
-    presence rows are the real sink's code."""
+    """``partials``, ``tourism_presence``, ``traffic_moving`` and ``progress`` in memory; resume,
+    claim, the presence and the moving rows are the real sink's code."""
 
     def __init__(self, settings: Settings, tourism: TourismZones = NO_TOURISM) -> None:
         super().__init__(settings, tourism)
@@ -107,6 +108,8 @@ class MemorySink(PartialsSink):
         self.progress: list[ProgressRow] = []
         self.partials: dict[tuple[int, int, int, int], tuple[int, int, int]] = {}
         self.bins: dict[tuple[int, int, int, int], tuple[int, ...]] = {}
+        # (window s, partition, closing, pseudonym, cell) → speed bin
+        self.moving: dict[tuple[int, int, int, int, int], int] = {}
 
     def write(self, topic: str, closings: list[Closing]) -> None:
         self.write_partials(closings)
@@ -123,6 +126,9 @@ class MemorySink(PartialsSink):
             wins, devs = pres.window_start_ms.tolist(), pres.device.tolist()
             for w, zone, dev in zip(wins, pres.zone_id, devs, strict=True):
                 self.presence_rows.add((w, zone, c.partition, c.closing_id, dev))
+            ws, ps, cs, ds, cells, bins_ = moving_columns(c)
+            for w, p, closing, dev, cell, b in zip(ws, ps, cs, ds, cells, bins_, strict=True):
+                self.moving[(w, p, closing, dev, cell)] = b
 
     def _progress(self, topic: str, partition: int) -> list[ProgressRow]:
         return [r for r in self.progress if r.partition == partition]
@@ -161,6 +167,39 @@ class MemorySink(PartialsSink):
             if c is not None and c.closing == closing:
                 out[(w, cell)] = out.get((w, cell), 0) + np.asarray(vals, np.int64)
         return {k: tuple(int(x) for x in v) for k, v in out.items()}
+
+
+    def counted_moving(self) -> dict[int, MovingRows]:
+        """Per window start (s), the ``traffic_moving`` rows of its counted closings."""
+        cov = Coverage(self.progress)
+        out: dict[int, list[tuple[int, int, int]]] = defaultdict(list)
+        for (w, p, closing, dev, cell), b in self.moving.items():
+            c = cov.counted(p, w * 1000)
+            if c is not None and c.closing == closing:
+                out[w].append((dev, cell, b))
+        return {w: _moving_rows(rows) for w, rows in out.items()}
+
+
+def _moving_rows(rows: list[tuple[int, int, int]]) -> MovingRows:
+    dev, cell, b = zip(*rows, strict=True)
+    return MovingRows(np.array(dev, np.uint64), np.array(cell, np.uint64), np.array(b, np.int64))
+
+
+def bounded_bins(
+    moving: dict[int, MovingRows], base: np.ndarray, bins: int, limit: int, window_s: int
+) -> dict[int, np.ndarray]:
+    """Per window start (s), the (base cells × bins) matrix the releaser draws the traffic products
+    from: the moving rows its per-device-day bound keeps (privacy/release/traffic_bound.py), windows
+    taken in time order as the releaser does."""
+    out: dict[int, np.ndarray] = {}
+    counts: DayCounts | None = None
+    for w in sorted(moving):
+        if counts is None or counts.day != w // 86_400:
+            counts = DayCounts.empty(w // 86_400, w)
+        kept = bound_window(counts, moving[w], limit, w + window_s)
+        counts = kept.counts
+        out[w] = bins_of_rows(base, kept.rows, bins)
+    return out
 
 
 def bins_l2(a: Bins, b: Bins) -> float:

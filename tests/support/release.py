@@ -3,6 +3,7 @@ its n-th statement, and readers that check "one value per key" in release_cells 
 
 from __future__ import annotations
 
+import hashlib
 import os
 import random
 import time
@@ -45,6 +46,47 @@ def release_settings(base: Settings, db: str, keyring: Path, **update: Any) -> S
     )
 
 
+PARTIAL_COLUMNS = "window_start, cell, partition, devices, moving, speed_sum, close_offset, speed_bins"
+
+
+def moving_rows(partials: Iterable[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+    """``traffic_moving`` rows of partial rows ``(window_start, cell, partition, devices, moving,
+    speed_sum, close_offset, speed_bins)`` (closing 0), as the aggregate layer writes them: one per
+    moving device, its bin taken in order from ``speed_bins``. A device's pseudonym is a hash of
+    (window, cell, partition, rank), so rewriting a partial rewrites the same devices' rows."""
+    out = []
+    for w, cell, part, _d, _m, _s, _o, bins in partials:
+        rank = 0
+        for b, n in enumerate(bins):
+            for _ in range(n):
+                key = f"{w.isoformat()}:{cell}:{part}:{rank}".encode()
+                dev = int.from_bytes(hashlib.blake2b(key, digest_size=8).digest(), "big")
+                out.append((w, part, 0, dev, cell, b))
+                rank += 1
+    return out
+
+
+def insert_exact(
+    client: Client, s: Settings, partials: list[tuple[Any, ...]], moving: list[tuple[Any, ...]] | None = None
+) -> None:
+    """Insert partial rows (:data:`PARTIAL_COLUMNS`) and their ``traffic_moving`` rows (``moving``:
+    (window_start, partition, closing, device, cell, speed_bin); default :func:`moving_rows`) with
+    the ``traffic_movers`` rows they imply, as the sink writes them."""
+    client.execute(f"INSERT INTO {s.exact_database}.partials ({PARTIAL_COLUMNS}) VALUES", partials)
+    rows = moving_rows(partials) if moving is None else moving
+    if rows:
+        client.execute(
+            f"INSERT INTO {s.exact_database}.traffic_moving "
+            "(window_start, partition, closing, device, cell, speed_bin) VALUES",
+            rows,
+        )
+        client.execute(
+            f"INSERT INTO {s.exact_database}.traffic_movers "
+            "(window_start, partition, closing, device) VALUES",
+            sorted({r[:4] for r in rows}),
+        )
+
+
 def insert_partials(
     client: Client, s: Settings, windows: Iterable[int], cells: np.ndarray, seed: int
 ) -> None:
@@ -60,11 +102,7 @@ def insert_partials(
                 cuts = sorted(rng.randint(0, moving) for _ in range(3))
                 bins = [b - a for a, b in zip([0, *cuts], [*cuts, moving], strict=True)]
                 rows.append((ts(w), int(cell), part, n, moving, moving * rng.randint(5, 60), w, bins))
-    client.execute(
-        f"INSERT INTO {s.exact_database}.partials "
-        "(window_start, cell, partition, devices, moving, speed_sum, close_offset, speed_bins) VALUES",
-        rows,
-    )
+    insert_exact(client, s, rows)
 
 
 def progress(client: Client, s: Settings, partition: int, horizon: int) -> None:

@@ -30,7 +30,7 @@ from privacy.release.releaser import Releaser
 from releases.traffic import bins_speed
 from tests.support.api import bbox_of
 from tests.support.clickhouse_users import allow_api
-from tests.support.release import complete, recent_window, release_settings, ts
+from tests.support.release import complete, insert_exact, recent_window, release_settings, ts
 
 pytestmark = pytest.mark.integration
 
@@ -87,11 +87,7 @@ def test_released_corridors_are_served(rs: Settings) -> None:
     draw = rel.plan.zone_traffic_draw("corridor")
     assert draw is not None
     zones = register(client, rel)
-    client.execute(
-        f"INSERT INTO {s.exact_database}.partials "
-        "(window_start, cell, partition, devices, moving, speed_sum, close_offset, speed_bins) VALUES",
-        partials(s, zones),
-    )
+    insert_exact(client, s, partials(s, zones))
     complete(client, s, W0 + 60 * WINDOWS)
     assert rel.run_once() == WINDOWS
     rows = {str(r[0]): r[1:] for r in client.execute(

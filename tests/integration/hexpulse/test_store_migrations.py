@@ -26,7 +26,8 @@ def test_migrations_apply_once_and_are_recorded(services: Settings) -> None:
                 "release_intents", "api_keys", "feed_cursors"} <= public
         exact = {r[0] for r in client.execute(f"SHOW TABLES FROM {database}_exact")}
         # hole 6: nothing exact is public
-        assert exact == {"partials", "progress", "tourism_presence"} and not exact & public
+        assert exact == {"partials", "progress", "tourism_presence", "traffic_moving", "traffic_movers"} \
+            and not exact & public
     finally:
         for db in (database, f"{database}_exact"):
             client.execute(f"DROP DATABASE IF EXISTS {db}")
@@ -51,7 +52,7 @@ def test_an_interrupted_move_to_the_exact_database_resumes(services: Settings) -
             time.sleep(0.2)
         assert apply_migrations(client, database, exact) == [6]
         moved = {r[0] for r in client.execute(f"SHOW TABLES FROM {exact}")}
-        assert moved == {"partials", "progress", "tourism_presence"}
+        assert moved == {"partials", "progress", "tourism_presence", "traffic_moving", "traffic_movers"}
         assert not {"partials", "progress"} & {r[0] for r in client.execute(f"SHOW TABLES FROM {database}")}
     finally:
         for db in (database, exact):

@@ -23,7 +23,7 @@ from hexpulse.store.scratch import scratch_database
 from hexpulse.times import naive_utc as _ts
 from privacy.release.exceptions import BudgetError
 from privacy.release.releaser import Releaser
-from tests.support.release import complete, progress, recent_window, release_settings
+from tests.support.release import complete, insert_exact, progress, recent_window, release_settings
 
 pytestmark = pytest.mark.integration
 
@@ -66,12 +66,8 @@ def test_release_story(rel_settings: Settings) -> None:
     busy, quiet = int(base[100]), int(base[200])
     # Window W0: a crowd of 1200 split over two partitions, 700 of them moving at ~30 km/h, each
     # moving device in one speed bin (as the aggregate layer writes them since migration 0011).
-    client.execute(
-        f"INSERT INTO {s.exact_database}.partials "
-        "(window_start, cell, partition, devices, moving, speed_sum, close_offset, speed_bins) VALUES",
-        [(_ts(W0), busy, 0, 700, 400, 400 * 30, 10, [100, 250, 50, 0]),
-         (_ts(W0), busy, 1, 500, 300, 300 * 30, 20, [60, 200, 40, 0])],
-    )  # fmt: skip
+    insert_exact(client, s, [(_ts(W0), busy, 0, 700, 400, 400 * 30, 10, [100, 250, 50, 0]),
+                             (_ts(W0), busy, 1, 500, 300, 300 * 30, 20, [60, 200, 40, 0])])  # fmt: skip
     # Only partitions 0 and 1 reported progress: partition 2 has no row, so nothing is complete.
     progress(client, s, 0, W0 + 180)
     progress(client, s, 1, W0 + 180)

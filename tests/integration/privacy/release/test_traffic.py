@@ -21,6 +21,7 @@ from tests.support.release import (
     CrashAfter,
     complete,
     double_draws,
+    insert_exact,
     recent_window,
     release_settings,
     ts,
@@ -54,11 +55,7 @@ def insert(
         for c in cells:
             b = bins_of(c)
             rows.append((ts(w), c, c % 3, sum(b) + 7, sum(b), sum(b) * 30, w, [] if legacy else b))
-    client.execute(
-        f"INSERT INTO {s.exact_database}.partials "
-        "(window_start, cell, partition, devices, moving, speed_sum, close_offset, speed_bins) VALUES",
-        rows,
-    )
+    insert_exact(client, s, rows)
 
 
 def res8(cell: int) -> int:

@@ -28,6 +28,7 @@ from tests.support.release import (
     CrashAfter,
     complete,
     double_draws,
+    insert_exact,
     recent_window,
     release_settings,
     ts,
@@ -58,11 +59,7 @@ def insert(
 ) -> None:
     """Partials in each of the 3 partitions; ``legacy``: written before 0011 (no bins)."""
     rows = [row(w, c, p, [] if legacy else bins_of(c)) for w in windows for c in cells for p in range(3)]
-    client.execute(
-        f"INSERT INTO {s.exact_database}.partials "
-        "(window_start, cell, partition, devices, moving, speed_sum, close_offset, speed_bins) VALUES",
-        rows,
-    )
+    insert_exact(client, s, rows)
 
 
 def row(w: int, c: int, p: int, bins: list[int]) -> tuple[object, ...]:
@@ -204,11 +201,8 @@ def test_a_changed_input_after_the_draw_was_recorded_is_refused(rs: Settings) ->
     with pytest.raises(Crash):
         Releaser(s, client=CrashAfter(client, after_ledger)).release_window(w)  # type: ignore[arg-type]
     c = zones[0].cells[0]
-    client.execute(
-        f"INSERT INTO {s.exact_database}.partials "
-        "(window_start, cell, partition, devices, moving, speed_sum, close_offset, speed_bins) VALUES",
-        [row(w, c, 0, [0, 0, 0, sum(bins_of(c))])],  # the same devices, all in the fastest bin
-    )
+    # The same devices, all in the fastest bin.
+    insert_exact(client, s, [row(w, c, 0, [0, 0, 0, sum(bins_of(c))])])
     with pytest.raises(DoubleDrawError):
         Releaser(s, client=client).release_window(w)
     assert {x for x, _ in released(client, db)} == {W0}

@@ -25,7 +25,7 @@ def test_published_figures_for_the_default_budget() -> None:
 
 def test_rdp_figure_is_that_of_the_deployed_draws() -> None:
     """Composing the plan's actual draws (each Gaussian, W windows a day and the daily ones once a
-    day, 7 days a week) in the
+    day, the speed bins W_t windows a day, 7 days a week) in the
     RDP accountant gives the figure published from ρ alone: zCDP's RDP curve is ρ·α exactly."""
     plan = plan_from_settings(load_settings())
     for days in (1, DAYS_PER_WEEK):
@@ -33,7 +33,7 @@ def test_rdp_figure_is_that_of_the_deployed_draws() -> None:
         for draw in plan.every_draw:
             accountant.compose(
                 dp_accounting.GaussianDpEvent(draw.params.sigma / draw.params.sensitivity),
-                plan.windows_per_device_day * days,
+                plan.windows_of(draw) * days,  # W windows a day, W_t for the speed bins
             )
         for draw in plan.daily_draws:  # the tourism measurements: once per device-day
             noise = draw.params.sigma / draw.params.sensitivity

@@ -48,7 +48,7 @@ def test_eps_conversion_matches_dp_accounting() -> None:
     for draw in plan.every_draw:
         accountant.compose(
             dp_accounting.GaussianDpEvent(draw.params.sigma / draw.params.sensitivity),
-            plan.windows_per_device_day,
+            plan.windows_of(draw),  # W windows a day, the speed bins W_t
         )
     for draw in plan.daily_draws:
         accountant.compose(dp_accounting.GaussianDpEvent(draw.params.sigma / draw.params.sensitivity), 1)

@@ -32,14 +32,16 @@ def test_default_plan_splits_the_device_day() -> None:
     # Road corridors (issue #12) are measured for their speed bins: σ of one (corridor, bin).
     corridor = plan.zone_traffic_draw("corridor")
     assert corridor is not None and corridor.res == 9 and plan.zone_draw("corridor") is None
-    assert corridor.params.sigma == pytest.approx(1 / math.sqrt(2 * 0.15 / 1440), rel=1e-9)
-    assert corridor.rho * plan.windows_per_device_day == pytest.approx(0.15, rel=1e-6)
+    # Speed bins count a device-day in its first W_t = 120 moving windows: ρ per window 0.15 / 120.
+    assert plan.traffic_window_bound == 120
+    assert corridor.params.sigma == pytest.approx(1 / math.sqrt(2 * 0.15 / 120), rel=1e-9)
+    assert corridor.rho * plan.traffic_window_bound == pytest.approx(0.15, rel=1e-6)
     # The window products take 0.95 of the device-day, the daily ones 0.05.
     assert plan.rho_per_device_day == pytest.approx(1.0, rel=1e-6)
     cells = sum(d.rho for d in plan.draws) * plan.windows_per_device_day
     assert cells == pytest.approx(0.45, rel=1e-6)
     assert plan.traffic_draw is not None and plan.traffic_draw.res == 8
-    assert plan.traffic_draw.rho * plan.windows_per_device_day == pytest.approx(0.10, rel=1e-6)
+    assert plan.traffic_draw.rho * plan.traffic_window_bound == pytest.approx(0.10, rel=1e-6)
     # The daily products: one draw per device-day each, sensitivity √K (K = 3 area-days).
     visitors, dwell = plan.daily_draw("tourism.visitors"), plan.daily_draw("tourism.dwell")
     assert visitors is not None and dwell is not None and plan.tourism_max_areas == 3
@@ -142,7 +144,7 @@ def test_rows_follow_the_contract() -> None:
         assert isinstance(row["what"], str) and row["what"]
     cells, traffic, crowd, district = rows
     assert cells["sigma"] == pytest.approx(plan.measured("count")[9].params.sigma)
-    assert traffic["sigma"] == pytest.approx(60.0, rel=1e-6)  # one (res-8 cell, bin): √720/√0.20
+    assert traffic["sigma"] == pytest.approx(17.32, rel=1e-3)  # one (res-8 cell, bin): √60/√0.20 (W_t 120)
     assert crowd["sigma"] == pytest.approx(60.0, rel=1e-6)  # √720/√0.20
     assert district["sigma"] == pytest.approx(math.sqrt(720 / 0.05), rel=1e-6)
     assert unallocated_share(plan) == pytest.approx(0.05, abs=1e-12)  # the daily products' share

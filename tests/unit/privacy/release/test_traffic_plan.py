@@ -13,14 +13,14 @@ from hexpulse.service_area import load_service_area
 from hexpulse.settings import load_settings
 from privacy.release.budget import ReleasePlan, plan_from_settings, plan_rows
 from privacy.release.consistency import Hierarchy, build_hierarchy
-from privacy.release.exceptions import BudgetError, ReleaseError
+from privacy.release.exceptions import BudgetError
 from privacy.release.ledger import ledger_rows
 from privacy.release.plans import PlanRecord, record_from_json
 from privacy.release.seeds import seeded_keys
 from privacy.release.traffic import (
     bins_tree,
-    exact_bins,
     has_bins,
+    has_moving_rows,
     measure_traffic,
     to_resolution,
     traffic_rows,
@@ -37,9 +37,11 @@ def test_traffic_draw_is_one_count_like_draw_at_the_traffic_resolution() -> None
     plan = traffic_plan()
     t = plan.traffic_draw
     assert t is not None and t.metric == "traffic" and t.res == 8
-    # σ of one (cell, bin) = L / √(2 ρ_traffic,window), ρ_traffic,window = 0.35 / 1440.
+    # σ of one (cell, bin) = L / √(2 ρ_traffic,window), ρ_traffic,window = 0.35 / W_t (120): a
+    # device-day counts in its first W_t moving windows only; the ledger charges ρ·W_t / 1440.
     assert t.params.bound == 1 and t.params.entries == 1
-    assert t.params.sigma == pytest.approx(1 / math.sqrt(2 * 0.35 / 1440), rel=1e-9)
+    assert t.params.sigma == pytest.approx(1 / math.sqrt(2 * 0.35 / 120), rel=1e-9)
+    assert t.charge == pytest.approx(t.rho * 120 / 1440) and plan.traffic_window_bound == 120
     assert plan.rho_per_device_day == pytest.approx(1.0, rel=1e-6)
     assert plan.traffic_edges_kmh == (7.2, 20.0, 40.0, 70.0, 180.0)
     assert plan.traffic_mids_kmh == pytest.approx((13.6, 30.0, 55.0, 85.0))  # the top bin as wide as the last
@@ -47,6 +49,18 @@ def test_traffic_draw_is_one_count_like_draw_at_the_traffic_resolution() -> None
     assert plan.window_charge(("crowd",), traffic=False) == pytest.approx(
         plan.window_charge(("crowd",)) - t.charge
     )
+
+
+def test_the_traffic_bound_is_in_the_plan_and_at_most_w() -> None:
+    """W_t is part of the stored record (another bound, another plan); at W_t ≥ W the record is
+    the one a plan without the bound had; W_t never exceeds W (the day cap)."""
+    bound, whole = traffic_plan(), traffic_plan(traffic_windows_per_device_day=1440)
+    assert whole.traffic_windows == 0 and whole.traffic_window_bound == 1440
+    rec = PlanRecord(bound, 180, "area")
+    assert record_from_json(rec.to_json()).plan.traffic_window_bound == 120
+    assert rec.hash != PlanRecord(whole, 180, "area").hash
+    capped = traffic_plan(windows_per_device_day=60)
+    assert capped.traffic_window_bound == 60 and capped.traffic_windows == 0
 
 
 def test_traffic_sensitivity_is_cells_per_window() -> None:
@@ -107,7 +121,7 @@ def test_plan_rows_publish_traffic() -> None:
     rows = {r["product"]: r for r in plan_rows(traffic_plan())}
     t = rows["traffic"]
     assert t["share"] == 0.35 and t["rho_per_device_day"] == pytest.approx(0.35, rel=1e-6)
-    assert t["sigma"] == pytest.approx(1 / math.sqrt(2 * 0.35 / 1440), rel=1e-9)
+    assert t["sigma"] == pytest.approx(1 / math.sqrt(2 * 0.35 / 120), rel=1e-9)
     assert "7.2–20" in t["what"] and "resolution 8" in t["what"]
 
 
@@ -126,12 +140,10 @@ def test_pre_0011_windows_have_no_bins() -> None:
     assert not has_bins(0, 3) and not has_bins(2, 1)  # any empty array refuses the window's bins
 
 
-def test_exact_bins_sum_partitions_and_refuse_other_edges() -> None:
-    base = np.array([10, 20, 30], dtype=np.uint64)
-    got = exact_bins(base, [(20, [1, 0, 2, 0]), (20, [0, 1, 0, 0]), (99, [5, 5, 5, 5])], 4)
-    assert got.tolist() == [[0] * 4, [1, 1, 2, 0], [0] * 4]
-    with pytest.raises(ReleaseError, match="another length"):
-        exact_bins(base, [(10, [1, 2, 3])], 4)
+def test_windows_before_the_moving_rows_have_no_bins() -> None:
+    assert has_moving_rows(0, 0) and has_moving_rows(12, 12)
+    assert not has_moving_rows(12, 0)  # partials written before migration 0019: no bound possible
+    assert not has_moving_rows(12, 11)
 
 
 def test_measure_and_rows() -> None:

@@ -1,14 +1,15 @@
 """The neighbour test for corridors measured directly (``traffic.<set>``, issue #12): over the real
 ingest and aggregate code (the streams and consume loop of tests/unit/aggregate/test_neighbour.py),
 adding or removing one device moves a zone set's exact (zones × speed bins) matrix — what the
-releaser builds from the partials' speed bins (:func:`privacy.release.traffic.exact_bins`,
+releaser builds from the moving rows its per-device-day bound keeps
+(:func:`privacy.release.traffic_bound.bound_window`, :func:`~privacy.release.traffic_bound.bins_of_rows`,
 :func:`privacy.release.zones.zone_totals`) — by at most the plan's ``traffic.<set>`` sensitivity L
-in L2, given corridors disjoint within their set."""
+in L2, given corridors disjoint within their set. (How many windows it moves: the bound's own test,
+test_traffic_bound_neighbour.py.)"""
 
 from __future__ import annotations
 
 import math
-from collections import defaultdict
 
 import numpy as np
 from hypothesis import HealthCheck, given, settings
@@ -18,9 +19,9 @@ from hexpulse.service_area import load_service_area
 from hexpulse.settings import Settings
 from hexpulse.zones import Zone
 from privacy.release.budget import ReleasePlan, plan_from_settings
-from privacy.release.traffic import exact_bins
+from privacy.release.traffic_bound import MovingRows
 from privacy.release.zones import zone_totals
-from tests.support.neighbour import Bins, Schedule, Upload, consume, message, ping, place
+from tests.support.neighbour import Schedule, Upload, bounded_bins, consume, message, ping, place
 from tests.unit.aggregate.test_neighbour import (
     PARTITIONS,
     T0,
@@ -42,17 +43,18 @@ def corridor_settings(cells: int, wpd: int | None = None) -> Settings:
     return s.model_copy(update={"budget_plan": PLAN})
 
 
-def matrices(s: Settings, plan: ReleasePlan, bins: Bins, zones: list[Zone]) -> dict[int, np.ndarray]:
-    """Per window: the set's exact (zones × bins) matrix the releaser draws from these partials."""
+Moving = dict[int, MovingRows]
+
+
+def matrices(s: Settings, plan: ReleasePlan, moving: Moving, zones: list[Zone]) -> dict[int, np.ndarray]:
+    """Per window: the set's exact (zones × bins) matrix the releaser draws from these rows."""
     base = load_service_area(s).cells
     k = len(plan.traffic_edges_kmh) - 1
-    by_window: dict[int, list[tuple[int, tuple[int, ...]]]] = defaultdict(list)
-    for (w, cell), row in bins.items():
-        by_window[w].append((cell, row))
-    return {w: zone_totals(zones, base, exact_bins(base, rows, k)) for w, rows in by_window.items()}
+    kept = bounded_bins(moving, base, k, plan.traffic_window_bound, s.window_s)
+    return {w: zone_totals(zones, base, m) for w, m in kept.items()}
 
 
-def worst_change(s: Settings, a: Bins, b: Bins, zones: list[Zone]) -> float:
+def worst_change(s: Settings, a: Moving, b: Moving, zones: list[Zone]) -> float:
     """The largest L2 change of the set's matrix over windows."""
     plan = plan_from_settings(s)
     ma, mb = matrices(s, plan, a, zones), matrices(s, plan, b, zones)
@@ -64,7 +66,7 @@ def worst_change(s: Settings, a: Bins, b: Bins, zones: list[Zone]) -> float:
     return worst
 
 
-def assert_within_draw_bound(s: Settings, a: Bins, b: Bins) -> None:
+def assert_within_draw_bound(s: Settings, a: Moving, b: Moving) -> None:
     draw = plan_from_settings(s).zone_traffic_draw("corridor")
     assert draw is not None
     change = worst_change(s, a, b, CORRIDORS)
@@ -86,11 +88,11 @@ def test_one_device_moves_the_corridor_matrix_by_at_most_its_bound(
     s = corridor_settings(cells)
     ing = ingestor_for(s)
     d = [u for dev in honest for u in dev]
-    base = consume(place(d, PARTITIONS), s, ing, schedule).counted_bins()
-    plus = consume(place(d + extra, PARTITIONS), s, ing, schedule).counted_bins()
+    base = consume(place(d, PARTITIONS), s, ing, schedule).counted_moving()
+    plus = consume(place(d + extra, PARTITIONS), s, ing, schedule).counted_moving()
     assert_within_draw_bound(s, base, plus)
     gone = honest[0][0].device
-    minus = consume(place([u for u in d if u.device != gone], PARTITIONS), s, ing, schedule).counted_bins()
+    minus = consume(place([u for u in d if u.device != gone], PARTITIONS), s, ing, schedule).counted_moving()
     assert_within_draw_bound(s, base, minus)
 
 
@@ -102,7 +104,7 @@ def test_the_bound_is_tight_all_l_cells_in_one_corridor() -> None:
     t = T0 + 10_000
     pings = [ping(t - 100 * k, k, 12.0) for k in (0, 1, 2)]
     one = consume(place([Upload(t, "mallory", message("mallory", pings))], PARTITIONS), s, ing,
-                  Schedule(poll_records=4)).counted_bins()  # fmt: skip
+                  Schedule(poll_records=4)).counted_moving()  # fmt: skip
     draw = plan_from_settings(s).zone_traffic_draw("corridor")
     assert draw is not None and worst_change(s, one, {}, CORRIDORS) == 3.0 == draw.params.sensitivity
     (m,) = matrices(s, plan_from_settings(s), one, CORRIDORS).values()

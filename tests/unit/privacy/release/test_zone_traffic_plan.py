@@ -44,16 +44,17 @@ def test_a_set_funded_by_its_traffic_alone_is_registered_and_measured() -> None:
 
 
 def test_the_draw_is_bound_l_over_one_entry_at_the_base() -> None:
-    """σ of one (zone, bin) = L / √(2 ρ_share,window), ρ_share,window = 0.15 / 1440."""
+    """σ of one (zone, bin) = L / √(2 ρ_share,window), ρ_share,window = 0.15 / W_t (120: a
+    device-day counts in its first W_t moving windows)."""
     plan = corridor_plan()
     d = plan.zone_traffic_draw("corridor")
     assert d is not None and d.metric == "traffic.corridor" and d.res == plan.base_resolution == 9
     assert d.params.bound == 1 and d.params.entries == 1
-    assert d.params.sigma == pytest.approx(1 / math.sqrt(2 * 0.15 / 1440), rel=1e-9)
+    assert d.params.sigma == pytest.approx(1 / math.sqrt(2 * 0.15 / 120), rel=1e-9)
     assert plan.rho_per_device_day == pytest.approx(0.95, rel=1e-6)
     l3 = corridor_plan(cells_per_window=3).zone_traffic_draw("corridor")
     assert l3 is not None and l3.params.sensitivity == 3 and l3.params.entries == 1
-    assert l3.params.sigma == pytest.approx(3 / math.sqrt(2 * 0.15 / 1440), rel=1e-9)
+    assert l3.params.sigma == pytest.approx(3 / math.sqrt(2 * 0.15 / 120), rel=1e-9)
 
 
 def test_a_window_is_charged_for_the_corridors_only_with_corridors_and_bins() -> None:
@@ -118,6 +119,6 @@ def test_plan_rows_publish_the_corridor_draw() -> None:
     c = rows["traffic.corridor"]
     assert c["per"] == "window" and c["share"] == 0.15
     assert c["rho_per_device_day"] == pytest.approx(0.15, rel=1e-6)
-    assert c["sigma"] == pytest.approx(1 / math.sqrt(2 * 0.15 / 1440), rel=1e-9)
+    assert c["sigma"] == pytest.approx(1 / math.sqrt(2 * 0.15 / 120), rel=1e-9)
     assert "'corridor'" in c["what"] and "7.2–20" in c["what"] and "zone" in c["what"]
-    assert rows["traffic"]["sigma"] == pytest.approx(1 / math.sqrt(2 * 0.10 / 1440), rel=1e-9)
+    assert rows["traffic"]["sigma"] == pytest.approx(1 / math.sqrt(2 * 0.10 / 120), rel=1e-9)
