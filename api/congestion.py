@@ -159,12 +159,16 @@ def rounded(x: float | None, digits: int) -> float | None:
     return None if x is None else round(x, digits)
 
 
-def bins_fields(now: CellBins, quiet: CellBins | None) -> dict[str, Any]:
+def bins_fields(now: CellBins, quiet: CellBins | None, recent: CellBins | None = None) -> dict[str, Any]:
     """The traffic fields of one segment (a res-8 cell or a corridor) in one window: moving
     devices, mean speed, pooled free flow (``quiet``, used only if its bins are ``now``'s), index,
-    level, each with its 95% interval (devices, km/h, dimensionless)."""
+    level, each with its 95% interval (devices, km/h, dimensionless). ``recent``: the segment's
+    bins summed over the last windows up to this one (same bins as ``now``): speed, index and
+    level then come from those minutes' devices (less noise, a lag of about half the windows),
+    the moving devices still from this window alone."""
     pooled = matching_pool(now, quiet)
-    c = cell_congestion(now.bins, now.sigma, None if pooled is None else pooled.bins,
+    speed_from = recent if recent is not None and recent.mids_kmh == now.mids_kmh else now
+    c = cell_congestion(speed_from.bins, speed_from.sigma, None if pooled is None else pooled.bins,
                         0.0 if pooled is None else pooled.sigma, now.mids_kmh)  # fmt: skip
     moving = sum(now.bins)
     return {
@@ -175,6 +179,7 @@ def bins_fields(now: CellBins, quiet: CellBins | None) -> dict[str, Any]:
         "free_flow_kmh": rounded(c.free_flow_kmh, 2),
         "free_flow_ci95_kmh": ci95(c.free_flow_kmh, c.free_flow_sigma_kmh),
         "free_flow_windows": 0 if pooled is None else pooled.windows,
+        "speed_windows": speed_from.windows,
         "congestion_index": rounded(c.index, 3),
         "congestion_index_ci95": ci95(c.index, c.index_sigma),
         "level": c.level,

@@ -44,8 +44,9 @@ def in_bbox(outline: ZoneOutline | None, bbox: BBox) -> bool:
     return geom is not None and geom.intersects(box(*bbox))
 
 
-def corridor_json(zone: ZoneBins, quiet: CellBins | None) -> dict[str, Any]:
-    """One corridor of one window: its identity and outline, then the traffic fields of its bins."""
+def corridor_json(zone: ZoneBins, quiet: CellBins | None, recent: CellBins | None = None) -> dict[str, Any]:
+    """One corridor of one window: its identity and outline, then the traffic fields of its bins
+    (speed from ``recent``, its trailing pool, when given)."""
     outline = zone.outline
     return {
         "zone_id": zone.zone_id,
@@ -53,16 +54,18 @@ def corridor_json(zone: ZoneBins, quiet: CellBins | None) -> dict[str, Any]:
         "name": zone.zone_id if outline is None else outline.name,
         "version": zone.version,
         "cells": zone.cells,
-        **bins_fields(zone.bins, quiet),
+        **bins_fields(zone.bins, quiet, recent),
         "geometry": None if outline is None else _outline(outline.geometry)[0],
     }
 
 
 def corridors_in(
-    zones: Iterable[ZoneBins], quiet: Mapping[ZoneKey, CellBins], bbox: BBox, zone_set: str | None
+    zones: Iterable[ZoneBins], quiet: Mapping[ZoneKey, CellBins], bbox: BBox, zone_set: str | None,
+    recent: Mapping[ZoneKey, CellBins] | None = None,
 ) -> list[dict[str, Any]]:
-    """The corridors of a window that the bbox shows (of ``zone_set`` only, unless None)."""
-    return [corridor_json(z, quiet.get(z.key)) for z in zones
+    """The corridors of a window that the bbox shows (of ``zone_set`` only, unless None); speeds
+    from their trailing pools ``recent`` when given."""
+    return [corridor_json(z, quiet.get(z.key), None if recent is None else recent.get(z.key)) for z in zones
             if (zone_set is None or z.zone_set == zone_set) and in_bbox(z.outline, bbox)]  # fmt: skip
 
 

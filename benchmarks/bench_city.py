@@ -125,9 +125,11 @@ def city_bbox(s: Settings) -> str:
 
 
 def score_run(api: TestClient, auth: dict[str, str], bbox: str, windows: list[int], truth: dict[str, Any],
-              incident_cells: set[int], score: TrafficScore) -> dict[str, Any]:  # fmt: skip
+              incident_cells: set[int], score: TrafficScore,
+              speed_windows: int = 1) -> dict[str, Any]:  # fmt: skip
     """Traffic figures of one run's windows from /v1/traffic and /v1/traffic/index: corridors and
-    res-8 cells (two rows)."""
+    res-8 cells (two rows); ``speed_windows``: the query's ``windows`` (speeds from the bins of the
+    last N released windows), scored against each window's own truth."""
     cells_by_w: dict[int, list[list[Any]]] = {}
     for row in truth["traffic"]["cells"]:
         cells_by_w.setdefault(row[0] // 1000, []).append(row)
@@ -142,7 +144,8 @@ def score_run(api: TestClient, auth: dict[str, str], bbox: str, windows: list[in
     counts: list[tuple[int, int, int]] = []  # per window: corridors served, with a free flow, with a level
     free: dict[str, dict[int, set[Any]]] = {"cells": {}, "corridors": {}}
     for w in windows:
-        r = api.get("/v1/traffic", params={"bbox": bbox, "res": 8, "at": iso(w)}, headers=auth)
+        params = {"bbox": bbox, "res": 8, "at": iso(w), "windows": speed_windows}
+        r = api.get("/v1/traffic", params=params, headers=auth)
         r.raise_for_status()
         doc = r.json()
         served = cells_of(doc["cells"])
@@ -225,9 +228,12 @@ class City:
     s: Settings
     devices: int | None
     minutes: float
+    speed_windows: tuple[int, ...] = (1,)
     area: ServiceArea = field(init=False)
     traffic: TrafficScore = field(default_factory=TrafficScore)
     per_run: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: The other ``speed_windows``: their scores and per-run figures, scored on the same releases.
+    pooled: dict[int, tuple[TrafficScore, dict[str, dict[str, Any]]]] = field(default_factory=dict)
     size: dict[str, Any] = field(default_factory=lambda: {"devices": 0, "pings": 0, "messages": 0,
                                                           "windows": 0, "runs": []})  # fmt: skip
     curves: dict[str, list[float]] = field(default_factory=dict)
@@ -282,7 +288,12 @@ class City:
         poly = next(c["polygon"] for c in truth["corridors"] if c["slug"] == slug)
         base9 = zone_cells(shape(poly), s.base_resolution, self.area.cell_set)
         inc8 = {h3.str_to_int(h3.cell_to_parent(h3.int_to_str(c), 8)) for c in base9}
-        r = self.per_run[name] = score_run(api, self.auth, self.bbox, windows, truth, inc8, self.traffic)
+        first, *others = self.speed_windows
+        r = score_run(api, self.auth, self.bbox, windows, truth, inc8, self.traffic, first)
+        self.per_run[name] = r
+        for k in others:
+            score, per_run = self.pooled.setdefault(k, (TrafficScore(), {}))
+            per_run[name] = score_run(api, self.auth, self.bbox, windows, truth, inc8, score, k)
         log(f"{name}: incident detect {r['incident_detect_windows']} windows on its corridor, "
             f"{r['cells_incident_detect_windows']} on its res-8 cells "
             f"(truth heavy after {r['incident_truth_heavy_after_windows']})")  # fmt: skip
@@ -300,7 +311,10 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--quiet-runs", type=int, default=QUIET_RUNS, help=f"quiet runs (default {QUIET_RUNS})")
     ap.add_argument("--runs", type=int, default=None,
                     help="runs in all (2: a quiet run, then the morning peak with the incident)")  # fmt: skip
+    ap.add_argument("--speed-windows", default="1,3,5",
+                    help="/v1/traffic windows= values to score, the first the headline")  # fmt: skip
     args = ap.parse_args(argv)
+    speed_windows = tuple(int(k) for k in args.speed_windows.split(","))
     t_start = time.monotonic()
     cpu0 = time.process_time()
     state = Path(tempfile.mkdtemp(prefix="citybench-"))  # the key ring of the fresh master key
@@ -308,7 +322,7 @@ def main(argv: list[str]) -> int:
     log(f"budget plan {','.join(base.budget_plan)}; partitions {base.topic_partitions}")
     alerts = AlertScore()
     with scratch_database(base, clickhouse_database=f"hexpulse_bench_city_{uuid.uuid4().hex[:6]}") as s:
-        city = City(s, args.devices, args.minutes)
+        city = City(s, args.devices, args.minutes, speed_windows)
         with TestClient(create_app(s)) as api:
             for name, start_ms, seed in runs(args.quiet_runs, args.minutes, args.runs):
                 city.run(api, name, start_ms, seed)
@@ -340,7 +354,14 @@ def main(argv: list[str]) -> int:
         print(f"level confusion ({row}, truth → served):", json.dumps(rows[row]["level_confusion"]))
     print("corridors by road:", json.dumps(traffic.corridors.by_group()))
     print("alerts by zone:", json.dumps(alerts.by_zone))
-    print(json.dumps(figures))
+    for k, (score, per_run) in city.pooled.items():
+        pooled_incident = {f"{key}_{n}": v[key] for n, v in per_run.items() for key in keys}
+        print(f"speeds from the last {k} windows:", json.dumps({**score.summary(), **pooled_incident}))
+        for row, seg in (("corridors", score.corridors), ("cells", score.cells)):
+            print(f"  by true moving devices ({row}, {k} windows):", json.dumps(seg.by_moving()))
+        for n, v in per_run.items():
+            print(f"  {n}: incident levels served ({k} windows): {v['incident_levels_served']}")
+    print(json.dumps({**figures, "speed_windows": speed_windows[0]}))
     return 0
 
 

@@ -14,14 +14,13 @@ outline are those of the version the window measured (table ``zones``, public).
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
 from hexpulse.store.pool import ClickHousePool
 from hexpulse.times import S_PER_DAY, epoch_s, utc
-from releases.traffic import CellBins
+from releases.traffic import CellBins, PoolRow, pooled
 
 ZoneKey = tuple[str, str, int]
 """(zone_set, zone_id, version) of a measured zone."""
@@ -93,6 +92,25 @@ async def window_zone_bins(pool: ClickHousePool, window_start: datetime) -> list
     ]
 
 
+async def _pooled_zone_bins(
+    pool: ClickHousePool, a: int, b: int, hours: Sequence[int] | None
+) -> dict[ZoneKey, CellBins]:
+    """Per zone version: bins summed over the published windows starting in [a, b) (epoch s), of
+    UTC ``hours`` only unless None (:func:`releases.traffic.pooled`)."""
+    hour = " AND toHour(window_start) IN %(hours)s" if hours is not None else ""
+    rows = await pool.aquery(
+        "SELECT zone_set, zone_id, version, sumForEach(bins_est), sum(bins_sigma * bins_sigma),"
+        " any(mids_kmh), count() FROM release_zone_traffic FINAL"
+        " WHERE window_start >= toDateTime(%(a)s) AND window_start < toDateTime(%(b)s)" + hour +
+        _published("a", "b") + " GROUP BY zone_set, zone_id, version, length(bins_est)",
+        {"a": a, "b": b, "hours": tuple(hours or ())},
+    )  # fmt: skip
+    by_zone: dict[ZoneKey, list[PoolRow]] = {}
+    for s, z, v, bins, var, mids, n in rows:
+        by_zone.setdefault((str(s), str(z), int(v)), []).append((bins, var, mids, n))
+    return {k: p for k, rows_ in by_zone.items() if (p := pooled(rows_)) is not None}
+
+
 async def quiet_zone_bins(
     pool: ClickHousePool, window_start: datetime, days: int, hours: Sequence[int]
 ) -> dict[ZoneKey, CellBins]:
@@ -104,22 +122,16 @@ async def quiet_zone_bins(
     if not hours:
         return {}
     w = epoch_s(window_start)
-    rows = await pool.aquery(
-        "SELECT zone_set, zone_id, version, sumForEach(bins_est), sum(bins_sigma * bins_sigma),"
-        " any(mids_kmh), count() FROM release_zone_traffic FINAL"
-        " WHERE window_start >= toDateTime(%(a)s) AND window_start < toDateTime(%(b)s)"
-        " AND toHour(window_start) IN %(hours)s" + _published("a", "b") +
-        " GROUP BY zone_set, zone_id, version, length(bins_est)",
-        {"a": w - days * S_PER_DAY, "b": w, "hours": tuple(hours)},
-    )  # fmt: skip
-    out: dict[ZoneKey, CellBins] = {}
-    for s, z, v, bins, var, mids, n in rows:
-        pooled = CellBins(tuple(float(x) for x in bins), math.sqrt(float(var)), tuple(mids), int(n))
-        key = (str(s), str(z), int(v))
-        have = out.get(key)
-        if have is None or pooled.windows > have.windows:
-            out[key] = pooled
-    return out
+    return await _pooled_zone_bins(pool, w - days * S_PER_DAY, w, hours)
+
+
+async def recent_zone_bins(
+    pool: ClickHousePool, window_start: datetime, windows: int, window_s: int
+) -> dict[ZoneKey, CellBins]:
+    """Per zone version: its released bins summed over the last ``windows`` published windows up
+    to and including the one starting at ``window_start`` (:func:`releases.traffic.recent_bins`)."""
+    w = epoch_s(window_start)
+    return await _pooled_zone_bins(pool, w - (windows - 1) * window_s, w + 1, None)
 
 
 async def series_zone_bins(

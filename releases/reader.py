@@ -19,10 +19,10 @@ from hexpulse.store.tables import RELEASE_CELL_VALUES, column_list
 from hexpulse.times import S_PER_DAY, epoch_s
 from releases import queries
 from releases.cache import Lru
-from releases.corridors import ZoneBins, ZoneKey, quiet_zone_bins, window_zone_bins
+from releases.corridors import ZoneBins, ZoneKey, quiet_zone_bins, recent_zone_bins, window_zone_bins
 from releases.models import CellRow, Window, WindowSum
 from releases.smoothing import Smoothed, SmoothingParams, smooth
-from releases.traffic import CellBins, quiet_bins, window_bins
+from releases.traffic import CellBins, quiet_bins, recent_bins, window_bins
 
 _CELL_VALUES = column_list(RELEASE_CELL_VALUES)
 
@@ -178,6 +178,32 @@ class ReleaseReader:
 
         key = ("quiet", window.start, res, days, hours)
         result: dict[int, CellBins] = await self._once(self._traffic, key, load)
+        return result
+
+    async def recent_traffic_bins(
+        self, window: Window, res: int, windows: int, window_s: int
+    ) -> dict[int, CellBins]:
+        """Per cell: released bins summed over the last ``windows`` published windows up to
+        ``window`` (cached per window: windows up to a released one never change)."""
+
+        async def load() -> dict[int, CellBins]:
+            return await recent_bins(self.pool, window.start, res, windows, window_s)
+
+        key = ("recent", window.start, res, windows, window_s)
+        result: dict[int, CellBins] = await self._once(self._traffic, key, load)
+        return result
+
+    async def recent_zone_traffic_bins(
+        self, window: Window, windows: int, window_s: int
+    ) -> dict[ZoneKey, CellBins]:
+        """Per zone version: released bins summed over the last ``windows`` published windows up
+        to ``window`` (cached per window, as :meth:`recent_traffic_bins`)."""
+
+        async def load() -> dict[ZoneKey, CellBins]:
+            return await recent_zone_bins(self.pool, window.start, windows, window_s)
+
+        key = ("zone-recent", window.start, windows, window_s)
+        result: dict[ZoneKey, CellBins] = await self._once(self._traffic, key, load)
         return result
 
     async def zone_bins(self, window: Window) -> list[ZoneBins]:

@@ -59,19 +59,40 @@ def window_bins_blocking(pool: ClickHousePool, window_start: datetime, res: int)
     return _cells(pool.query(*_window_sql(window_start, res)))
 
 
-def _quiet_sql(
-    window_start: datetime, res: int, days: int, hours: Sequence[int]
-) -> tuple[str, dict[str, Any]]:
+def _pooled_sql(res: int, a: int, b: int, hours: Sequence[int] | None) -> tuple[str, dict[str, Any]]:
+    """Per cell: bins summed over the published windows starting in [a, b) (epoch s), of UTC
+    ``hours`` only unless None; Σσ², mids, windows summed."""
+    hour = " AND toHour(window_start) IN %(hours)s" if hours is not None else ""
     return (
         "SELECT cell, sumForEach(bins_est), sum(bins_sigma * bins_sigma), any(mids_kmh), count()"
         " FROM release_traffic FINAL WHERE res = %(res)s"
-        " AND window_start >= toDateTime(%(w)s) - %(span)s AND window_start < toDateTime(%(w)s)"
-        " AND toHour(window_start) IN %(hours)s"
+        " AND window_start >= toDateTime(%(a)s) AND window_start < toDateTime(%(b)s)" + hour +
         " AND window_start IN (SELECT window_start FROM release_windows"
-        " WHERE window_start >= toDateTime(%(w)s) - %(span)s AND window_start < toDateTime(%(w)s))"
+        " WHERE window_start >= toDateTime(%(a)s) AND window_start < toDateTime(%(b)s))"
         " GROUP BY cell, length(bins_est)",
-        {"res": res, "w": epoch_s(window_start), "span": days * S_PER_DAY, "hours": tuple(hours)},
-    )
+        {"res": res, "a": a, "b": b, "hours": tuple(hours or ())},
+    )  # fmt: skip
+
+
+PoolRow = tuple[Any, Any, Any, Any]
+"""(bins summed, Σσ², mids, windows) of one segment, as the pooled queries return them."""
+
+
+def pooled(rows: Sequence[PoolRow]) -> CellBins | None:
+    """The rows of one segment's pooled bins (bins, Σσ², mids, windows, one row per bins length):
+    the pool of the most windows, σ of a pooled bin √Σσ² (independent draws); None without rows."""
+    best = max(rows, key=lambda r: int(r[3]), default=None)
+    if best is None:
+        return None
+    bins, var, mids, n = best[0], best[1], best[2], best[3]
+    return CellBins(tuple(float(b) for b in bins), math.sqrt(float(var)), tuple(mids), int(n))
+
+
+async def _pooled_bins(pool: ClickHousePool, sql: tuple[str, dict[str, Any]]) -> dict[int, CellBins]:
+    by_cell: dict[int, list[PoolRow]] = {}
+    for cell, bins, var, mids, n in await pool.aquery(*sql):
+        by_cell.setdefault(int(cell), []).append((bins, var, mids, n))
+    return {c: p for c, rows in by_cell.items() if (p := pooled(rows)) is not None}
 
 
 async def quiet_bins(
@@ -83,13 +104,18 @@ async def quiet_bins(
     two lengths (the edges changed) keeps the pool with the most windows."""
     if not hours:
         return {}
-    out: dict[int, CellBins] = {}
-    for cell, bins, var, mids, n in await pool.aquery(*_quiet_sql(window_start, res, days, hours)):
-        pooled = CellBins(tuple(float(b) for b in bins), math.sqrt(float(var)), tuple(mids), int(n))
-        have = out.get(int(cell))
-        if have is None or pooled.windows > have.windows:
-            out[int(cell)] = pooled
-    return out
+    w = epoch_s(window_start)
+    return await _pooled_bins(pool, _pooled_sql(res, w - days * S_PER_DAY, w, hours))
+
+
+async def recent_bins(
+    pool: ClickHousePool, window_start: datetime, res: int, windows: int, window_s: int
+) -> dict[int, CellBins]:
+    """Per cell: its released bins summed over the last ``windows`` published windows up to and
+    including the one starting at ``window_start`` (a trailing pool: a speed from several minutes'
+    devices, σ of a pooled bin √Σσ²)."""
+    w = epoch_s(window_start)
+    return await _pooled_bins(pool, _pooled_sql(res, w - (windows - 1) * window_s, w + 1, None))
 
 
 async def series_bins(

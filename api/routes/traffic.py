@@ -25,10 +25,12 @@ from releases.traffic import CellBins, series_bins
 
 router = APIRouter(prefix="/v1/traffic", tags=["traffic"])
 SET_PATTERN = r"^[A-Za-z0-9_.-]{1,64}$"
+MAX_SPEED_WINDOWS = 15
+"""The longest trailing pool ``windows`` may ask for (a quarter of an hour at 1-minute windows)."""
 
 
-def _from_bins(cell: int, now: CellBins, quiet: CellBins | None) -> dict[str, Any]:
-    return {"cell": cell_hex(cell), "source": "bins", **congestion.bins_fields(now, quiet)}
+def _from_bins(cell: int, now: CellBins, quiet: CellBins | None, recent: CellBins | None) -> dict[str, Any]:
+    return {"cell": cell_hex(cell), "source": "bins", **congestion.bins_fields(now, quiet, recent)}
 
 
 def _from_cells(cell: int, row: CellRow, free: dict[int, tuple[float, int]]) -> dict[str, Any]:
@@ -69,6 +71,10 @@ async def get_traffic(
     zone_set: Annotated[
         str | None, Query(alias="set", pattern=SET_PATTERN, description="corridors of this zone set only")
     ] = None,
+    windows: Annotated[
+        int, Query(ge=1, le=MAX_SPEED_WINDOWS, description="speed, index and level from the speed bins of"
+                   " the last N released windows, this one included (1: this window alone)")
+    ] = 1,
 ) -> TrafficResponse:
     settings = state.settings
     if res != settings.traffic_resolution:  # the speed bins' resolution need not be a density one
@@ -78,7 +84,10 @@ async def get_traffic(
     cells: list[dict[str, Any]] = []
     if bins:
         quiet = await _quiet(state.reader, window, settings)
-        cells = [_from_bins(c, bins[c], quiet.get(c)) for c in sorted(bbox_cover(bbox, res)) if c in bins]
+        recent = await state.reader.recent_traffic_bins(window, res, windows, settings.window_s) \
+            if windows > 1 else {}  # fmt: skip
+        cells = [_from_bins(c, bins[c], quiet.get(c), recent.get(c))
+                 for c in sorted(bbox_cover(bbox, res)) if c in bins]  # fmt: skip
     else:
         released = await state.reader.cells(window, res)
         free = await state.reader.free_flow(
@@ -87,6 +96,8 @@ async def get_traffic(
         cells = [_from_cells(c, released[c], free) for c in sorted(bbox_cover(bbox, res)) if c in released]
     zones = await state.reader.zone_bins(window)
     zone_quiet = await _zone_quiet(state.reader, window, settings) if zones else {}
+    zone_recent = await state.reader.recent_zone_traffic_bins(window, windows, settings.window_s) \
+        if zones and windows > 1 else None  # fmt: skip
     return TrafficResponse.model_validate(
         {
             "window": density.window_json(window),
@@ -95,7 +106,7 @@ async def get_traffic(
             "levels": congestion.LEVEL_TEXT,
             "privacy": density.privacy_json(state.settings, window),
             "cells": cells,
-            "corridors": corridors.corridors_in(zones, zone_quiet, bbox, zone_set),
+            "corridors": corridors.corridors_in(zones, zone_quiet, bbox, zone_set, zone_recent),
         }
     )
 

@@ -29,6 +29,8 @@ class TrafficCell(BaseModel):
     )
     free_flow_ci95_kmh: tuple[float, float] | None = Field(None, description="bins only")
     free_flow_windows: int = Field(description="windows pooled (bins) or with a released speed (cells)")
+    speed_windows: int = Field(1, description="bins: released windows whose bins the speed, index and level"
+                               " are taken from (the query's windows, fewer where fewer are published)")
     congestion_index: float | None = Field(description="free-flow speed / current speed (1 = free flow)")
     congestion_index_ci95: tuple[float, float] | None = Field(None, description="bins only")
     level: Level | None
@@ -56,6 +58,8 @@ class TrafficCorridor(BaseModel):
     )
     free_flow_ci95_kmh: tuple[float, float] | None
     free_flow_windows: int = Field(description="quiet windows pooled")
+    speed_windows: int = Field(description="released windows whose bins the speed, index and level are"
+                               " taken from (the query's windows, fewer where fewer are published)")
     congestion_index: float | None = Field(description="free-flow speed / current speed (1 = free flow)")
     congestion_index_ci95: tuple[float, float] | None
     level: Level | None

@@ -96,12 +96,18 @@ def test_released_corridors_are_served(rs: Settings) -> None:
     pooled = client.execute(
         "SELECT zone_id, sumForEach(bins_est), count() FROM release_zone_traffic FINAL"
         " WHERE window_start < toDateTime(%(w)s) GROUP BY zone_id", {"w": W0 + 60 * (WINDOWS - 1)})
+    last3 = client.execute(
+        "SELECT zone_id, sumForEach(bins_est), count() FROM release_zone_traffic FINAL"
+        " WHERE window_start >= toDateTime(%(w)s) GROUP BY zone_id", {"w": W0 + 60 * (WINDOWS - 3)})
+    trailing = {str(z): (list(b), int(n)) for z, b, n in last3}
     client.disconnect()
     _, token = KeyStore(ClickHousePool(s, size=1), cache_s=0.0).create("corridors", ["traffic:read"])
     auth = {"Authorization": f"Bearer {token}"}
     bbox = bbox_of([c for z in zones for c in z.cells], 0.01)
     with TestClient(create_app(s)) as api:
         doc = api.get("/v1/traffic", params={"bbox": bbox}, headers=auth).json()
+        three = api.get("/v1/traffic", params={"bbox": bbox, "windows": 3}, headers=auth).json()
+        bad = api.get("/v1/traffic", params={"bbox": bbox, "windows": 0}, headers=auth)
         # The series' free-flow reference is pooled before its first window: start at the last.
         last_w = ts(W0 + 60 * (WINDOWS - 1)).isoformat() + "Z"
         index = api.get("/v1/traffic/index", params={"from": last_w}, headers=auth).json()
@@ -123,6 +129,13 @@ def test_released_corridors_are_served(rs: Settings) -> None:
         # And the released bins hold the exact ones within 5σ (false alarm < 1e-5 per entry).
         exact = 7 * np.array(JAM if z.zone_id == "corridor-0" else QUIET)
         assert np.all(np.abs(np.array(bins) - exact) <= 5 * sigma)
+        # windows=3: the speed of the last three windows' bins summed, the moving devices this window's.
+        t = {c["zone_id"]: c for c in three["corridors"]}[z.zone_id]
+        tb, tn = trailing[z.zone_id]
+        assert t["speed_windows"] == tn == 3 and c["speed_windows"] == 1 and t["moving"] == c["moving"]
+        t_speed, _ = bins_speed(tb, mids, sigma * math.sqrt(3))
+        assert t["mean_speed_kmh"] == pytest.approx(float(t_speed), abs=0.01)
     assert served["corridor-0"]["level"] in ("heavy", "severe") and served["corridor-1"]["level"] == "free"
+    assert bad.status_code == 422
     (last,) = index["series"]
     assert last["source"] == "corridors" and last["corridors"] == 2 and last["index"] > 1.25
