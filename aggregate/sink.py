@@ -87,6 +87,20 @@ def moving_columns(c: Closing) -> list[list[int]]:
             con.device[hit].tolist(), con.cell[hit].tolist(), con.speed_bin[hit].tolist()]  # fmt: skip
 
 
+def mover_columns(c: Closing) -> list[list[int]]:
+    """``traffic_movers`` columns of one closing (window start s, partition, closing, pseudonym):
+    each moving device-window once, whatever its number of cells (vectorized: no row in Python)."""
+    con = c.partials.contributions
+    if con is None or not len(con):
+        return [[] for _ in range(4)]
+    hit = con.speed_bin >= 0
+    pairs = np.unique(np.stack([con.window_start_ms[hit] // 1000, con.device[hit].astype(np.int64)], axis=1)
+                      if hit.any() else np.empty((0, 2), np.int64), axis=0)  # fmt: skip
+    n = int(pairs.shape[0])
+    return [pairs[:, 0].tolist(), [c.partition] * n, [c.closing_id] * n,
+            pairs[:, 1].astype(np.uint64).tolist()]  # fmt: skip
+
+
 class PartialsSink:
     """One ClickHouse connection, reconnected lazily after any failure."""
 
@@ -211,11 +225,11 @@ class PartialsSink:
             cols,
             columnar=True,
         )
-        movers = sorted(set(zip(*cols[:4], strict=True)))
+        movers = [mover_columns(c) for c in closings]
         self._execute(
             "insert into traffic_movers",
             f"INSERT INTO {self._exact}.traffic_movers (window_start, partition, closing, device) VALUES",
-            [list(c) for c in zip(*movers, strict=True)],
+            [list(chain.from_iterable(m[i] for m in movers)) for i in range(4)],
             columnar=True,
         )
 
