@@ -50,12 +50,14 @@ _WINDOW_SQL = (
     "SELECT device, cell, speed_bin FROM {exact}.traffic_moving FINAL "
     "WHERE window_start = %(w)s AND (partition, closing) IN %(pairs)s"
 )
+#: The external table (sent with the query, native protocol) of the day's counted closings.
+COUNTED_TABLE = "counted"
+COUNTED_STRUCTURE = [("w", "UInt32"), ("p", "UInt16"), ("c", "UInt64")]
 _DAY_SQL = (
     "SELECT device, uniqExact(window_start) FROM {exact}.traffic_movers FINAL "
     "WHERE window_start >= %(a)s AND window_start < %(b)s "
-    "AND (toUInt32(window_start), partition, closing) IN counted GROUP BY device"
+    f"AND (toUInt32(window_start), partition, closing) IN {COUNTED_TABLE} GROUP BY device"
 )
-_COUNTED = [("w", "UInt32"), ("p", "UInt16"), ("c", "UInt64")]
 
 
 @dataclass(frozen=True)
@@ -172,7 +174,7 @@ class TrafficBound:
         counted = [{"w": a, "p": p, "c": c} for a, p, c in triples(start, w)] or [{"w": 0, "p": 0, "c": 0}]
         got = self.client.execute(
             _DAY_SQL.format(exact=self.exact), {"a": _ts(start), "b": _ts(w)}, columnar=True,
-            external_tables=[{"name": "counted", "structure": _COUNTED, "data": counted}],
+            external_tables=[{"name": COUNTED_TABLE, "structure": COUNTED_STRUCTURE, "data": counted}],
         )  # fmt: skip
         if not got:
             return DayCounts.empty(day, w)
