@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 from clickhouse_driver import Client
 
-from aggregate.bounding import Partials
+from aggregate.bounding import Contributions, Partials
 from aggregate.exceptions import ProgressError, SinkUnavailableError
 from aggregate.presence import Presence, TourismZones, tourism_cells_query, zone_cells
 from aggregate.windows import NO_TIME, Closing
@@ -75,27 +75,33 @@ def progress_row(c: Closing) -> ProgressRow:
     )
 
 
+def _moving(c: Closing) -> Contributions | None:
+    """The contributions of ``c``'s moving device-windows (None when it has none)."""
+    con = c.partials.contributions
+    if con is None or not np.any(con.speed_bin >= 0):
+        return None
+    hit = con.speed_bin >= 0
+    return Contributions(con.window_start_ms[hit], con.cell[hit], con.device[hit], con.speed_bin[hit])
+
+
 def moving_columns(c: Closing) -> list[list[int]]:
     """``traffic_moving`` columns of one closing (window start s, partition, closing, pseudonym,
     base cell, speed bin): the contributions of moving device-windows."""
-    con = c.partials.contributions
-    if con is None or not len(con):
+    con = _moving(c)
+    if con is None:
         return [[] for _ in range(6)]
-    hit = con.speed_bin >= 0
-    n = int(np.count_nonzero(hit))
-    return [(con.window_start_ms[hit] // 1000).tolist(), [c.partition] * n, [c.closing_id] * n,
-            con.device[hit].tolist(), con.cell[hit].tolist(), con.speed_bin[hit].tolist()]  # fmt: skip
+    n = len(con)
+    return [(con.window_start_ms // 1000).tolist(), [c.partition] * n, [c.closing_id] * n,
+            con.device.tolist(), con.cell.tolist(), con.speed_bin.tolist()]  # fmt: skip
 
 
 def mover_columns(c: Closing) -> list[list[int]]:
     """``traffic_movers`` columns of one closing (window start s, partition, closing, pseudonym):
     each moving device-window once, whatever its number of cells (vectorized: no row in Python)."""
-    con = c.partials.contributions
-    if con is None or not len(con):
+    con = _moving(c)
+    if con is None:
         return [[] for _ in range(4)]
-    hit = con.speed_bin >= 0
-    pairs = np.unique(np.stack([con.window_start_ms[hit] // 1000, con.device[hit].astype(np.int64)], axis=1)
-                      if hit.any() else np.empty((0, 2), np.int64), axis=0)  # fmt: skip
+    pairs = np.unique(np.stack([con.window_start_ms // 1000, con.device.astype(np.int64)], axis=1), axis=0)
     n = int(pairs.shape[0])
     return [pairs[:, 0].tolist(), [c.partition] * n, [c.closing_id] * n,
             pairs[:, 1].astype(np.uint64).tolist()]  # fmt: skip

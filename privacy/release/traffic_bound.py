@@ -31,7 +31,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 import numpy as np
 import numpy.typing as npt
@@ -39,7 +38,7 @@ from clickhouse_driver import Client
 
 from hexpulse.logs import log_event
 from hexpulse.pings import I64, U64
-from hexpulse.times import S_PER_DAY
+from hexpulse.times import S_PER_DAY, naive_utc
 
 log = logging.getLogger("hexpulse.privacy.traffic_bound")
 
@@ -67,6 +66,10 @@ class MovingRows:
     device: U64
     cell: U64
     speed_bin: I64
+
+    @classmethod
+    def empty(cls) -> MovingRows:
+        return cls(np.empty(0, np.uint64), np.empty(0, np.uint64), np.empty(0, np.int64))
 
     def __len__(self) -> int:
         return int(self.device.size)
@@ -136,10 +139,6 @@ def bins_of_rows(base: npt.NDArray[np.uint64], rows: MovingRows, bins: int) -> n
     return out
 
 
-def _ts(epoch_s: int) -> datetime:
-    return datetime.fromtimestamp(epoch_s, UTC).replace(tzinfo=None)
-
-
 class TrafficBound:
     """The bound applied window by window: one UTC day's counts kept in memory between windows,
     rebuilt from ``traffic_movers`` whenever the window asked for is not the next one (a fresh
@@ -154,11 +153,11 @@ class TrafficBound:
     def rows(self, w: int, pairs: Sequence[tuple[int, int]]) -> MovingRows:
         """Every moving contribution of window ``w`` (epoch s) in the counted closings ``pairs``."""
         if not pairs:
-            return MovingRows(np.empty(0, np.uint64), np.empty(0, np.uint64), np.empty(0, np.int64))
-        got = self.client.execute(_WINDOW_SQL.format(exact=self.exact), {"w": _ts(w), "pairs": tuple(pairs)},
-                                  columnar=True)  # fmt: skip
+            return MovingRows.empty()
+        params = {"w": naive_utc(w), "pairs": tuple(pairs)}
+        got = self.client.execute(_WINDOW_SQL.format(exact=self.exact), params, columnar=True)
         if not got:
-            return MovingRows(np.empty(0, np.uint64), np.empty(0, np.uint64), np.empty(0, np.int64))
+            return MovingRows.empty()
         dev, cell, b = got
         return MovingRows(np.array(dev, np.uint64), np.array(cell, np.uint64), np.array(b, np.int64))
 
@@ -173,7 +172,7 @@ class TrafficBound:
         # rebuild is always the same statements (the crash tests stop at each one).
         counted = [{"w": a, "p": p, "c": c} for a, p, c in triples(start, w)] or [{"w": 0, "p": 0, "c": 0}]
         got = self.client.execute(
-            _DAY_SQL.format(exact=self.exact), {"a": _ts(start), "b": _ts(w)}, columnar=True,
+            _DAY_SQL.format(exact=self.exact), {"a": naive_utc(start), "b": naive_utc(w)}, columnar=True,
             external_tables=[{"name": COUNTED_TABLE, "structure": COUNTED_STRUCTURE, "data": counted}],
         )  # fmt: skip
         if not got:
