@@ -79,7 +79,13 @@ def travel_time_index(
     b, q, q_total = b[keep], q[keep], q_total[keep]
     if b.size == 0:
         return math.nan, math.nan
-    free_pace = (q @ pace) / q_total
+    raw_pace = (q @ pace) / q_total
+    # Noisy quiet bins (a thin pool: σ√T per bin) can put a segment's free-flow pace outside the
+    # paces of its bins, even below zero, where no mean of devices in them can lie; one such
+    # segment could turn the whole series' free time negative. Cut to the bins' paces
+    # (post-processing, never further from the truth), as bins_speed cuts a mean speed.
+    free_pace = np.clip(raw_pace, pace.min(), pace.max())
+    inside = (free_pace == raw_pace)[:, None]  # a cut pace does not move with its bins
     now = float((b @ pace).sum())
     free = float((b.sum(axis=1) * free_pace).sum())
     if free <= 0:
@@ -87,7 +93,7 @@ def travel_time_index(
     index = now / free
     # ∂I/∂b_ik = (pace_k − I·H_i)/free; ∂I/∂H_i = −I·n_i/free, ∂H_i/∂q_ik = (pace_k − H_i)/Σq_i.
     var_b = float((((pace[None, :] - index * free_pace[:, None]) * sig) ** 2).sum())
-    var_h = (((pace[None, :] - free_pace[:, None]) * q_sig) ** 2).sum(axis=1) / q_total**2
+    var_h = (((pace[None, :] - free_pace[:, None]) * q_sig * inside) ** 2).sum(axis=1) / q_total**2
     var_q = float(((index * b.sum(axis=1)) ** 2 * var_h).sum())
     return index, math.sqrt(var_b + var_q) / free
 

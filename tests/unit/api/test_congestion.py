@@ -74,6 +74,18 @@ def test_travel_time_index_sigma_matches_noisy_draws_and_skips_segments_without_
     assert math.isnan(travel_time_index(now, np.zeros_like(quiet), MIDS, 1.0, 1.0)[0])
 
 
+def test_travel_time_index_cuts_a_noisy_free_flow_pace_to_the_bins_paces() -> None:
+    # A thin quiet pool whose low bin drew far below zero: its raw pace Σ q/mid ÷ Σ q is negative,
+    # which turned the whole series' free time negative (index NaN in every window of a city run).
+    quiet = np.array([[0.0, 0, 500, 0], [-300.0, 0, 0, 302]])
+    assert (quiet[1] @ (1 / np.array(MIDS))) < 0
+    now = np.array([[0.0, 100, 0, 0], [0, 0, 0, 300]])
+    index, sigma = travel_time_index(now, quiet, MIDS, 15.0, 50.0)
+    # The second segment's free pace is cut to its fastest bin's (1/95 h/km): the ratio of times.
+    expected = (100 / 30 + 300 / 95) / (100 / 55 + 300 / 95)
+    assert index == pytest.approx(expected) and math.isfinite(sigma)
+
+
 def test_travel_time_index_takes_one_sigma_per_segment() -> None:
     quiet = np.array([[0.0, 100, 3000, 200], [0, 50, 400, 4000], [0, 0, 0, 0]])
     now = np.array([[80.0, 150, 60, 0], [10, 60, 200, 90], [500, 0, 0, 0]])
