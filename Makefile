@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 export PYTHONUNBUFFERED := 1
 
-.PHONY: venv services migrate topics demo test lint bench bench-city bench-tourism down browser faults fuzz soak realtime abuse
+.PHONY: venv services migrate topics demo test lint bench bench-city bench-traffic-ceiling bench-tourism down browser faults fuzz soak realtime abuse
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV) 2>/dev/null \
@@ -89,6 +89,11 @@ bench: migrate topics $(VENV)/.bench-installed
 # 10-minute runs, ~3 GB of memory each, many minutes of CPU; not part of `make test` or `make bench`.
 bench-city: services
 	@$(PY) benchmarks/bench_city.py $(BENCH_CITY_ARGS)
+
+# How close any release of the corridors' speed bins can come to the congestion levels
+# (BENCHMARKS.md "Six speed bins and the level ceiling"): the simulator only, ~3 min, ~4.5 GB.
+bench-traffic-ceiling: venv
+	@$(PY) benchmarks/bench_traffic_ceiling.py $(BENCH_CEILING_ARGS)
 
 # Tourism accuracy of issue #14 (benchmarks/bench_tourism.py): one local day end to end through
 # Kafka and the deployed processes (55 min at load ~18); BENCH_TOURISM_ARGS, e.g. --draws 2000.

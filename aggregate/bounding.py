@@ -30,7 +30,7 @@ class Bounds:
     windows_per_device_day: int = 1440
     speed_clamp_mps: float = 50.0
     moving_speed_mps: float = 2.0
-    speed_edges_kmh: tuple[int, ...] = (20, 40, 70)
+    speed_edges_kmh: tuple[int, ...] = (20, 35, 50, 65, 80)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Bounds:

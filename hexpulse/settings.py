@@ -92,7 +92,7 @@ class Settings(BaseSettings):
     speed_clamp_mps: float = Field(50.0, gt=0)
     moving_speed_mps: float = Field(2.0, gt=0)
     # Upper edges (whole km/h) of the moving devices' speed bins: [moving, e1), [e1, e2), …, [last, ∞).
-    traffic_speed_edges_kmh: IntList = (20, 40, 70)
+    traffic_speed_edges_kmh: IntList = (20, 35, 50, 65, 80)
     # Resolution of the released speed bins (the plan's `traffic` product); at most the base
     # resolution, independent of the released density resolutions.
     traffic_resolution: int = Field(8, ge=0, le=15)

@@ -52,7 +52,7 @@ from simulator.geo import LocalFrame, haversine_m
 from simulator.messages import Injection, MessagePlan
 from simulator.places import CORRIDORS, SCENIC_AREAS, STADIUM
 from simulator.traffic import Traffic
-from simulator.traffic_truth import corridor_cells, traffic_truth
+from simulator.traffic_truth import CorridorMoving, corridor_cells, corridor_moving, traffic_truth
 
 IntArray = npt.NDArray[np.int64]
 
@@ -293,8 +293,12 @@ class TruthBuilder:
         sink: Path | None = None,
         keep_rows: bool = True,
         home: IntArray | None = None,
+        keep_moving: bool = False,
     ) -> None:
         self.cfg, self.start_ms, self.settings = cfg, start_ms, settings
+        #: With ``keep_moving``: each span's moving devices on corridors (not in the ground truth
+        #: file: per-device rows, for studies of the speed release only).
+        self.corridor_moving: list[CorridorMoving] | None = [] if keep_moving else None
         self.area, self.traffic = area, traffic
         self.device_free_kmh = device_free_kmh
         self.devices = len(device_ids)
@@ -335,6 +339,8 @@ class TruthBuilder:
         cells = cell_rows(assigned)
         curve = crowd_curve(STADIUM, self.frame, dev, ts, lat, lon, from_ms, to_ms, settings.window_ms)
         tr = traffic_truth(assigned, self.device_free_kmh, self.area, self.frame, settings, self.lookup)
+        if self.corridor_moving is not None:
+            self.corridor_moving.append(corridor_moving(assigned, self.device_free_kmh, self.lookup))
         for i, a in enumerate(SCENIC_AREAS):
             hit = inside(a, self.frame, lat, lon)
             if hit.any():

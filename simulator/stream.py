@@ -30,7 +30,8 @@ class CityStream:
     Iterate :meth:`spans` once; then :meth:`finish` gives the ground truth of what was iterated.
     With ``truth_sink`` the per-window truth rows go to that JSON-lines file as spans are made
     (``keep_rows`` False: only there, so memory stays bounded by the span). ``truth`` False skips
-    the ground truth (a feed nobody scores: less CPU); the messages are the same.
+    the ground truth (a feed nobody scores: less CPU); the messages are the same. ``keep_moving``
+    keeps the moving devices on corridors, per device (``truth.corridor_moving``).
     """
 
     def __init__(
@@ -44,6 +45,7 @@ class CityStream:
         truth_sink: Path | None = None,
         keep_rows: bool = True,
         truth: bool = True,
+        keep_moving: bool = False,
     ) -> None:
         config.validate(settings)
         if span_windows is not None and span_windows < 1:
@@ -62,18 +64,23 @@ class CityStream:
         self._made_to_ms = self.start_ms
         self._pings = 0
         self.home = partition_of(self.city.device_ids, settings.topic_partitions)
-        self.truth = None if not truth else TruthBuilder(
-            config,
-            self.start_ms,
-            settings,
-            area or load_service_area(settings),
-            self.city.traffic,
-            self.city.device_ids,
-            self.city.device_free_kmh,
-            self.delay,
-            truth_sink,
-            keep_rows,
-            self.home,
+        self.truth = (
+            None
+            if not truth
+            else TruthBuilder(
+                config,
+                self.start_ms,
+                settings,
+                area or load_service_area(settings),
+                self.city.traffic,
+                self.city.device_ids,
+                self.city.device_free_kmh,
+                self.delay,
+                truth_sink,
+                keep_rows,
+                self.home,
+                keep_moving,
+            )
         )
 
     @property

@@ -21,6 +21,7 @@ edges the pipeline counts moving devices in).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import h3
@@ -75,6 +76,39 @@ def _groups(
     return rows
 
 
+@dataclass(frozen=True)
+class CorridorMoving:
+    """The moving devices a run counts on corridors, one row per (window, device): the window
+    start (epoch ms), the corridor (index in CORRIDORS), the device's whole-km/h speed and its
+    free-flow speed (the truth's rule, :func:`traffic_truth`). For studies of what a release of
+    these devices' speeds can tell (benchmarks/bench_traffic_ceiling.py)."""
+
+    win: npt.NDArray[np.int64]
+    corridor: npt.NDArray[np.int64]
+    kmh: npt.NDArray[np.float64]
+    free_kmh: npt.NDArray[np.float64]
+
+
+def _moving(
+    a: Assignments, device_free_kmh: npt.NDArray[np.float64]
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.uint64], npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """Window, cell, speed and free-flow speed of each moving assignment."""
+    mv = a.moving
+    kmh = a.kmh[mv].astype(np.float64)
+    own = device_free_kmh[a.device[mv]]
+    return a.win[mv], a.cell[mv], kmh, np.where(np.isnan(own), kmh, own)
+
+
+def corridor_moving(
+    a: Assignments, device_free_kmh: npt.NDArray[np.float64], lookup: dict[int, int]
+) -> CorridorMoving:
+    """The rows of :class:`CorridorMoving` of one span's assignments (``lookup``: :func:`corridor_cells`)."""
+    win, cell, kmh, free = _moving(a, device_free_kmh)
+    of = np.array([lookup.get(int(c), -1) for c in cell.tolist()], dtype=np.int64)
+    on = of >= 0
+    return CorridorMoving(win[on], of[on], kmh[on], free[on])
+
+
 def traffic_truth(
     a: Assignments,
     device_free_kmh: npt.NDArray[np.float64],
@@ -85,11 +119,7 @@ def traffic_truth(
 ) -> dict[str, Any]:
     """The ``traffic`` section of the ground truth (see the module docstring); ``lookup``: the
     :func:`corridor_cells` of the run, when already computed."""
-    mv = a.moving
-    win, cell, dev = a.win[mv], a.cell[mv], a.device[mv]
-    kmh = a.kmh[mv].astype(np.float64)
-    own = device_free_kmh[dev]
-    free = np.where(np.isnan(own), kmh, own)
+    win, cell, kmh, free = _moving(a, device_free_kmh)
     uniq, inv = np.unique(cell, return_inverse=True)
     parent = np.array(
         [h3.api.basic_int.cell_to_parent(int(c), TRAFFIC_RESOLUTION) for c in uniq.tolist()], dtype=np.uint64

@@ -54,7 +54,7 @@ def reference(
     horizon_ms: int | None = None,
     watermark_ms: int | None = None,
     rule: Literal["record", "event_time"] = "record",
-    edges: tuple[int, ...] = (20, 40, 70),
+    edges: tuple[int, ...] = (20, 35, 50, 65, 80),
     bins: dict[tuple[int, int], list[int]] | None = None,
 ) -> tuple[dict[tuple[int, int], tuple[int, int, int]], int, int]:
     """Partials {(window, cell): (devices, moving, speed_sum)} of the windows closed after the last

@@ -91,15 +91,17 @@ def insert_partials(
     client: Client, s: Settings, windows: Iterable[int], cells: np.ndarray, seed: int
 ) -> None:
     """A crowd in 40 of ``cells`` per window, spread over the 3 partitions (deterministic); its
-    moving devices each in one of the default plan's 4 speed bins, as the aggregate layer writes them."""
+    moving devices each in one of the plan's speed bins (``s``'s edges), as the aggregate layer writes
+    them."""
     rng = random.Random(seed)
+    inner = len(s.traffic_speed_edges_kmh)
     rows = []
     for w in windows:
         for cell in rng.sample(list(cells.tolist()), 40):
             for part in range(3):
                 n = rng.randint(0, 400)
                 moving = rng.randint(0, n)
-                cuts = sorted(rng.randint(0, moving) for _ in range(3))
+                cuts = sorted(rng.randint(0, moving) for _ in range(inner))
                 bins = [b - a for a, b in zip([0, *cuts], [*cuts, moving], strict=True)]
                 rows.append((ts(w), int(cell), part, n, moving, moving * rng.randint(5, 60), w, bins))
     insert_exact(client, s, rows)

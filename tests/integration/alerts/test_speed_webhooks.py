@@ -36,7 +36,7 @@ pytestmark = pytest.mark.integration
 
 N = 30
 MIN_WINDOWS = 2
-MIDS = (10.0, 30.0, 55.0, 95.0)  # km/h, one per bin of the default edges (20, 40, 70)
+MIDS = (10.0, 30.0, 55.0, 95.0)  # km/h, one per bin of a four-bin plan (edges 20, 40, 70)
 SIGMA = 3.0  # devices per released bin entry
 MOVING = (240.0, 160.0)  # moving devices in the zone's two cells
 # Windows whose zone cells hold (almost) nobody moving: 13 falls inside the jam's min_windows streak

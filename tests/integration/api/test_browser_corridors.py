@@ -62,7 +62,7 @@ def iso(t: datetime) -> str:
 def bins_for(index: float, mids: tuple[float, ...], n: int) -> list[float]:
     """Bins of n moving devices whose mean speed is the free-flow mean / ``index``: a mix of the
     free-flow profile and a queue (everyone in the slowest bin)."""
-    free = [0.0, 0.05, 0.35, 0.60]
+    free = [0.0] * (len(mids) - 3) + [0.05, 0.35, 0.60]  # free flow fills the three fastest bins
     v_free = sum(w * m for w, m in zip(free, mids, strict=True))
     a = (v_free - v_free / index) / (v_free - mids[0])
     return [round(n * ((1 - a) * w + (a if k == 0 else 0.0)), 1) for k, w in enumerate(free)]

@@ -37,6 +37,7 @@ pytestmark = pytest.mark.integration
 W0 = recent_window(2.0)
 WINDOWS = 12
 PLAN = ("cells:0.45", "traffic:0.10", "traffic.corridor:0.15", "zones.crowd:0.20", "zones.district:0.05")
+EDGES = (20, 40, 70)  # four speed bins, pinned: the fixtures below are written per bin
 QUIET = (0, 6, 90, 180)  # devices per speed bin and base cell in every window but the last
 JAM = (180, 90, 6, 0)  # the last window on corridor-0: a queue
 
@@ -45,7 +46,8 @@ JAM = (180, 90, 6, 0)  # the last window on corridor-0: a queue
 def rs(migrated: Settings, unique_name: str, tmp_path: Path) -> Iterator[Settings]:
     db = f"{migrated.clickhouse_database}_cr{unique_name[-6:]}"
     s = release_settings(migrated, db, tmp_path / "keyring.bin", budget_plan=PLAN, api_key_cache_s=0.0,
-                         rate_limit_per_min=10_000, traffic_free_flow_hours_utc=tuple(range(24)))  # fmt: skip
+                         rate_limit_per_min=10_000, traffic_free_flow_hours_utc=tuple(range(24)),
+                         traffic_speed_edges_kmh=EDGES)  # fmt: skip
     with scratch_database(s) as scratch:
         allow_api(scratch)
         yield scratch

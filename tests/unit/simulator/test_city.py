@@ -16,6 +16,7 @@ from simulator import SimConfig, Simulation, generate
 from simulator.geo import LocalFrame
 from simulator.places import CORRIDORS, DEFAULT_CENTER, zones_geojson
 from simulator.population import DEFAULT_DEVICES, MARKET_SHARE, POPULATION, census
+from simulator.stream import CityStream
 from simulator.traffic import Traffic, incident_for
 
 W = 1_764_835_200_000  # 2025-12-04T08:00:00Z, 16:00 in Guangzhou
@@ -106,3 +107,29 @@ def test_the_incident_queue_forms_and_clears(sim: Simulation) -> None:
     assert any(r[5] in ("heavy", "severe") for r in during)
     assert min(r[3] for r in during) < 0.6 * min(r[3] for r in before)
     assert after[-1][5] in ("free", "light")
+
+
+def test_the_kept_corridor_devices_are_the_truths_corridor_rows(settings: Settings) -> None:
+    # keep_moving's per-device rows (bench_traffic_ceiling builds its bins from them) must add up
+    # to the ground truth's corridor rows: devices, mean speed and free flow per corridor-window.
+    cfg = SimConfig(devices=20_000, duration_s=180, start_ms=W, malformed_rate=0.0)
+    stream = CityStream(cfg, settings, span_windows=1, keep_moving=True)
+    for _ in stream.spans():
+        pass
+    assert stream.truth is not None and stream.truth.corridor_moving is not None
+    parts = stream.truth.corridor_moving
+    assert len(parts) == 3  # one per span
+    rows: dict[tuple[int, str], list[float]] = defaultdict(list)
+    frees: dict[tuple[int, str], list[float]] = defaultdict(list)
+    for p in parts:
+        for w, c, v, f in zip(
+            p.win.tolist(), p.corridor.tolist(), p.kmh.tolist(), p.free_kmh.tolist(), strict=True
+        ):
+            rows[(w, CORRIDORS[c].slug)].append(v)
+            frees[(w, CORRIDORS[c].slug)].append(f)
+    truth = stream.finish().traffic["corridors"]
+    assert truth and len(rows) == len(truth)
+    for w, slug, n, mean, ff, _ in truth:
+        assert len(rows[(w, slug)]) == n
+        assert float(np.mean(rows[(w, slug)])) == pytest.approx(mean, abs=0.006)
+        assert float(np.mean(frees[(w, slug)])) == pytest.approx(ff, abs=0.006)

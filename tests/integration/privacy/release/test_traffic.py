@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from clickhouse_driver import Client
 
-from hexpulse.settings import Settings
+from hexpulse.settings import Settings, load_settings
 from hexpulse.store import connect
 from hexpulse.store.scratch import scratch_database
 from privacy.release.ledger import spent_on
@@ -41,9 +41,13 @@ def rs(migrated: Settings, unique_name: str, tmp_path: Path) -> Iterator[Setting
         yield scratch
 
 
+K = len(load_settings().traffic_speed_edges_kmh) + 1  # the default edges' bins, as `migrated` has them
+
+
 def bins_of(cell: int) -> list[int]:
-    """A deterministic moving crowd per base cell: 4 bins, heavy in the slow ones."""
-    return [30 + cell % 5, 20, 10 + cell % 3, 5]
+    """A deterministic moving crowd per base cell, one count per bin of the default edges, heavy in
+    the slow ones."""
+    return ([30 + cell % 5, 20, 10 + cell % 3, 5] + [2] * K)[:K]
 
 
 def insert(

@@ -25,13 +25,14 @@ W0 = recent_window(2.0)
 WINDOWS = [W0 + 60 * k for k in range(4)]
 PLAN = ("cells:0.35", "traffic:0.35", "zones.crowd:0.25", "zones.district:0.05")
 DRIVER = 4242
+EDGES = (20, 40, 70)  # four speed bins, pinned: the rows below are written per bin
 
 
 @pytest.fixture()
 def rs(migrated: Settings, unique_name: str, tmp_path: Path) -> Iterator[Settings]:
     db = f"{migrated.clickhouse_database}_tb{unique_name[-6:]}"
     s = release_settings(migrated, db, tmp_path / "keyring.bin", budget_plan=PLAN, release_metrics=("count",),
-                         traffic_windows_per_device_day=2)  # fmt: skip
+                         traffic_windows_per_device_day=2, traffic_speed_edges_kmh=EDGES)  # fmt: skip
     with scratch_database(s) as scratch:
         yield scratch
 

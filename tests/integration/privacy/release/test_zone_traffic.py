@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from clickhouse_driver import Client
 
-from hexpulse.settings import Settings
+from hexpulse.settings import Settings, load_settings
 from hexpulse.store import connect
 from hexpulse.store.scratch import scratch_database
 from hexpulse.zones import OPEN_END, ZONE_COLUMNS, Zone
@@ -49,9 +49,13 @@ def rs(migrated: Settings, unique_name: str, tmp_path: Path) -> Iterator[Setting
         yield scratch
 
 
+K = len(load_settings().traffic_speed_edges_kmh) + 1  # the default edges' bins, as `migrated` has them
+
+
 def bins_of(cell: int) -> list[int]:
-    """A deterministic moving crowd per base cell and partition: 4 bins."""
-    return [3 + cell % 5, 2, 1 + cell % 3, 1]
+    """A deterministic moving crowd per base cell and partition, one count per bin of the default
+    edges."""
+    return ([3 + cell % 5, 2, 1 + cell % 3, 1] + [1] * K)[:K]
 
 
 def insert(
@@ -113,7 +117,7 @@ def test_corridors_through_the_releaser(rs: Settings) -> None:
         got = np.sum([rows[(w, z.zone_id)][1] for w in windows], axis=0)
         for w in windows:
             version, bins, sigma, moving, mids, n_cells, _ = rows[(w, z.zone_id)]
-            assert version == 1 and n_cells == len(z.cells) == 7 and len(bins) == 4
+            assert version == 1 and n_cells == len(z.cells) == 7 and len(bins) == K
             assert sigma == pytest.approx(draw.params.sigma)  # one draw's σ for the whole corridor
             assert moving == pytest.approx(sum(bins))
             assert list(mids) == pytest.approx(rel.plan.traffic_mids_kmh)
@@ -202,7 +206,7 @@ def test_a_changed_input_after_the_draw_was_recorded_is_refused(rs: Settings) ->
         Releaser(s, client=CrashAfter(client, after_ledger)).release_window(w)  # type: ignore[arg-type]
     c = zones[0].cells[0]
     # The same devices, all in the fastest bin.
-    insert_exact(client, s, [row(w, c, 0, [0, 0, 0, sum(bins_of(c))])])
+    insert_exact(client, s, [row(w, c, 0, [0] * (K - 1) + [sum(bins_of(c))])])
     with pytest.raises(DoubleDrawError):
         Releaser(s, client=client).release_window(w)
     assert {x for x, _ in released(client, db)} == {W0}

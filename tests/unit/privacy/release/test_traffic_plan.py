@@ -43,8 +43,9 @@ def test_traffic_draw_is_one_count_like_draw_at_the_traffic_resolution() -> None
     assert t.params.sigma == pytest.approx(1 / math.sqrt(2 * 0.35 / 120), rel=1e-9)
     assert t.charge == pytest.approx(t.rho * 120 / 1440) and plan.traffic_window_bound == 120
     assert plan.rho_per_device_day == pytest.approx(1.0, rel=1e-6)
-    assert plan.traffic_edges_kmh == (7.2, 20.0, 40.0, 70.0, 180.0)
-    assert plan.traffic_mids_kmh == pytest.approx((13.6, 30.0, 55.0, 85.0))  # the top bin as wide as the last
+    assert plan.traffic_edges_kmh == (7.2, 20.0, 35.0, 50.0, 65.0, 80.0, 180.0)
+    # The top bin is represented as if as wide as the one below it: 80 + 15/2.
+    assert plan.traffic_mids_kmh == pytest.approx((13.6, 27.5, 42.5, 57.5, 72.5, 87.5))
     # A window without bins is charged the rest only.
     assert plan.window_charge(("crowd",), traffic=False) == pytest.approx(
         plan.window_charge(("crowd",)) - t.charge

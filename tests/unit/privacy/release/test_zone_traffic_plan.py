@@ -71,7 +71,7 @@ def test_a_window_is_charged_for_the_corridors_only_with_corridors_and_bins() ->
 def test_corridors_without_the_cell_bins_still_have_edges() -> None:
     plan = corridor_plan(("cells:0.8", "traffic.corridor:0.2"))
     assert plan.traffic_draw is None and plan.funds_bins
-    assert plan.traffic_edges_kmh == (7.2, 20.0, 40.0, 70.0, 180.0)
+    assert plan.traffic_edges_kmh == (7.2, 20.0, 35.0, 50.0, 65.0, 80.0, 180.0)
     assert PlanRecord(plan, 180, "a").document()["traffic_edges_kmh"] == list(plan.traffic_edges_kmh)
     # Only the speed bins of the cells are bounded by the traffic resolution.
     assert corridor_plan(("cells:0.8", "traffic.corridor:0.2"), traffic_resolution=10).funds_bins
