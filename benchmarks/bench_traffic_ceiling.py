@@ -21,6 +21,10 @@ serves them through the API's own arithmetic (``releases.traffic.bins_speed``,
   deployment pools them), each the quiet run's devices scaled to the pool's windows with one
   draw per window; and the quiet run's bins pooled exactly (the limit of ever longer pools).
 
+Last, the same rows against a truth whose cars' free flow is their road's speed at the quiet
+run's densities (``observed free flow``: what quiet hours observe, the HCM's free-flow speed; other
+movers and the window's mix as before): how much of the gap is the measurand's.
+
 Each row also gives the city index's error (``city_index_rel_err``, bench_city's figure: the
 median over the peak's windows, every corridor with a free-flow pool weighed). Two more rows
 without bins: the exact mean speed against the quiet run's exact mean speed (the
@@ -34,6 +38,7 @@ Usage: ``.venv/bin/python benchmarks/bench_traffic_ceiling.py [--draws 5]`` (no 
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import math
 import sys
@@ -49,6 +54,7 @@ from city_scores import LEVELS, MIN_MOVING, true_index
 from api.congestion import congestion, travel_time_index
 from hexpulse.service_area import load_service_area
 from hexpulse.settings import Settings, load_settings
+from hexpulse.traffic_levels import level_of
 from privacy.release.budget import plan_from_settings
 from releases.traffic import bins_speed
 from simulator import SimConfig
@@ -84,6 +90,26 @@ class RunBins:
         self.speed_sum = np.zeros((len(self.windows), len(CORRIDORS)))
         np.add.at(self.speed_sum, (wi, cor), kmh)
         self.rows: list[list[Any]] = stream.finish().traffic["corridors"]
+        self._wi, self._cor, self._kmh = wi, cor, kmh
+        self._free = np.concatenate([p.free_kmh for p in parts])
+        self._car = np.concatenate([p.car for p in parts])
+
+    def car_speed_ratio(self) -> F64:
+        """Per corridor: the mean over this run's cars on it of speed ÷ their road's free flow (1
+        where none)."""
+        num, n = np.zeros(len(CORRIDORS)), np.zeros(len(CORRIDORS))
+        car = self._car
+        np.add.at(num, self._cor[car], self._kmh[car] / self._free[car])
+        np.add.at(n, self._cor[car], 1)
+        return np.where(n > 0, num / np.maximum(n, 1), 1.0)
+
+    def observed_free_flow(self, ratio: F64) -> F64:
+        """[window, corridor]: the truth's free flow with each car's road speed times its corridor's
+        ``ratio`` (another movers' is still its own speed)."""
+        ff = np.where(self._car, self._free * ratio[self._cor], self._kmh)
+        out = np.zeros_like(self.speed_sum)
+        np.add.at(out, (self._wi, self._cor), ff)
+        return out / np.maximum(self.bins.sum(axis=-1), 1)
 
 
 def trailing(bins: F64, k: int) -> F64:
@@ -109,6 +135,15 @@ class Scorer:
         self.by_window: list[list[list[Any]]] = [[] for _ in windows]
         for r in rows:
             self.by_window[at[r[0]]].append(r)
+
+    def with_free(self, free: F64) -> Scorer:
+        """The same corridor-windows against another truth free flow ([window, corridor]), each
+        level by the truth's rule (``level_of`` of free flow ÷ mean speed)."""
+        other = copy.copy(self)
+        other.free = free[self.wi, self.ci]
+        pairs = zip(other.free, self.mean, strict=True)
+        other.level = np.array([LEVELS.index(level_of(f / max(v, 1.0))) for f, v in pairs])
+        return other
 
     def city(self, now: F64, quiet: F64 | None, mids: F64) -> dict[str, float]:
         """Median over windows of the city index's relative error (bench_city's
@@ -197,6 +232,26 @@ def main(argv: list[str]) -> int:
                     figs.append(sc.score(mean_of(now[sc.wi, sc.ci], mids), free) | sc.city(now, q, mids))
                 avg = {key: float(np.mean([f[key] for f in figs])) for key in figs[0]}
                 row(f"bins, σ {scale * sigma:5.2f}, K {k}, free flow: {ref}", **avg)
+    # The measurand question: a truth whose cars' free flow is their road's speed at the quiet
+    # run's densities (what quiet hours observe; the HCM's free-flow speed), the mix still the window's.
+    alt = sc.with_free(peak.observed_free_flow(quiet.car_speed_ratio()))
+    alt_pct = np.percentile(alt.free / alt.mean, pct).round(3).tolist()
+    print(f"observed free flow: truth levels {np.bincount(alt.level, minlength=5).tolist()},"
+          f" index percentiles {pct}: {alt_pct}", flush=True)  # fmt: skip
+    row(
+        "observed free flow; no bins: exact speed, quiet run's exact mean speed",
+        **alt.score(sc.mean, q_mean[sc.ci]),
+    )
+    for scale, k in ((0.0, 1), (1.0, 1), (1.0, 3)):
+        for ref in ("quiet pool of 3360 windows", "quiet pool, exact"):
+            figs = []
+            for _ in range(args.draws if scale or ref.startswith("quiet pool of") else 1):
+                now = trailing(peak.bins + rng.normal(0, scale * sigma, peak.bins.shape), k)
+                q = refs[ref]()
+                assert q is not None
+                figs.append(alt.score(mean_of(now[sc.wi, sc.ci], mids), mean_of(q, mids)[sc.ci]))
+            avg = {key: float(np.mean([f[key] for f in figs])) for key in figs[0]}
+            row(f"observed free flow; bins, σ {scale * sigma:5.2f}, K {k}, free flow: {ref}", **avg)
     print(json.dumps({"edges": list(s.traffic_speed_edges_kmh), "sigma": sigma, "scored": len(sc.level),
                       "rows": out}))  # fmt: skip
     return 0

@@ -79,14 +79,16 @@ def _groups(
 @dataclass(frozen=True)
 class CorridorMoving:
     """The moving devices a run counts on corridors, one row per (window, device): the window
-    start (epoch ms), the corridor (index in CORRIDORS), the device's whole-km/h speed and its
-    free-flow speed (the truth's rule, :func:`traffic_truth`). For studies of what a release of
-    these devices' speeds can tell (benchmarks/bench_traffic_ceiling.py)."""
+    start (epoch ms), the corridor (index in CORRIDORS), the device's whole-km/h speed, its
+    free-flow speed (the truth's rule, :func:`traffic_truth`) and whether it is a car. For studies
+    of what a release of these devices' speeds can tell (benchmarks/bench_traffic_ceiling.py)."""
 
     win: npt.NDArray[np.int64]
     corridor: npt.NDArray[np.int64]
     kmh: npt.NDArray[np.float64]
     free_kmh: npt.NDArray[np.float64]
+    car: npt.NDArray[np.bool_]
+    """Whether the device is a car on a simulated road (its free flow is its road's)."""
 
 
 def _moving(
@@ -106,7 +108,8 @@ def corridor_moving(
     win, cell, kmh, free = _moving(a, device_free_kmh)
     of = np.array([lookup.get(int(c), -1) for c in cell.tolist()], dtype=np.int64)
     on = of >= 0
-    return CorridorMoving(win[on], of[on], kmh[on], free[on])
+    car = ~np.isnan(device_free_kmh[a.device[a.moving]])
+    return CorridorMoving(win[on], of[on], kmh[on], free[on], car[on])
 
 
 def traffic_truth(
