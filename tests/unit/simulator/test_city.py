@@ -127,6 +127,13 @@ def test_the_kept_corridor_devices_are_the_truths_corridor_rows(settings: Settin
         ):
             rows[(w, CORRIDORS[c].slug)].append(v)
             frees[(w, CORRIDORS[c].slug)].append(f)
+    # Only a car has a free flow of its own road; any other mover's is its own speed.
+    car = np.concatenate([p.car for p in parts])
+    free = np.concatenate([p.free_kmh for p in parts])
+    assert car.any() and (~car).any()
+    assert np.array_equal(free[~car], np.concatenate([p.kmh for p in parts])[~car])
+    roads = {d.road.free_flow_kmh for d in stream.city.traffic.directions}
+    assert set(free[car].tolist()) <= roads
     truth = stream.finish().traffic["corridors"]
     assert truth and len(rows) == len(truth)
     for w, slug, n, mean, ff, _ in truth:
