@@ -100,14 +100,14 @@ async def _pooled_zone_bins(
     hour = " AND toHour(window_start) IN %(hours)s" if hours is not None else ""
     rows = await pool.aquery(
         "SELECT zone_set, zone_id, version, sumForEach(bins_est), sum(bins_sigma * bins_sigma),"
-        " any(mids_kmh), count() FROM release_zone_traffic FINAL"
+        " mids_kmh, count(), max(window_start) FROM release_zone_traffic FINAL"
         " WHERE window_start >= toDateTime(%(a)s) AND window_start < toDateTime(%(b)s)" + hour +
-        _published("a", "b") + " GROUP BY zone_set, zone_id, version, length(bins_est)",
+        _published("a", "b") + " GROUP BY zone_set, zone_id, version, mids_kmh",
         {"a": a, "b": b, "hours": tuple(hours or ())},
     )  # fmt: skip
     by_zone: dict[ZoneKey, list[PoolRow]] = {}
-    for s, z, v, bins, var, mids, n in rows:
-        by_zone.setdefault((str(s), str(z), int(v)), []).append((bins, var, mids, n))
+    for s, z, v, bins, var, mids, n, last in rows:
+        by_zone.setdefault((str(s), str(z), int(v)), []).append((bins, var, mids, n, last))
     return {k: p for k, rows_ in by_zone.items() if (p := pooled(rows_)) is not None}
 
 
@@ -118,7 +118,7 @@ async def quiet_zone_bins(
     before ``window_start`` (that window excluded) whose UTC hour is in ``hours`` (the free-flow
     reference, the cells' rule: :func:`releases.traffic.quiet_bins`). σ of a pooled bin √Σσ²
     (independent draws). Pools are per version, since another outline holds other roads; a zone
-    whose windows hold bins of two lengths (the edges changed) keeps the pool with more windows."""
+    whose windows hold bins of two sets of edges (the plan changed) keeps the pool of the newest."""
     if not hours:
         return {}
     w = epoch_s(window_start)

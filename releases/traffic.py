@@ -60,28 +60,34 @@ def window_bins_blocking(pool: ClickHousePool, window_start: datetime, res: int)
 
 
 def _pooled_sql(res: int, a: int, b: int, hours: Sequence[int] | None) -> tuple[str, dict[str, Any]]:
-    """Per cell: bins summed over the published windows starting in [a, b) (epoch s), of UTC
-    ``hours`` only unless None; Σσ², mids, windows summed."""
+    """Per cell and set of bins (mids): bins summed over the published windows starting in [a, b)
+    (epoch s), of UTC ``hours`` only unless None; Σσ², mids, windows summed, the last window."""
     hour = " AND toHour(window_start) IN %(hours)s" if hours is not None else ""
     return (
-        "SELECT cell, sumForEach(bins_est), sum(bins_sigma * bins_sigma), any(mids_kmh), count()"
-        " FROM release_traffic FINAL WHERE res = %(res)s"
+        "SELECT cell, sumForEach(bins_est), sum(bins_sigma * bins_sigma), mids_kmh, count(),"
+        " max(window_start) FROM release_traffic FINAL WHERE res = %(res)s"
         " AND window_start >= toDateTime(%(a)s) AND window_start < toDateTime(%(b)s)" + hour +
         " AND window_start IN (SELECT window_start FROM release_windows"
         " WHERE window_start >= toDateTime(%(a)s) AND window_start < toDateTime(%(b)s))"
-        " GROUP BY cell, length(bins_est)",
+        " GROUP BY cell, mids_kmh",
         {"res": res, "a": a, "b": b, "hours": tuple(hours or ())},
     )  # fmt: skip
 
 
-PoolRow = tuple[Any, Any, Any, Any]
-"""(bins summed, Σσ², mids, windows) of one segment, as the pooled queries return them."""
+PoolRow = tuple[Any, Any, Any, Any, Any]
+"""(bins summed, Σσ², mids, windows, last window start) of one segment and set of bins, as the
+pooled queries return them."""
 
 
 def pooled(rows: Sequence[PoolRow]) -> CellBins | None:
-    """The rows of one segment's pooled bins (bins, Σσ², mids, windows, one row per bins length):
-    the pool of the most windows, σ of a pooled bin √Σσ² (independent draws); None without rows."""
-    best = max(rows, key=lambda r: int(r[3]), default=None)
+    """The rows of one segment's pooled bins (one row per set of bins): the pool of the newest
+    bins, σ of a pooled bin √Σσ² (independent draws); None without rows.
+
+    Bins change only when the plan's edges do, and the window a pool serves comes after every
+    window in it: so the pool whose last window is the latest has that window's bins. (The pool
+    of the most windows would keep the old edges for days after a change, and no level would
+    match.)"""
+    best = max(rows, key=lambda r: (r[4], int(r[3])), default=None)
     if best is None:
         return None
     bins, var, mids, n = best[0], best[1], best[2], best[3]
@@ -90,8 +96,8 @@ def pooled(rows: Sequence[PoolRow]) -> CellBins | None:
 
 async def _pooled_bins(pool: ClickHousePool, sql: tuple[str, dict[str, Any]]) -> dict[int, CellBins]:
     by_cell: dict[int, list[PoolRow]] = {}
-    for cell, bins, var, mids, n in await pool.aquery(*sql):
-        by_cell.setdefault(int(cell), []).append((bins, var, mids, n))
+    for cell, bins, var, mids, n, last in await pool.aquery(*sql):
+        by_cell.setdefault(int(cell), []).append((bins, var, mids, n, last))
     return {c: p for c, rows in by_cell.items() if (p := pooled(rows)) is not None}
 
 
@@ -101,7 +107,7 @@ async def quiet_bins(
     """Per cell: its released bins summed over the published windows of the ``days`` before
     ``window_start`` (that window excluded) whose UTC hour is in ``hours``. The σ of a pooled
     bin is √Σσ² over the windows summed (independent draws). A cell whose windows hold bins of
-    two lengths (the edges changed) keeps the pool with the most windows."""
+    two sets of edges (the plan changed) keeps the pool of the newest (:func:`pooled`)."""
     if not hours:
         return {}
     w = epoch_s(window_start)
