@@ -151,12 +151,12 @@ class Scorer:
         free-flow pool against the truth's travel-time-weighted index over the same corridors."""
         if quiet is None:
             return {"city_index_rel_err": math.nan}
-        slugs = [c.slug for i, c in enumerate(CORRIDORS) if quiet[i].sum() >= 1.0]
-        keep = np.array([quiet[i].sum() >= 1.0 for i in range(len(CORRIDORS))])
+        keep = quiet.sum(axis=1) >= 1.0
+        slugs = {CORRIDORS[i].slug for i in np.flatnonzero(keep)}
         errs = []
         for w, rows in enumerate(self.by_window):
             served = travel_time_index(now[w][keep], quiet[keep], mids, 0.0, 0.0)[0]
-            true = true_index(rows, set(slugs))
+            true = true_index(rows, slugs)
             if true and math.isfinite(served):
                 errs.append(abs(served - true) / true)
         return {"city_index_rel_err": float(np.median(errs)) if errs else math.nan}
@@ -221,17 +221,23 @@ def main(argv: list[str]) -> int:
     refs: dict[str, Callable[[], F64 | None]] = {"truth": lambda: None}
     refs |= {f"quiet pool of {n} windows": (lambda n=n: quiet_pool(n)) for n in (t, *POOLS)}
     refs["quiet pool, exact"] = lambda: pool
+
+    def averaged(scorer: Scorer, scale: float, k: int, ref: str, city: bool) -> dict[str, float]:
+        # One noise draw unless there is noise (in the window's bins or in the pool): then --draws.
+        figs = []
+        for _ in range(args.draws if scale or ref.startswith("quiet pool of") else 1):
+            now = trailing(peak.bins + rng.normal(0, scale * sigma, peak.bins.shape), k)
+            q = refs[ref]()
+            free = scorer.free if q is None else mean_of(q, mids)[sc.ci]
+            got = scorer.score(mean_of(now[sc.wi, sc.ci], mids), free)
+            figs.append(got | sc.city(now, q, mids) if city else got)
+        return {key: float(np.mean([f[key] for f in figs])) for key in figs[0]}
+
     for scale in (0.0, *SIGMA_SCALES):
         for k in TRAILING if scale else (1,):
-            for ref, reference in refs.items():
-                figs = []
-                for _ in range(args.draws if scale or ref.startswith("quiet pool of") else 1):
-                    now = trailing(peak.bins + rng.normal(0, scale * sigma, peak.bins.shape), k)
-                    q = reference()
-                    free = sc.free if q is None else mean_of(q, mids)[sc.ci]
-                    figs.append(sc.score(mean_of(now[sc.wi, sc.ci], mids), free) | sc.city(now, q, mids))
-                avg = {key: float(np.mean([f[key] for f in figs])) for key in figs[0]}
-                row(f"bins, σ {scale * sigma:5.2f}, K {k}, free flow: {ref}", **avg)
+            for ref in refs:
+                row(f"bins, σ {scale * sigma:5.2f}, K {k}, free flow: {ref}",
+                    **averaged(sc, scale, k, ref, True))  # fmt: skip
     # The measurand question: a truth whose cars' free flow is their road's speed at the quiet
     # run's densities (what quiet hours observe; the HCM's free-flow speed), the mix still the window's.
     alt = sc.with_free(peak.observed_free_flow(quiet.car_speed_ratio()))
@@ -244,14 +250,8 @@ def main(argv: list[str]) -> int:
     )
     for scale, k in ((0.0, 1), (1.0, 1), (1.0, 3)):
         for ref in ("quiet pool of 3360 windows", "quiet pool, exact"):
-            figs = []
-            for _ in range(args.draws if scale or ref.startswith("quiet pool of") else 1):
-                now = trailing(peak.bins + rng.normal(0, scale * sigma, peak.bins.shape), k)
-                q = refs[ref]()
-                assert q is not None
-                figs.append(alt.score(mean_of(now[sc.wi, sc.ci], mids), mean_of(q, mids)[sc.ci]))
-            avg = {key: float(np.mean([f[key] for f in figs])) for key in figs[0]}
-            row(f"observed free flow; bins, σ {scale * sigma:5.2f}, K {k}, free flow: {ref}", **avg)
+            row(f"observed free flow; bins, σ {scale * sigma:5.2f}, K {k}, free flow: {ref}",
+                **averaged(alt, scale, k, ref, False))  # fmt: skip
     print(json.dumps({"edges": list(s.traffic_speed_edges_kmh), "sigma": sigma, "scored": len(sc.level),
                       "rows": out}))  # fmt: skip
     return 0

@@ -64,23 +64,19 @@ class CityStream:
         self._made_to_ms = self.start_ms
         self._pings = 0
         self.home = partition_of(self.city.device_ids, settings.topic_partitions)
-        self.truth = (
-            None
-            if not truth
-            else TruthBuilder(
-                config,
-                self.start_ms,
-                settings,
-                area or load_service_area(settings),
-                self.city.traffic,
-                self.city.device_ids,
-                self.city.device_free_kmh,
-                self.delay,
-                truth_sink,
-                keep_rows,
-                self.home,
-                keep_moving,
-            )
+        self.truth = None if not truth else TruthBuilder(
+            config,
+            self.start_ms,
+            settings,
+            area or load_service_area(settings),
+            self.city.traffic,
+            self.city.device_ids,
+            self.city.device_free_kmh,
+            self.delay,
+            truth_sink,
+            keep_rows,
+            self.home,
+            keep_moving,
         )
 
     @property

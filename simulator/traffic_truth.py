@@ -91,24 +91,39 @@ class CorridorMoving:
     """Whether the device is a car on a simulated road (its free flow is its road's)."""
 
 
-def _moving(
-    a: Assignments, device_free_kmh: npt.NDArray[np.float64]
-) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.uint64], npt.NDArray[np.float64], npt.NDArray[np.float64]]:
-    """Window, cell, speed and free-flow speed of each moving assignment."""
+Moving = tuple[
+    npt.NDArray[np.int64],
+    npt.NDArray[np.uint64],
+    npt.NDArray[np.float64],
+    npt.NDArray[np.float64],
+    npt.NDArray[np.bool_],
+]
+
+
+def _moving(a: Assignments, device_free_kmh: npt.NDArray[np.float64]) -> Moving:
+    """Window, cell, speed, free-flow speed and car-ness of each moving assignment."""
     mv = a.moving
     kmh = a.kmh[mv].astype(np.float64)
     own = device_free_kmh[a.device[mv]]
-    return a.win[mv], a.cell[mv], kmh, np.where(np.isnan(own), kmh, own)
+    car = ~np.isnan(own)
+    return a.win[mv], a.cell[mv], kmh, np.where(car, own, kmh), car
+
+
+def _corridor_of(
+    uniq: npt.NDArray[np.uint64], inv: npt.NDArray[np.intp], lookup: dict[int, int]
+) -> npt.NDArray[np.int64]:
+    """Per row (``uniq[inv]``: its base cell), the index in CORRIDORS of its corridor, −1 for none."""
+    cidx = np.array([lookup.get(int(c), -1) for c in uniq.tolist()], dtype=np.int64)
+    return cidx[inv] if len(uniq) else np.zeros(0, dtype=np.int64)
 
 
 def corridor_moving(
     a: Assignments, device_free_kmh: npt.NDArray[np.float64], lookup: dict[int, int]
 ) -> CorridorMoving:
     """The rows of :class:`CorridorMoving` of one span's assignments (``lookup``: :func:`corridor_cells`)."""
-    win, cell, kmh, free = _moving(a, device_free_kmh)
-    of = np.array([lookup.get(int(c), -1) for c in cell.tolist()], dtype=np.int64)
+    win, cell, kmh, free, car = _moving(a, device_free_kmh)
+    of = _corridor_of(*np.unique(cell, return_inverse=True), lookup)
     on = of >= 0
-    car = ~np.isnan(device_free_kmh[a.device[a.moving]])
     return CorridorMoving(win[on], of[on], kmh[on], free[on], car[on])
 
 
@@ -122,7 +137,7 @@ def traffic_truth(
 ) -> dict[str, Any]:
     """The ``traffic`` section of the ground truth (see the module docstring); ``lookup``: the
     :func:`corridor_cells` of the run, when already computed."""
-    win, cell, kmh, free = _moving(a, device_free_kmh)
+    win, cell, kmh, free, _ = _moving(a, device_free_kmh)
     uniq, inv = np.unique(cell, return_inverse=True)
     parent = np.array(
         [h3.api.basic_int.cell_to_parent(int(c), TRAFFIC_RESOLUTION) for c in uniq.tolist()], dtype=np.uint64
@@ -131,8 +146,7 @@ def traffic_truth(
     cells = _groups(win, res8.view(np.int64), kmh, free)
     if lookup is None:
         lookup = corridor_cells(frame, settings.base_resolution, area)
-    cidx = np.array([lookup.get(int(c), -1) for c in uniq.tolist()], dtype=np.int64)
-    of = cidx[inv] if len(uniq) else np.zeros(0, dtype=np.int64)
+    of = _corridor_of(uniq, inv, lookup)
     on = of >= 0
     corr = _groups(win[on], of[on], kmh[on], free[on])
     return {
