@@ -76,6 +76,13 @@ def honest_device(draw: st.DrawFn, name: str) -> list[Upload]:
     return out
 
 
+def honest_devices(max_size: int) -> st.SearchStrategy[tuple[list[Upload], ...]]:
+    """1 to ``max_size`` honest phones with distinct names (:func:`honest_device`)."""
+    return st.lists(st.integers(0, 10**6), min_size=1, max_size=max_size, unique=True).flatmap(
+        lambda ids: st.tuples(*[honest_device(f"phone-{i}") for i in ids])
+    )
+
+
 EVENT_SHIFTS_MS = [
     290_000,  # a clock 290 s fast: just inside max_clock_skew_s
     150_000,
@@ -141,9 +148,7 @@ def assert_neighbours(s: Settings, a: Sums, b: Sums, device: str) -> None:
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
-    st.lists(st.integers(0, 10**6), min_size=1, max_size=5, unique=True).flatmap(
-        lambda ids: st.tuples(*[honest_device(f"phone-{i}") for i in ids])
-    ),
+    honest_devices(5),
     adversary(),
     schedules(),
     st.sampled_from([1, 2]),

@@ -27,7 +27,7 @@ from tests.unit.aggregate.test_neighbour import (
     PARTITIONS,
     T0,
     adversary,
-    honest_device,
+    honest_devices,
     ingestor_for,
     make_settings,
     schedules,
@@ -86,9 +86,7 @@ def assert_within_draw_bound(s: Settings, a: Sums, b: Sums, zones: list[Zone]) -
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
-    st.lists(st.integers(0, 10**6), min_size=1, max_size=4, unique=True).flatmap(
-        lambda ids: st.tuples(*[honest_device(f"phone-{i}") for i in ids])
-    ),
+    honest_devices(4),
     adversary(),
     schedules(),
     st.sampled_from([1, 3]),
